@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paved/paved/internal/api"
+	"github.com/paved/paved/internal/execute/local"
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/store/sqlite"
+	"github.com/paved/paved/internal/trigger"
+)
+
+// serverOptions are the flags shared by server and demo.
+type serverOptions struct {
+	data     string
+	addr     string
+	capacity int
+	sandbox  string
+}
+
+func (o *serverOptions) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.data, "data", envOr("PAVED_DATA", ""), "data directory (env PAVED_DATA; default ~/.cache/paved/server)")
+	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
+	cmd.Flags().IntVar(&o.capacity, "capacity", 4, "stages that run at once")
+	cmd.Flags().StringVar(&o.sandbox, "sandbox", "auto", "stage isolation: auto, bubblewrap or process-group")
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// server is a running paved server: store, executor, scheduler and HTTP API.
+type server struct {
+	URL   string
+	store *sqlite.Store
+	sched *schedule.Scheduler
+	http  *http.Server
+	done  chan error
+}
+
+// envSecrets resolves a pipeline secret NAME from the server's environment variable
+// PAVED_SECRET_NAME (until teams keep secrets in paved itself).
+func envSecrets(_ context.Context, _ *run.Info, name string) (string, error) {
+	if v, ok := os.LookupEnv("PAVED_SECRET_" + name); ok {
+		return v, nil
+	}
+	return "", fmt.Errorf("not set: start the server with PAVED_SECRET_%s in its environment", name)
+}
+
+func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*server, error) {
+	if o.data == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, usageErr("no --data given and no user cache dir: %v", err)
+		}
+		o.data = filepath.Join(dir, "paved", "server")
+	}
+	data, err := filepath.Abs(o.data)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(data, "paved.db"))
+	if err != nil {
+		return nil, err
+	}
+	ex, err := local.New(local.Config{
+		Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Logger: logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	hub := api.NewHub()
+	sched, err := schedule.New(schedule.Config{
+		Capacity: o.capacity, ArtifactDir: filepath.Join(data, "artifacts"), Secrets: envSecrets,
+		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, Logger: logger,
+	}, st, ex)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := sched.Start(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	a, err := api.New(api.Config{
+		Store: st, Scheduler: sched, Git: &trigger.Git{Dir: filepath.Join(data, "git")}, Hub: hub,
+		Compile: compileOptions(), Logger: logger,
+	})
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, usageErr("listen on %s: %v", o.addr, err)
+	}
+	s := &server{
+		URL:   "http://" + ln.Addr().String(),
+		store: st, sched: sched, done: make(chan error, 1),
+		http: &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second},
+	}
+	go func() { s.done <- s.http.Serve(ln) }()
+	logger.Info("paved server listening", "url", s.URL, "data", data)
+	return s, nil
+}
+
+// shutdown stops taking requests, stops running stages (they re-run on the next start) and
+// closes the store.
+func (s *server) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(ctx)
+	s.sched.Stop()
+	_ = s.store.Close()
+}
+
+func serverCmd() *cobra.Command {
+	var o serverOptions
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve the HTTP API and run pipelines (embedded SQLite store, local sandboxed executor)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			s, err := startServer(ctx, o, newLogger())
+			if err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+			case err = <-s.done:
+			}
+			s.shutdown()
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func newLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if strings.EqualFold(os.Getenv("PAVED_LOG"), "debug") {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

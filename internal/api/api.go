@@ -1,0 +1,171 @@
+// Package api is paved's HTTP API: JSON over HTTP, live streams as server-sent events. It is
+// the only place where domain errors become HTTP statuses. docs/api.md documents every route.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/paved/paved/internal/pipeline"
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/store"
+	"github.com/paved/paved/internal/trigger"
+)
+
+// Store is what the API reads and writes directly.
+type Store interface {
+	RepoPut(ctx context.Context, r trigger.Repo) error
+	RepoGet(ctx context.Context, fullName string) (trigger.Repo, error)
+	RepoList(ctx context.Context) ([]trigger.Repo, error)
+	RunGet(ctx context.Context, id string) (run.Summary, error)
+	RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error)
+	EventList(ctx context.Context, p store.EventListParams) ([]run.Event, error)
+	LogList(ctx context.Context, p store.LogListParams) ([]run.LogLine, error)
+}
+
+// Scheduler is what the API asks of the scheduler.
+type Scheduler interface {
+	Create(ctx context.Context, info run.Info) (string, error)
+	Cancel(ctx context.Context, id, reason string) error
+}
+
+// Config wires the API to the rest of paved.
+type Config struct {
+	Store     Store
+	Scheduler Scheduler
+	Git       *trigger.Git
+	Hub       *Hub
+	// PipelineFile is the pipeline's path in a repository. Default: .paved.yml.
+	PipelineFile string
+	// Compile options (the stage kinds this build runs).
+	Compile pipeline.Options
+	Logger  *slog.Logger // default slog.Default()
+}
+
+// Server serves the API.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks the config and makes a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Scheduler == nil || cfg.Git == nil || cfg.Hub == nil {
+		return nil, errors.New("api: Store, Scheduler, Git and Hub are required")
+	}
+	if cfg.PipelineFile == "" {
+		cfg.PipelineFile = ".paved.yml"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Post("/repos", s.repoPut)
+		r.Get("/repos", s.repoList)
+		r.Post("/runs", s.runCreate)
+		r.Get("/runs", s.runList)
+		r.Get("/runs/{id}", s.runGet)
+		r.Get("/runs/{id}/events", s.runEvents)
+		r.Get("/runs/{id}/logs", s.runLogs)
+		r.Post("/runs/{id}/cancel", s.runCancel)
+	})
+	return r
+}
+
+// apiError is a failure with the status and message a client should see.
+type apiError struct {
+	status int
+	msg    string
+	detail any
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) error {
+	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// writeError maps domain errors to statuses. Anything unknown is a 500 whose detail is logged,
+// not shown.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var pl pipeline.ErrorList
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &pl):
+		ae = &apiError{status: http.StatusUnprocessableEntity, msg: "the pipeline file is invalid", detail: errorStrings(pl)}
+	case errors.Is(err, store.ErrNotFound):
+		ae = &apiError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, trigger.ErrInvalidRepo):
+		ae = &apiError{status: http.StatusBadRequest, msg: err.Error()}
+	case errors.Is(err, trigger.ErrUnknownRef), errors.Is(err, os.ErrNotExist):
+		ae = &apiError{status: http.StatusUnprocessableEntity, msg: err.Error()}
+	case errors.Is(err, schedule.ErrUnknownRun):
+		ae = &apiError{status: http.StatusConflict, msg: "the run is not in progress"}
+	default:
+		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = &apiError{status: http.StatusInternalServerError, msg: "internal error; see the server log"}
+	}
+	body := map[string]any{"error": ae.msg}
+	if ae.detail != nil {
+		body["details"] = ae.detail
+	}
+	writeJSON(w, ae.status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// maxBody bounds JSON request bodies of the API (webhooks have their own, larger limit).
+const maxBody = 1 << 20
+
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return errorf(http.StatusRequestEntityTooLarge, "request body is over %d bytes", maxBody)
+		}
+		return errorf(http.StatusBadRequest, "request body is not valid JSON for this route: %v", err)
+	}
+	return nil
+}
+
+func stamp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func errorStrings(l pipeline.ErrorList) []string {
+	out := make([]string, len(l))
+	for i, e := range l {
+		out[i] = e.Error()
+	}
+	return out
+}

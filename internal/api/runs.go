@@ -1,0 +1,200 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/paved/paved/internal/pipeline"
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/store"
+	"github.com/paved/paved/internal/trigger"
+)
+
+func (s *Server) repoPut(w http.ResponseWriter, r *http.Request) {
+	var repo trigger.Repo
+	if err := decode(w, r, &repo); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if repo.Provider == "" {
+		repo.Provider = "local"
+	}
+	if err := repo.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	repo.CreatedAt = time.Now().UTC()
+	if err := s.cfg.Store.RepoPut(r.Context(), repo); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	saved, err := s.cfg.Store.RepoGet(r.Context(), repo.FullName)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	saved.WebhookSecret = ""
+	writeJSON(w, http.StatusCreated, saved)
+}
+
+func (s *Server) repoList(w http.ResponseWriter, r *http.Request) {
+	repos, err := s.cfg.Store.RepoList(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for i := range repos {
+		repos[i].WebhookSecret = ""
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"repos": repos})
+}
+
+// runCreate starts a manual run of a registered repo at a ref.
+func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Repo string `json:"repo"`
+		Ref  string `json:"ref"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Repo == "" {
+		s.writeError(w, r, errorf(http.StatusBadRequest, `"repo" is required: the full_name of a registered repo`))
+		return
+	}
+	repo, err := s.cfg.Store.RepoGet(r.Context(), req.Repo)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, errorf(http.StatusNotFound, "repo %q is not registered; register it with POST /api/v1/repos", req.Repo))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rev, err := s.cfg.Git.Resolve(r.Context(), repo, req.Ref)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	src, err := s.cfg.Git.ReadFile(r.Context(), rev, s.cfg.PipelineFile)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := pipeline.Compile(s.cfg.PipelineFile, src, s.cfg.Compile)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ref := req.Ref
+	if ref == "" {
+		ref = rev.Branch
+	}
+	id, err := s.cfg.Scheduler.Create(r.Context(), run.Info{
+		Repo: repo.FullName, Team: repo.Team, Ref: ref, SHA: rev.SHA, File: s.cfg.PipelineFile,
+		Trigger:  run.Trigger{Kind: "manual", Branch: rev.Branch, Tag: rev.Tag},
+		Source:   run.Source{Repo: rev.Source, SHA: rev.SHA},
+		Pipeline: p,
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "sha": rev.SHA})
+}
+
+func (s *Server) runList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	runs, err := s.cfg.Store.RunList(r.Context(), store.RunListParams{
+		Repo: q.Get("repo"), Team: q.Get("team"), Phase: run.Phase(strings.ToUpper(q.Get("phase"))), Limit: limit,
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if runs == nil {
+		runs = []run.Summary{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+}
+
+// runView is a run as the API shows it: the fold of its events.
+type runView struct {
+	run.Summary
+	Reason          string      `json:"reason,omitempty"`
+	CancelRequested bool        `json:"cancel_requested,omitempty"`
+	Stages          []stageView `json:"stages"`
+}
+
+type stageView struct {
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	Phase      string     `json:"phase"`
+	Needs      []string   `json:"needs"`
+	Attempt    int        `json:"attempt"`
+	QueuedAt   *time.Time `json:"queued_at,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	DurationMS int64      `json:"duration_ms,omitempty"`
+	Step       int        `json:"step,omitempty"`
+	StepName   string     `json:"step_name,omitempty"`
+	ExitCode   *int       `json:"exit_code,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+	Sandbox    string     `json:"sandbox,omitempty"`
+}
+
+func (s *Server) fold(r *http.Request, id string) (*run.State, error) {
+	events, err := s.cfg.Store.EventList(r.Context(), store.EventListParams{RunID: id})
+	if err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	}
+	return run.Fold(events)
+}
+
+func (s *Server) runGet(w http.ResponseWriter, r *http.Request) {
+	st, err := s.fold(r, chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := runView{Summary: st.Summary(), Reason: st.Reason, CancelRequested: st.CancelRequested, Stages: []stageView{}}
+	for _, ss := range st.Stages {
+		sv := stageView{
+			Name: ss.Name(), Status: ss.Status, Phase: ss.Def.Phase, Needs: ss.Def.Needs, Attempt: ss.Attempt,
+			QueuedAt: stamp(ss.QueuedAt), StartedAt: stamp(ss.StartedAt), FinishedAt: stamp(ss.FinishedAt),
+			Step: ss.Step, StepName: ss.StepName, ExitCode: ss.ExitCode, Reason: ss.Reason, Sandbox: ss.Sandbox,
+		}
+		if sv.Needs == nil {
+			sv.Needs = []string{}
+		}
+		if !ss.StartedAt.IsZero() && !ss.FinishedAt.IsZero() {
+			sv.DurationMS = ss.FinishedAt.Sub(ss.StartedAt).Milliseconds()
+		}
+		v.Stages = append(v.Stages, sv)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) runCancel(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if _, err := s.cfg.Store.RunGet(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Scheduler.Cancel(r.Context(), id, "cancelled through the API"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "cancel requested"})
+}

@@ -1,0 +1,86 @@
+// Package execute defines the executor edge: what the scheduler hands an executor to run one
+// stage (a Job), and how the executor reports progress back (an Observer). Implementations
+// live in sub-packages named after what they wrap: local (a sandbox on this machine), and
+// later agent and kube.
+package execute
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Executor runs one stage: it prepares the stage's workspace from Job.Source, copies in the
+// artifacts of upstream stages, runs the steps in order in one sandbox, and on success copies
+// the artifact paths out.
+//
+// Lifecycle: an Executor is created by cmd/ and shared by every run; Run may be called
+// concurrently from many goroutines, one call per stage attempt. Run blocks until the stage
+// ends. When ctx is done (cancel or timeout) Run kills the whole process tree of the stage,
+// removes its workspace and returns ctx.Err() (wrapped). A step that exits non-zero is not an
+// error: Run returns a Result with Failed set and a nil error. An error means the executor
+// itself could not do its part (workspace, sandbox, artifacts): an infrastructure failure.
+type Executor interface {
+	Run(ctx context.Context, job Job, obs Observer) (Result, error)
+}
+
+// Job is one attempt of one stage.
+type Job struct {
+	RunID   string
+	Stage   string
+	Attempt int
+	Source  Source
+	Steps   []Step
+	// Shell is "sh" (sh -e -c STEP) or "bash" (bash --noprofile --norc -eo pipefail -c STEP).
+	Shell string
+	// Env is the complete environment of every step (secrets resolved). The executor adds
+	// only HOME, TMPDIR and PAVED_WORKSPACE, and PATH when Env has none.
+	Env map[string]string
+	// ArtifactsIn are directories whose contents are copied into the workspace (relative
+	// paths kept) before the first step, in order; a later one overwrites an earlier one.
+	ArtifactsIn []string
+	// Artifacts are globs (doublestar, relative to the workspace) copied to ArtifactsOut,
+	// relative paths kept, after all steps succeeded. A glob that matches nothing fails the
+	// stage with an error that names it.
+	Artifacts    []string
+	ArtifactsOut string
+}
+
+// Step is one command; it runs with the workspace as working directory.
+type Step struct {
+	Name string
+	Run  string
+}
+
+// Source says where the workspace's files come from: exactly one of Dir or Repo is set.
+type Source struct {
+	// Repo is a git repository (a local path or a URL git can clone) and SHA the commit to
+	// check out, detached. The workspace is a git checkout (with .git) of that commit.
+	Repo string
+	SHA  string
+	// Dir is a plain directory copied as it is (used by `paved run` for the working tree:
+	// tracked and untracked files that .gitignore does not exclude).
+	Dir string
+}
+
+// Observer receives a stage's progress. Calls for one Job come from one goroutine, in order:
+// StepStarted(i), any number of Output(i, ...), StepFinished(i, ...), then the next step.
+// Output's slice is only valid during the call.
+type Observer interface {
+	StepStarted(step int)
+	Output(step int, p []byte)
+	StepFinished(step int, exitCode int, took time.Duration)
+}
+
+// Result is how a stage attempt ended when the executor did its part.
+type Result struct {
+	// Failed is true when a step exited non-zero; FailedStep is its index and ExitCode its code.
+	Failed     bool
+	FailedStep int
+	ExitCode   int
+	// Sandbox names the isolation that was used ("bubblewrap" or "process-group").
+	Sandbox string
+}
+
+// ErrArtifactMissing is wrapped by Run's error when an artifact glob matched nothing.
+var ErrArtifactMissing = errors.New("execute: artifact not found")

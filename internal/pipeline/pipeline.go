@@ -1,0 +1,199 @@
+// Package pipeline reads the pipeline file (.paved.yml): it parses the YAML with positions,
+// validates it (reporting every problem at once as FILE:LINE:COL), expands matrices into
+// stages, applies defaults and compiles the stages into a DAG in topological order.
+//
+// A compiled Pipeline is plain data with JSON tags: a run stores it in its RunCreated event,
+// so the run can be replayed after a crash without reading the file again.
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout bounds a stage that sets no timeout (GitLab's default job timeout).
+const DefaultTimeout = 60 * time.Minute
+
+// Pipeline is a compiled, valid pipeline file.
+type Pipeline struct {
+	Name        string       `json:"name"`
+	On          Triggers     `json:"on"`
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
+	// Stages in a topological order: every stage comes after all its needs. Among stages
+	// whose order the DAG leaves free, file order is kept.
+	Stages []*Stage `json:"stages"`
+}
+
+// Stage is one node of the DAG: one isolated unit with its own workspace. A matrix stage
+// in the file becomes one Stage per combination.
+type Stage struct {
+	// Name is unique in the pipeline. For a matrix expansion it is Base followed by the
+	// combination's values in brackets, in the order of the matrix keys in the file:
+	// "test[1.22,linux]".
+	Name string `json:"name"`
+	// Base is the stage's key in the file (equal to Name unless the stage has a matrix).
+	Base string `json:"base,omitempty"`
+	// Matrix holds this expansion's values, set as environment variables of the same name.
+	Matrix map[string]string `json:"matrix,omitempty"`
+	// Needs are expanded stage names (a need on a matrix stage means all its expansions).
+	Needs []string `json:"needs,omitempty"`
+	Steps []Step   `json:"steps,omitempty"`
+	// Env is the pipeline env with the stage's own merged over it and, for a matrix
+	// expansion, the Matrix values over both: everything the executor sets.
+	Env map[string]EnvVar `json:"env,omitempty"`
+	// Shell runs each step: "sh" (default: sh -e -c) or "bash" (bash --noprofile --norc -eo pipefail -c).
+	Shell     string        `json:"shell"`
+	Timeout   time.Duration `json:"timeout"` // default DefaultTimeout
+	Retries   int           `json:"retries,omitempty"`
+	When      *When         `json:"when,omitempty"`
+	Artifacts []string      `json:"artifacts,omitempty"` // globs relative to the workspace
+	Cache     []Cache       `json:"cache,omitempty"`
+	Uses      string        `json:"uses,omitempty"` // a built-in stage kind such as gate/secrets
+	Deploy    *Deploy       `json:"deploy,omitempty"`
+	Image     string        `json:"image,omitempty"` // for container executors; the local executor ignores it
+	Reports   *Reports      `json:"reports,omitempty"`
+	// Phase is what the stage does for the run's phase: build, test, deploy or verify.
+	// Set with `phase:`; otherwise deploy for deploy stages, test for uses: gate/* and for
+	// names containing test, lint, check, scan or vet, build for the rest.
+	Phase string `json:"phase"`
+	Pos   Pos    `json:"pos"` // where the stage's key is in the file
+}
+
+// Step is one command of a stage; all steps of a stage share its workspace and sandbox.
+type Step struct {
+	Name string `json:"name"` // given, or the first line of Run cut to 60 characters
+	Run  string `json:"run"`
+	Pos  Pos    `json:"pos"`
+}
+
+// EnvVar is a literal value or a reference to a secret resolved at run time. Secret values
+// never appear in the pipeline, events or logs (they are masked as ***).
+type EnvVar struct {
+	Value  string `json:"value,omitempty"`
+	Secret string `json:"secret,omitempty"` // name of the secret; Value is empty when set
+}
+
+// When limits a stage to matching triggers; a stage that does not match is skipped.
+// Empty lists match everything.
+type When struct {
+	Branches []string `json:"branches,omitempty"` // globs (doublestar) on the branch name
+	Events   []string `json:"events,omitempty"`   // push, pull_request, tag, manual, cron
+	Paths    []string `json:"paths,omitempty"`    // globs; at least one changed file must match
+}
+
+// Triggers is the `on:` section; the ingest layer routes triggers with it.
+type Triggers struct {
+	Push        *Filter  `json:"push,omitempty"`
+	PullRequest *Filter  `json:"pull_request,omitempty"`
+	Tag         *Filter  `json:"tag,omitempty"`
+	Manual      bool     `json:"manual,omitempty"`
+	Cron        []string `json:"cron,omitempty"`
+}
+
+// Filter narrows a trigger kind by globs. Empty lists match everything.
+type Filter struct {
+	Branches    []string `json:"branches,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	Paths       []string `json:"paths,omitempty"`
+	PathsIgnore []string `json:"paths_ignore,omitempty"`
+}
+
+// Concurrency limits runs sharing a group (expanded from trigger variables such as $PAVED_BRANCH).
+type Concurrency struct {
+	Group            string `json:"group"`
+	CancelSuperseded bool   `json:"cancel_superseded,omitempty"`
+	Limit            int    `json:"limit,omitempty"` // default 1
+}
+
+// Cache declares a dependency cache; the key is derived from the contents of KeyFiles.
+type Cache struct {
+	Key         string   `json:"key,omitempty"`
+	KeyFiles    []string `json:"key_files,omitempty"`
+	Paths       []string `json:"paths"`
+	RestoreKeys []string `json:"restore_keys,omitempty"`
+}
+
+// Deploy makes the stage a deployment of the run's artifacts to an environment.
+type Deploy struct {
+	Environment string `json:"environment"`
+	Strategy    string `json:"strategy"` // rolling (default), blue-green, canary
+}
+
+// Reports names files a stage produces for paved to read (test results, coverage).
+type Reports struct {
+	JUnit    string `json:"junit,omitempty"`
+	Coverage string `json:"coverage,omitempty"`
+}
+
+// Pos is a position in the pipeline file (1-based).
+type Pos struct {
+	Line int `json:"line"`
+	Col  int `json:"col"`
+}
+
+// Stage returns the stage with the given name, or nil.
+func (p *Pipeline) Stage(name string) *Stage {
+	for _, s := range p.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Error is one problem in a pipeline file.
+type Error struct {
+	File string
+	Pos  Pos
+	Msg  string
+}
+
+func (e Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+}
+
+// ErrorList is every problem found in a file, in file order. Compile returns it as its error.
+type ErrorList []Error
+
+func (l ErrorList) Error() string {
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// MarshalJSON keeps durations readable in events and golden files.
+func (s Stage) MarshalJSON() ([]byte, error) {
+	type plain Stage
+	return json.Marshal(struct {
+		plain
+		Timeout string `json:"timeout"`
+	}{plain(s), s.Timeout.String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *Stage) UnmarshalJSON(b []byte) error {
+	type plain Stage
+	var v struct {
+		plain
+		Timeout string `json:"timeout"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = Stage(v.plain)
+	if v.Timeout != "" {
+		d, err := time.ParseDuration(v.Timeout)
+		if err != nil {
+			return fmt.Errorf("pipeline: stage %s: timeout: %w", v.Name, err)
+		}
+		s.Timeout = d
+	}
+	return nil
+}

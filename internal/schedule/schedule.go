@@ -1,0 +1,411 @@
+// Package schedule drives runs: it appends what run.Next decides, keeps a queue of ready
+// stages, hands them to an executor up to a capacity, and records what the executor reports
+// (steps, logs, results) as events. It holds no state of its own that the event log does not
+// also hold: after a crash, Start rebuilds every unfinished run from its events, marks the
+// stages whose process died as interrupted and runs them again.
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/store"
+)
+
+// Store is what the scheduler needs of a store.
+type Store interface {
+	EventAppend(ctx context.Context, p store.EventAppendParams) error
+	EventList(ctx context.Context, p store.EventListParams) ([]run.Event, error)
+	RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error)
+	LogAppend(ctx context.Context, lines []run.LogLine) error
+	LogList(ctx context.Context, p store.LogListParams) ([]run.LogLine, error)
+}
+
+// Config configures a Scheduler.
+type Config struct {
+	// Capacity is how many stages run at once. Default: 4.
+	Capacity int
+	// ArtifactDir keeps each stage's artifacts as ArtifactDir/<run>/<stage>. Required.
+	ArtifactDir string
+	// Secrets resolves a secret named by a pipeline's env for a run. Default: every secret
+	// is missing, and a stage that needs one fails saying so.
+	Secrets func(ctx context.Context, info *run.Info, name string) (string, error)
+	// OnEvent is called after events are durably appended, in order per run. Default: none.
+	OnEvent func(run.Event)
+	// OnLog is called after log lines are stored, in order per stage. Default: none.
+	OnLog func([]run.LogLine)
+	// LogFlush bounds how long a log line waits before it is stored. Default: 100ms.
+	LogFlush time.Duration
+	// Logger defaults to slog.Default(); Now to time.Now.
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) validate() error {
+	if c.Capacity == 0 {
+		c.Capacity = 4
+	}
+	if c.Capacity < 0 {
+		return fmt.Errorf("schedule: capacity %d must be positive", c.Capacity)
+	}
+	if c.ArtifactDir == "" {
+		return errors.New("schedule: ArtifactDir is required")
+	}
+	if c.Secrets == nil {
+		c.Secrets = func(context.Context, *run.Info, string) (string, error) {
+			return "", errors.New("no secret store is configured")
+		}
+	}
+	if c.LogFlush == 0 {
+		c.LogFlush = 100 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Causes of a stage context's end, to tell them apart from a timeout.
+var (
+	errRunCancelled = errors.New("schedule: run cancelled")
+	errShutdown     = errors.New("schedule: scheduler stopped")
+	// ErrUnknownRun is returned for a run the scheduler does not drive (it may have finished).
+	ErrUnknownRun = errors.New("schedule: run not active")
+)
+
+// Scheduler drives runs. Create it with New, then Start; Stop ends it.
+type Scheduler struct {
+	cfg   Config
+	store Store
+	exec  execute.Executor
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	runs   map[string]*active
+	queue  []item // ready stages in the order they became ready
+	free   int    // executor slots free
+	wake   chan struct{}
+	stages sync.WaitGroup // stage goroutines
+	// ctx ends dispatching at Stop. base outlives it: stage contexts and store writes derive
+	// from base, so that Stop ends stages with its own cause (errShutdown), not a plain cancel.
+	ctx  context.Context
+	base context.Context
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// active is a run in flight. Its mutex serialises appends, so its state always matches the log.
+type active struct {
+	mu      sync.Mutex
+	state   *run.State
+	cancels map[string]context.CancelCauseFunc // running stages
+	secrets []string                           // values to mask in this run's logs
+	logSeq  map[string]int64                   // last log line seq per stage
+	done    chan struct{}                      // closed once RunFinished is appended
+}
+
+type item struct {
+	runID, stage string
+	attempt      int
+}
+
+// New makes a scheduler; it does nothing until Start.
+func New(cfg Config, st Store, ex execute.Executor) (*Scheduler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Scheduler{
+		cfg: cfg, store: st, exec: ex, log: cfg.Logger,
+		runs: map[string]*active{}, free: cfg.Capacity,
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}, nil
+}
+
+// Start recovers every unfinished run from the store and starts dispatching. Stages that were
+// running when the previous process died are recorded as interrupted and queued again.
+func (s *Scheduler) Start(ctx context.Context) error {
+	s.base = context.WithoutCancel(ctx)
+	s.ctx, s.stop = context.WithCancel(s.base)
+	unfinished, err := s.store.RunList(ctx, store.RunListParams{Unfinished: true, Limit: 1 << 30})
+	if err != nil {
+		return fmt.Errorf("schedule: list unfinished runs: %w", err)
+	}
+	for i := len(unfinished) - 1; i >= 0; i-- { // oldest first keeps the queue fair
+		if err := s.recover(ctx, unfinished[i].ID); err != nil {
+			return err
+		}
+	}
+	go s.dispatch()
+	return nil
+}
+
+func (s *Scheduler) recover(ctx context.Context, id string) error {
+	events, err := s.store.EventList(ctx, store.EventListParams{RunID: id})
+	if err != nil {
+		return fmt.Errorf("schedule: recover run %s: %w", id, err)
+	}
+	state, err := run.Fold(events)
+	if err != nil {
+		return fmt.Errorf("schedule: recover run %s: %w", id, err)
+	}
+	a := s.track(state)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var interrupted []run.Event
+	for _, st := range state.Stages {
+		switch st.Status {
+		case run.StatusRunning:
+			interrupted = append(interrupted, run.Event{Type: run.StageInterrupted, Stage: st.Name(), Attempt: st.Attempt,
+				Reason: fmt.Sprintf("attempt %d was running when the server stopped; its process died with it", st.Attempt)})
+		case run.StatusQueued:
+			s.enqueue(item{id, st.Name(), st.Attempt})
+		}
+	}
+	if err := s.appendLocked(ctx, a, interrupted...); err != nil {
+		return fmt.Errorf("schedule: recover run %s: %w", id, err)
+	}
+	s.log.Info("recovered run", "run", id, "seq", state.Seq, "interrupted", len(interrupted))
+	return s.advanceLocked(ctx, a)
+}
+
+func (s *Scheduler) track(state *run.State) *active {
+	a := &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, done: make(chan struct{})}
+	s.mu.Lock()
+	s.runs[state.ID] = a
+	s.mu.Unlock()
+	return a
+}
+
+// Stop kills running stages without recording them as finished (a later Start re-runs them)
+// and waits for their goroutines. Runs stay unfinished in the store.
+func (s *Scheduler) Stop() {
+	if s.stop == nil {
+		return // never started
+	}
+	s.stop()
+	s.mu.Lock()
+	for _, a := range s.runs {
+		a.mu.Lock()
+		for _, cancel := range a.cancels {
+			cancel(errShutdown)
+		}
+		a.mu.Unlock()
+	}
+	s.mu.Unlock()
+	s.stages.Wait()
+}
+
+// Create starts a run of info.Pipeline and returns its id once RunCreated is durable.
+func (s *Scheduler) Create(ctx context.Context, info run.Info) (string, error) {
+	if info.Pipeline == nil || len(info.Pipeline.Stages) == 0 {
+		return "", errors.New("schedule: a run needs a pipeline with stages")
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	state := &run.State{}
+	a := &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, done: make(chan struct{})}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := s.appendLocked(ctx, a, run.Event{RunID: id, Type: run.RunCreated, Info: &info}); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.runs[id] = a
+	s.mu.Unlock()
+	return id, s.advanceLocked(ctx, a)
+}
+
+// Cancel records a cancel request and kills the run's running stages.
+func (s *Scheduler) Cancel(ctx context.Context, id, reason string) error {
+	a := s.get(id)
+	if a == nil {
+		return ErrUnknownRun
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state.Done() || a.state.CancelRequested {
+		return nil
+	}
+	if err := s.appendLocked(ctx, a, run.Event{Type: run.RunCancelRequested, Reason: reason}); err != nil {
+		return err
+	}
+	for _, cancel := range a.cancels {
+		cancel(errRunCancelled)
+	}
+	return s.advanceLocked(ctx, a)
+}
+
+// Wait blocks until the run finishes and returns its final state.
+func (s *Scheduler) Wait(ctx context.Context, id string) (*run.State, error) {
+	if a := s.get(id); a != nil {
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	events, err := s.store.EventList(ctx, store.EventListParams{RunID: id})
+	if err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("schedule: run %s: %w", id, store.ErrNotFound)
+	}
+	return run.Fold(events)
+}
+
+func (s *Scheduler) get(id string) *active {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[id]
+}
+
+// appendLocked numbers events after the run's last seq, folds them in and appends them with
+// the expected seq. On failure the state is rebuilt from the store, so memory never runs
+// ahead of the log. The caller holds a.mu.
+func (s *Scheduler) appendLocked(ctx context.Context, a *active, events ...run.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	expected := a.state.Seq
+	now := s.cfg.Now().UTC()
+	for i := range events {
+		e := &events[i]
+		if e.RunID == "" {
+			e.RunID = a.state.ID
+		}
+		e.Seq = expected + int64(i) + 1
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		if err := a.state.Apply(*e); err != nil {
+			s.reload(ctx, a)
+			return err
+		}
+	}
+	err := s.store.EventAppend(ctx, store.EventAppendParams{
+		RunID: a.state.ID, ExpectedSeq: expected, Events: events, Summary: a.state.Summary(),
+	})
+	if err != nil {
+		s.reload(ctx, a)
+		return fmt.Errorf("schedule: append to run %s: %w", a.state.ID, err)
+	}
+	if s.cfg.OnEvent != nil {
+		for _, e := range events {
+			s.cfg.OnEvent(e)
+		}
+	}
+	if a.state.Done() {
+		s.mu.Lock()
+		delete(s.runs, a.state.ID)
+		s.mu.Unlock()
+		close(a.done)
+	}
+	return nil
+}
+
+func (s *Scheduler) reload(ctx context.Context, a *active) {
+	if a.state.ID == "" {
+		return
+	}
+	events, err := s.store.EventList(context.WithoutCancel(ctx), store.EventListParams{RunID: a.state.ID})
+	if err == nil {
+		var st *run.State
+		if st, err = run.Fold(events); err == nil {
+			a.state = st
+			return
+		}
+	}
+	s.log.Error("cannot reload run state", "run", a.state.ID, "err", err)
+}
+
+// advanceLocked appends what run.Next decides and queues the stages it made ready. The caller
+// holds a.mu.
+func (s *Scheduler) advanceLocked(ctx context.Context, a *active) error {
+	for range 3 { // a conflict means another writer moved the run: decide again on its state
+		events := run.Next(a.state, s.cfg.Now().UTC())
+		err := s.appendLocked(ctx, a, events...)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			if e.Type == run.StageQueued {
+				s.enqueue(item{a.state.ID, e.Stage, e.Attempt})
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("schedule: run %s: %w after 3 tries", a.state.ID, store.ErrConflict)
+}
+
+func (s *Scheduler) enqueue(it item) {
+	s.mu.Lock()
+	s.queue = append(s.queue, it)
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch starts queued stages while slots are free.
+func (s *Scheduler) dispatch() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		for s.free > 0 && len(s.queue) > 0 {
+			it := s.queue[0]
+			s.queue = s.queue[1:]
+			a := s.runs[it.runID]
+			if a == nil {
+				continue
+			}
+			s.free--
+			s.stages.Add(1)
+			go s.runStage(a, it)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Scheduler) release() {
+	s.mu.Lock()
+	s.free++
+	s.mu.Unlock()
+	s.signal()
+	s.stages.Done()
+}
+
+// artifactDir is where a stage's artifacts are kept.
+func (s *Scheduler) artifactDir(runID, stage string) string {
+	return filepath.Join(s.cfg.ArtifactDir, runID, stage)
+}
+
+// RemoveArtifacts deletes a finished run's artifacts.
+func (s *Scheduler) RemoveArtifacts(runID string) error {
+	return os.RemoveAll(filepath.Join(s.cfg.ArtifactDir, runID))
+}

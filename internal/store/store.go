@@ -1,0 +1,56 @@
+// Package store holds what every store implementation shares: the parameters of store
+// methods, the sentinel errors, and (in storetest) the conformance suite that every
+// implementation must pass. The interfaces themselves are declared by their consumers
+// (schedule, api), each with only the methods it calls. Implementations: sqlite (the
+// embedded default) and, later, postgres.
+package store
+
+import (
+	"errors"
+
+	"github.com/paved/paved/internal/run"
+)
+
+var (
+	// ErrConflict: another writer appended to the run since the caller read it. Re-read the
+	// run's events, fold them, and decide again.
+	ErrConflict = errors.New("store: event sequence conflict")
+	// ErrNotFound: no such run, repo or other record.
+	ErrNotFound = errors.New("store: not found")
+)
+
+// EventAppendParams appends events to a run atomically: all or none, and only if the run's
+// last seq is still ExpectedSeq (0 for a new run). Events must be numbered ExpectedSeq+1,
+// +2, ... Summary, the run's projection after these events, is written in the same
+// transaction.
+type EventAppendParams struct {
+	RunID       string
+	ExpectedSeq int64
+	Events      []run.Event
+	Summary     run.Summary
+}
+
+// EventListParams lists a run's events with seq > AfterSeq, in order; Limit 0 means all.
+type EventListParams struct {
+	RunID    string
+	AfterSeq int64
+	Limit    int
+}
+
+// RunListParams filters the run projection, newest first. Zero fields do not filter;
+// Limit 0 means 100.
+type RunListParams struct {
+	Repo       string
+	Team       string
+	Phase      run.Phase
+	Unfinished bool // only runs whose phase is not final
+	Limit      int
+}
+
+// LogListParams lists a stage's log lines with seq > AfterSeq, in order; Limit 0 means all.
+type LogListParams struct {
+	RunID    string
+	Stage    string
+	AfterSeq int64
+	Limit    int
+}

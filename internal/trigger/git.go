@@ -1,0 +1,164 @@
+package trigger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Git resolves refs and reads files of registered repositories with the git CLI. Local
+// repositories are read in place; remote ones through a bare mirror under Dir, fetched on
+// each resolve so a new push is seen.
+type Git struct {
+	Dir string // where mirrors of remote repositories are kept
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // one fetch at a time per mirror
+}
+
+// ErrUnknownRef is wrapped when a ref names no branch, tag or commit.
+var ErrUnknownRef = errors.New("trigger: unknown ref")
+
+// Revision is a ref resolved to a commit.
+type Revision struct {
+	SHA    string
+	Branch string // set when the ref is a branch
+	Tag    string // set when the ref is a tag
+	// Source is the repository stage workspaces are checked out from (local path or mirror).
+	Source string
+}
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+
+// Resolve turns ref (a branch, a tag or a commit sha; empty means the default branch) into
+// a commit of the repository.
+func (g *Git) Resolve(ctx context.Context, repo Repo, ref string) (Revision, error) {
+	src, err := g.source(ctx, repo)
+	if err != nil {
+		return Revision{}, err
+	}
+	rev := Revision{Source: src}
+	if ref == "" {
+		head, err := git(ctx, src, "symbolic-ref", "--short", "HEAD")
+		if err != nil {
+			return Revision{}, fmt.Errorf("trigger: %s has no default branch: %w", repo.FullName, err)
+		}
+		ref = head
+	}
+	candidates := []struct{ full, branch, tag string }{
+		{"refs/heads/" + ref, ref, ""},
+		{"refs/tags/" + ref, "", ref},
+	}
+	for _, c := range candidates {
+		if sha, err := git(ctx, src, "rev-parse", "--verify", "--quiet", c.full+"^{commit}"); err == nil {
+			rev.SHA, rev.Branch, rev.Tag = sha, c.branch, c.tag
+			return rev, nil
+		}
+	}
+	if shaRE.MatchString(ref) {
+		if sha, err := git(ctx, src, "rev-parse", "--verify", "--quiet", ref+"^{commit}"); err == nil {
+			rev.SHA = sha
+			return rev, nil
+		}
+	}
+	return Revision{}, fmt.Errorf("%w: %q is not a branch, tag or commit of %s", ErrUnknownRef, ref, repo.FullName)
+}
+
+// ReadFile returns a file's content at a commit; os.ErrNotExist when the commit lacks it.
+func (g *Git) ReadFile(ctx context.Context, rev Revision, path string) ([]byte, error) {
+	out, err := gitRaw(ctx, rev.Source, "show", rev.SHA+":"+path)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "exists on disk, but not in") {
+			return nil, fmt.Errorf("trigger: %s at %s: %w", path, rev.SHA[:min(12, len(rev.SHA))], os.ErrNotExist)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// ChangedFiles lists the files that differ between two commits (nil when before is unknown).
+func (g *Git) ChangedFiles(ctx context.Context, rev Revision, before string) ([]string, error) {
+	if before == "" || strings.Trim(before, "0") == "" {
+		return nil, nil
+	}
+	out, err := git(ctx, rev.Source, "diff", "--name-only", before, rev.SHA)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
+// source is the repository to read: the local path itself, or a fetched mirror.
+func (g *Git) source(ctx context.Context, repo Repo) (string, error) {
+	if isLocal(repo.CloneURL) {
+		path, err := filepath.Abs(repo.CloneURL)
+		if err != nil {
+			return "", err
+		}
+		if _, err := git(ctx, path, "rev-parse", "--git-dir"); err != nil {
+			return "", fmt.Errorf("trigger: clone_url %s of %s is not a git repository: %w", repo.CloneURL, repo.FullName, err)
+		}
+		return path, nil
+	}
+	sum := sha256.Sum256([]byte(repo.CloneURL))
+	mirror := filepath.Join(g.Dir, hex.EncodeToString(sum[:8])+".git")
+	lock := g.lock(mirror)
+	lock.Lock()
+	defer lock.Unlock()
+	if _, err := os.Stat(mirror); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(g.Dir, 0o700); err != nil {
+			return "", err
+		}
+		if _, err := git(ctx, g.Dir, "clone", "--quiet", "--mirror", repo.CloneURL, mirror); err != nil {
+			return "", fmt.Errorf("trigger: clone %s: %w", repo.FullName, err)
+		}
+		return mirror, nil
+	}
+	if _, err := git(ctx, mirror, "fetch", "--quiet", "--prune", "origin"); err != nil {
+		return "", fmt.Errorf("trigger: fetch %s: %w", repo.FullName, err)
+	}
+	return mirror, nil
+}
+
+func (g *Git) lock(key string) *sync.Mutex {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.locks == nil {
+		g.locks = map[string]*sync.Mutex{}
+	}
+	if g.locks[key] == nil {
+		g.locks[key] = &sync.Mutex{}
+	}
+	return g.locks[key]
+}
+
+func isLocal(url string) bool {
+	return !strings.Contains(url, "://") && !strings.Contains(url, "@")
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	out, err := gitRaw(ctx, dir, args...)
+	return strings.TrimSpace(string(out)), err
+}
+
+func gitRaw(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
