@@ -30,6 +30,13 @@ func (s *Server) repoPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo.CreatedAt = time.Now().UTC()
+	// The API never returns the secret, so a client that re-registers what it read sends
+	// none: keep the one we have rather than wipe it.
+	if repo.WebhookSecret == "" {
+		if old, err := s.cfg.Store.RepoGet(r.Context(), repo.FullName); err == nil {
+			repo.WebhookSecret = old.WebhookSecret
+		}
+	}
 	if err := s.cfg.Store.RepoPut(r.Context(), repo); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -23,6 +23,15 @@ var (
 // last seq is still ExpectedSeq (0 for a new run). Events must be numbered ExpectedSeq+1,
 // +2, ... Summary, the run's projection after these events, is written in the same
 // transaction.
+//
+// Every store rejects, with a plain error (not ErrConflict): an empty batch, a negative
+// ExpectedSeq, Summary.ID other than RunID, Summary.LastSeq other than the last event's seq,
+// and a zero Summary.CreatedAt.
+//
+// Rules shared by all list methods and stores (the conformance suite checks them): a negative
+// Limit is an error; nothing found is an empty, non-nil slice. LogAppend for a run that does
+// not exist returns ErrNotFound and stores none of the batch. LogList needs a Stage. RepoPut
+// keeps the created_at of the first registration.
 type EventAppendParams struct {
 	RunID       string
 	ExpectedSeq int64

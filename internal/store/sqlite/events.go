@@ -1,0 +1,234 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/store"
+)
+
+// upsertRunSQL writes the projection. On an existing run only what events can change is
+// set: repo, team, ref, sha, pipeline, trigger and created_at come from RunCreated and never
+// change, and leaving them out of SET spares SQLite rewriting the indexes on them at every
+// append.
+const upsertRunSQL = `INSERT INTO runs
+	(id, repo, team, ref, sha, pipeline, "trigger", phase, done, created_at, finished_at, last_seq)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET
+		phase = excluded.phase,
+		done = excluded.done,
+		finished_at = excluded.finished_at,
+		last_seq = excluded.last_seq`
+
+const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, created_at, finished_at, last_seq`
+
+// EventAppend appends p.Events to run p.RunID and writes p.Summary as its projection, in
+// one transaction, if the run's last seq is still p.ExpectedSeq; otherwise it returns an
+// error wrapping store.ErrConflict and writes nothing.
+func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) error {
+	if err := checkAppend(p); err != nil {
+		return err
+	}
+	// Encode before taking the write connection: every caller waits for it. Strings, not
+	// []byte: the driver binds []byte as a BLOB, which the STRICT TEXT column
+	// refuses (and TEXT is what SQLite's JSON functions and the sqlite3 shell read).
+	data := make([]string, len(p.Events))
+	for i, e := range p.Events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("sqlite: append to run %s: encode event %d: %w", p.RunID, e.Seq, err)
+		}
+		data[i] = string(b)
+	}
+	sum := p.Summary
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: append to run %s: %w", p.RunID, err)
+	}
+	defer tx.Rollback()
+
+	var last int64
+	if err := tx.StmtContext(ctx, s.lastSeq).QueryRowContext(ctx, p.RunID).Scan(&last); err != nil {
+		return fmt.Errorf("sqlite: append to run %s: %w", p.RunID, err)
+	}
+	if last != p.ExpectedSeq {
+		return fmt.Errorf("sqlite: append to run %s after seq %d: its last seq is %d: %w",
+			p.RunID, p.ExpectedSeq, last, store.ErrConflict)
+	}
+	// The run row first: the events reference it.
+	if _, err := tx.StmtContext(ctx, s.upsertRun).ExecContext(ctx,
+		sum.ID, sum.Repo, sum.Team, sum.Ref, sum.SHA, sum.Pipeline, sum.Trigger, string(sum.Phase),
+		sum.Phase.Done(), formatTime(sum.CreatedAt), formatTimeOrNull(sum.FinishedAt), sum.LastSeq,
+	); err != nil {
+		return fmt.Errorf("sqlite: append to run %s: write summary: %w", p.RunID, err)
+	}
+	ins := tx.StmtContext(ctx, s.insertEvent)
+	for i, e := range p.Events {
+		if _, err := ins.ExecContext(ctx, e.RunID, e.Seq, string(e.Type), formatTime(e.Time), data[i]); err != nil {
+			// Unreachable while every writer checks the seq under the write lock, as
+			// above (another process included: BEGIN IMMEDIATE serialises them). Kept so
+			// that one that does not still yields ErrConflict, not a constraint error.
+			if isPrimaryKeyViolation(err) {
+				return fmt.Errorf("sqlite: append to run %s: seq %d exists: %w", p.RunID, e.Seq, store.ErrConflict)
+			}
+			return fmt.Errorf("sqlite: append to run %s: event %d: %w", p.RunID, e.Seq, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: append to run %s: commit: %w", p.RunID, err)
+	}
+	return nil
+}
+
+// checkAppend rejects what can only be a caller's bug, before any I/O. These are plain
+// errors, not ErrConflict: re-reading the run would not fix them.
+func checkAppend(p store.EventAppendParams) error {
+	if p.RunID == "" {
+		return errors.New("sqlite: append: empty run id")
+	}
+	if p.ExpectedSeq < 0 {
+		return fmt.Errorf("sqlite: append to run %s: expected seq %d is negative", p.RunID, p.ExpectedSeq)
+	}
+	if len(p.Events) == 0 {
+		return fmt.Errorf("sqlite: append to run %s: no events", p.RunID)
+	}
+	for i, e := range p.Events {
+		if e.RunID != p.RunID {
+			return fmt.Errorf("sqlite: append to run %s: event %d is for run %q", p.RunID, e.Seq, e.RunID)
+		}
+		if want := p.ExpectedSeq + int64(i) + 1; e.Seq != want {
+			return fmt.Errorf("sqlite: append to run %s after seq %d: the batch's event %d has seq %d, want %d",
+				p.RunID, p.ExpectedSeq, i+1, e.Seq, want)
+		}
+	}
+	last := p.Events[len(p.Events)-1].Seq
+	switch sum := p.Summary; {
+	case sum.ID != p.RunID:
+		return fmt.Errorf("sqlite: append to run %s: summary is of run %q", p.RunID, sum.ID)
+	case sum.LastSeq != last:
+		return fmt.Errorf("sqlite: append to run %s: summary has last seq %d, the events end at %d", p.RunID, sum.LastSeq, last)
+	case sum.CreatedAt.IsZero():
+		return fmt.Errorf("sqlite: append to run %s: summary has no created_at", p.RunID)
+	}
+	return nil
+}
+
+// EventList returns a run's events after p.AfterSeq, in order; none (and no error) for a
+// run that does not exist.
+func (s *Store) EventList(ctx context.Context, p store.EventListParams) ([]run.Event, error) {
+	n, err := limit(p.Limit, -1)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT seq, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, p.RunID, p.AfterSeq, n)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list events of run %s: %w", p.RunID, err)
+	}
+	defer rows.Close()
+	events := []run.Event{}
+	var (
+		seq int64
+		b   sql.RawBytes // decoded at once, so no copy is needed
+	)
+	for rows.Next() {
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, fmt.Errorf("sqlite: list events of run %s: %w", p.RunID, err)
+		}
+		var e run.Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, fmt.Errorf("sqlite: list events of run %s: decode event %d: %w", p.RunID, seq, err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list events of run %s: %w", p.RunID, err)
+	}
+	return events, nil
+}
+
+// RunGet returns a run's projection, or an error wrapping store.ErrNotFound.
+func (s *Store) RunGet(ctx context.Context, id string) (run.Summary, error) {
+	sum, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return run.Summary{}, fmt.Errorf("sqlite: run %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return run.Summary{}, fmt.Errorf("sqlite: run %s: %w", id, err)
+	}
+	return sum, nil
+}
+
+// RunList returns the projections that match p, newest first (created_at, then id,
+// descending).
+func (s *Store) RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error) {
+	n, err := limit(p.Limit, 100)
+	if err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	if p.Repo != "" {
+		where, args = append(where, "repo = ?"), append(args, p.Repo)
+	}
+	if p.Team != "" {
+		where, args = append(where, "team = ?"), append(args, p.Team)
+	}
+	if p.Phase != "" {
+		where, args = append(where, "phase = ?"), append(args, string(p.Phase))
+	}
+	if p.Unfinished {
+		// Literally the runs_unfinished index's condition, so the planner can use it.
+		where = append(where, "done = 0")
+	}
+	q := `SELECT ` + runColumns + ` FROM runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, n)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list runs: %w", err)
+	}
+	defer rows.Close()
+	runs := []run.Summary{}
+	for rows.Next() {
+		sum, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list runs: %w", err)
+		}
+		runs = append(runs, sum)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list runs: %w", err)
+	}
+	return runs, nil
+}
+
+func scanRun(row interface{ Scan(...any) error }) (run.Summary, error) {
+	var (
+		sum      run.Summary
+		phase    string
+		created  string
+		finished sql.NullString
+		err      error
+	)
+	if err := row.Scan(&sum.ID, &sum.Repo, &sum.Team, &sum.Ref, &sum.SHA, &sum.Pipeline, &sum.Trigger,
+		&phase, &created, &finished, &sum.LastSeq); err != nil {
+		return run.Summary{}, err
+	}
+	sum.Phase = run.Phase(phase)
+	if sum.CreatedAt, err = parseTime(created); err != nil {
+		return run.Summary{}, err
+	}
+	if sum.FinishedAt, err = parseTimeOrNull(finished); err != nil {
+		return run.Summary{}, err
+	}
+	return sum, nil
+}
