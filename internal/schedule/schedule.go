@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -196,15 +198,18 @@ func (s *Scheduler) Stop() {
 		return // never started
 	}
 	s.stop()
+	// Lock order is a.mu before s.mu (appendLocked takes s.mu under a.mu): collect the runs
+	// first, then lock each on its own.
 	s.mu.Lock()
-	for _, a := range s.runs {
+	runs := slices.Collect(maps.Values(s.runs))
+	s.mu.Unlock()
+	for _, a := range runs {
 		a.mu.Lock()
 		for _, cancel := range a.cancels {
 			cancel(errShutdown)
 		}
 		a.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.stages.Wait()
 }
 
