@@ -76,7 +76,7 @@ type localRunOptions struct {
 }
 
 func localRun(ctx context.Context, o localRunOptions) error {
-	top, err := gitOut(ctx, ".", "rev-parse", "--show-toplevel")
+	top, sha, branch, err := checkout(ctx)
 	if err != nil {
 		return usageErr("paved run works in a git checkout: %v", err)
 	}
@@ -154,8 +154,6 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	}
 	defer sched.Stop()
 
-	sha, _ := gitOut(ctx, top, "rev-parse", "HEAD")
-	branch, _ := gitOut(ctx, top, "symbolic-ref", "--short", "HEAD")
 	id, err := sched.Create(ctx, run.Info{
 		Repo: "local", Ref: branch, SHA: sha, File: rel, Pipeline: p,
 		Trigger: run.Trigger{Kind: o.event, Branch: branch},
@@ -270,6 +268,25 @@ func copyEntry(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// checkout finds the top of the current git checkout, its HEAD commit and branch in one git
+// call (the fixed cost of paved run is mostly processes); a repository without commits
+// has neither.
+func checkout(ctx context.Context) (top, sha, branch string, err error) {
+	out, err := gitOut(ctx, ".", "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
+	if err != nil {
+		top, err = gitOut(ctx, ".", "rev-parse", "--show-toplevel")
+		return top, "", "", err
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) != 3 {
+		return "", "", "", fmt.Errorf("git rev-parse: unexpected output %q", out)
+	}
+	if lines[2] == "HEAD" { // detached
+		lines[2] = ""
+	}
+	return lines[0], lines[1], lines[2], nil
 }
 
 func gitOut(ctx context.Context, dir string, args ...string) (string, error) {

@@ -31,10 +31,12 @@ type Job struct {
 	Attempt int
 	Source  Source
 	Steps   []Step
-	// Shell is "sh" (sh -e -c STEP) or "bash" (bash --noprofile --norc -eo pipefail -c STEP).
+	// Shell is "sh" (sh -e -c STEP; also when empty) or "bash"
+	// (bash --noprofile --norc -eo pipefail -c STEP).
 	Shell string
-	// Env is the complete environment of every step (secrets resolved). The executor adds
-	// only HOME, TMPDIR and PAVED_WORKSPACE, and PATH when Env has none.
+	// Env is the complete environment of every step (secrets resolved). The executor sets
+	// HOME, TMPDIR and PAVED_WORKSPACE itself, over any value in Env (they name places only
+	// the executor knows), and PATH when Env has none.
 	Env map[string]string
 	// ArtifactsIn are directories whose contents are copied into the workspace (relative
 	// paths kept) before the first step, in order; a later one overwrites an earlier one.
@@ -55,7 +57,8 @@ type Step struct {
 // Source says where the workspace's files come from: exactly one of Dir or Repo is set.
 type Source struct {
 	// Repo is a git repository (a local path or a URL git can clone) and SHA the commit to
-	// check out, detached. The workspace is a git checkout (with .git) of that commit.
+	// check out, detached (hex only; empty means the repository's HEAD). The workspace is a
+	// git checkout (with .git) of that commit.
 	Repo string
 	SHA  string
 	// Dir is a plain directory copied as it is (used by `paved run` for the working tree:
@@ -65,7 +68,9 @@ type Source struct {
 
 // Observer receives a stage's progress. Calls for one Job come from one goroutine, in order:
 // StepStarted(i), any number of Output(i, ...), StepFinished(i, ...), then the next step.
-// Output's slice is only valid during the call.
+// Output's slice is only valid during the call. When Run returns an error (cancel, timeout,
+// infrastructure), the last StepStarted may have no StepFinished: the stage's result says
+// how it ended.
 type Observer interface {
 	StepStarted(step int)
 	Output(step int, p []byte)
