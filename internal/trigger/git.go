@@ -90,6 +90,9 @@ func (g *Git) ChangedFiles(ctx context.Context, rev Revision, before string) ([]
 	if before == "" || strings.Trim(before, "0") == "" {
 		return nil, nil
 	}
+	if !shaRE.MatchString(before) { // it comes from a webhook: never let it read as an option
+		return nil, fmt.Errorf("trigger: before %q is not a commit sha", before)
+	}
 	out, err := git(ctx, rev.Source, "diff", "--name-only", before, rev.SHA)
 	if err != nil {
 		return nil, err
