@@ -48,7 +48,9 @@ func checkout(ctx context.Context, repo, sha, ws string) ([]string, error) {
 	if sha != "" && !shaPattern.MatchString(sha) {
 		return nil, fmt.Errorf("source: SHA %q is not a commit hash", sha)
 	}
-	args := []string{"clone", "--quiet", "--no-checkout"}
+	// --template= skips copying git's sample hooks into every workspace: half the cost of a
+	// clone of a small repository (measured: 22 ms -> 9 ms a clone, mostly system time).
+	args := []string{"clone", "--quiet", "--no-checkout", "--template="}
 	local := false
 	if fi, err := os.Stat(repo); err == nil && fi.IsDir() {
 		local = true
