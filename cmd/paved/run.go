@@ -106,19 +106,33 @@ func localRun(ctx context.Context, o localRunOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	snapshot := filepath.Join(tmp, "src")
-	if err := snapshotWorkTree(ctx, top, snapshot); err != nil {
-		return fmt.Errorf("copy the working tree: %w", err)
+	// The executor's sandbox probe (a bubblewrap start), the copy of the working tree and the
+	// store are independent: made side by side they cost the longest of them, not the sum.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	type executor struct {
+		ex  *local.Local
+		err error
 	}
+	exReady := make(chan executor, 1)
+	go func() {
+		ex, err := local.New(local.Config{Root: filepath.Join(tmp, "ws"), Sandbox: o.sandbox, Logger: logger})
+		exReady <- executor{ex, err}
+	}()
+	snapshot := filepath.Join(tmp, "src")
+	snapErr := make(chan error, 1)
+	go func() { snapErr <- snapshotWorkTree(ctx, top, snapshot) }()
 	st, err := sqlite.Open(ctx, ":memory:")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ex, err := local.New(local.Config{Root: filepath.Join(tmp, "ws"), Sandbox: o.sandbox, Logger: logger})
-	if err != nil {
-		return usageErr("%v", err)
+	made := <-exReady
+	if made.err != nil {
+		return usageErr("%v", made.err)
+	}
+	ex := made.ex
+	if err := <-snapErr; err != nil {
+		return fmt.Errorf("copy the working tree: %w", err)
 	}
 	capacity := o.capacity
 	if capacity == 0 {
