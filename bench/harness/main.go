@@ -185,14 +185,50 @@ func serverBench(bin, tmp string, runs int, sandbox string, capacity int) {
 	}
 	wall := last.Sub(begin)
 	slices.Sort(firstStep)
+	floor := stageFloor(dir, tmp, runs*8, capacity)
 	fmt.Printf("%d concurrent runs of an 8-stage no-op DAG through `paved server` (capacity %d):\n\n", runs, capacity)
 	fmt.Println("| measure | value |")
 	fmt.Println("|---|---|")
 	fmt.Printf("| wall time, first trigger to last run finished | %s |\n", ms(wall))
 	fmt.Printf("| throughput | %.1f runs/s, %.1f stages/s |\n", float64(runs)/wall.Seconds(), float64(runs*8)/wall.Seconds())
+	fmt.Printf("| floor: the same %d stages as bare `git clone --shared` + checkout + `bwrap ... sh -c true`, %d at a time | %.1f stages/s (paved reaches %.0f%%) |\n",
+		runs*8, capacity, floor, 100*float64(runs*8)/wall.Seconds()/floor)
 	fmt.Printf("| trigger → first step started, p50 | %s |\n", ms(pct(firstStep, 50)))
 	fmt.Printf("| trigger → first step started, p99 | %s |\n", ms(pct(firstStep, 99)))
 	fmt.Printf("| server peak RSS (VmHWM) | %s |\n\n", peakRSS(cmd.Process.Pid))
+}
+
+// stageFloor is the least an isolated stage can cost here: a shared clone and checkout of
+// the repository and a bubblewrap sandbox running `sh -c true`, n of them, par at a time,
+// with nothing recorded. It returns stages per second.
+func stageFloor(repo, tmp string, n, par int) float64 {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				ws := filepath.Join(tmp, "floor", fmt.Sprint(i))
+				git("", "clone", "--quiet", "--no-checkout", "--shared", "--template=", repo, ws)
+				git(ws, "checkout", "--quiet", "--detach", "HEAD")
+				cmd := exec.Command("bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+					"--bind", ws, ws, "--chdir", ws, "--unshare-all", "--share-net", "--die-with-parent", "--cap-drop", "ALL",
+					"sh", "-c", "true")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					fail("floor: bwrap: %v\n%s", err, out)
+				}
+				os.RemoveAll(ws)
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return float64(n) / time.Since(begin).Seconds()
 }
 
 func post(url string, body any) map[string]any {
