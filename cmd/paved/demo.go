@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -185,6 +186,7 @@ func (c *client) follow(ctx context.Context, id string, out io.Writer) (run.Phas
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	started := map[string]time.Time{}
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
@@ -196,9 +198,13 @@ func (c *client) follow(ctx context.Context, id string, out io.Writer) (run.Phas
 		}
 		switch e.Type {
 		case run.StageStarted:
+			started[e.Stage] = e.Time
 			fmt.Fprintf(out, "  %-10s running\n", e.Stage)
 		case run.StageFinished:
 			line := fmt.Sprintf("  %-10s %s", e.Stage, e.Status)
+			if t, ok := started[e.Stage]; ok {
+				line += fmt.Sprintf(" in %s", e.Time.Sub(t).Round(100*time.Millisecond))
+			}
 			if e.Reason != "" {
 				line += ": " + e.Reason
 			}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,10 +89,14 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	rel, _ := filepath.Rel(top, path)
+	rel, err := filepath.Rel(top, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		rel = o.file // a file outside the checkout is named as the user gave it
+	}
 	p, err := pipeline.Compile(rel, src, compileOptions())
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		fmt.Fprintln(os.Stderr, err) // FILE:LINE:COL: message, one a line, as paved validate prints
+		return &exitError{code: 2, err: errors.New("")}
 	}
 	var eventsOut *os.File
 	if o.events != "" {

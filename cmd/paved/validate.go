@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -39,7 +40,7 @@ func validateCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d stages)\n", file, len(p.Stages))
 			}
 			if bad {
-				return &exitError{code: 2, err: fmt.Errorf("")}
+				return &exitError{code: 2, err: errors.New("")}
 			}
 			return nil
 		},
