@@ -119,7 +119,15 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) runList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.writeError(w, r, errorf(http.StatusBadRequest, "limit %q must be a positive number", v))
+			return
+		}
+		limit = n
+	}
 	runs, err := s.cfg.Store.RunList(r.Context(), store.RunListParams{
 		Repo: q.Get("repo"), Team: q.Get("team"), Phase: run.Phase(strings.ToUpper(q.Get("phase"))), Limit: limit,
 	})
