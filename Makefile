@@ -6,7 +6,7 @@ GO ?= go
 
 .PHONY: test deps check unit race build bench fuzz
 
-test: deps check unit
+test: deps check unit race
 
 # Tools the tests need. Without root we cannot install; the sandbox tests then fall back to
 # the process-group mode and say so.
@@ -27,7 +27,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/...
+	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/...
 
 build:
 	$(GO) build -o bin/paved ./cmd/paved
