@@ -173,11 +173,11 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	}
 	defer sched.Stop()
 
-	id, err := sched.Create(ctx, run.Info{
+	id, err := sched.Create(ctx, schedule.CreateParams{Info: run.Info{
 		Repo: "local", Ref: branch, SHA: sha, File: rel, Pipeline: p,
 		Trigger: run.Trigger{Kind: o.event, Branch: branch},
 		Source:  run.Source{Dir: snapshot},
-	})
+	}})
 	if err != nil {
 		return err
 	}

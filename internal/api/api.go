@@ -34,7 +34,7 @@ type Store interface {
 
 // Scheduler is what the API asks of the scheduler.
 type Scheduler interface {
-	Create(ctx context.Context, info run.Info) (string, error)
+	Create(ctx context.Context, p schedule.CreateParams) (string, error)
 	Cancel(ctx context.Context, id, reason string) error
 }
 

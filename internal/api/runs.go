@@ -12,6 +12,7 @@ import (
 
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
 )
@@ -104,12 +105,12 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
 	if ref == "" {
 		ref = rev.Branch
 	}
-	id, err := s.cfg.Scheduler.Create(r.Context(), run.Info{
+	id, err := s.cfg.Scheduler.Create(r.Context(), schedule.CreateParams{Info: run.Info{
 		Repo: repo.FullName, Team: repo.Team, Ref: ref, SHA: rev.SHA, File: s.cfg.PipelineFile,
 		Trigger:  run.Trigger{Kind: "manual", Branch: rev.Branch, Tag: rev.Tag},
 		Source:   run.Source{Repo: rev.Source, SHA: rev.SHA},
 		Pipeline: p,
-	})
+	}})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

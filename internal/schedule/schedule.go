@@ -213,17 +213,36 @@ func (s *Scheduler) Stop() {
 	s.stages.Wait()
 }
 
-// Create starts a run of info.Pipeline and returns its id once RunCreated is durable.
-func (s *Scheduler) Create(ctx context.Context, info run.Info) (string, error) {
+// CreateParams describes a run to start.
+type CreateParams struct {
+	// ID of the run. Empty: a new time-ordered UUID. A caller that may retry after a crash
+	// (the webhook inbox) derives it from what started the run, so that the retry finds the
+	// run (ErrRunExists) instead of starting a second one.
+	ID   string
+	Info run.Info
+}
+
+// ErrRunExists is returned by Create when a run with the given ID exists already.
+var ErrRunExists = errors.New("schedule: run exists")
+
+// Create starts a run of p.Info.Pipeline and returns its id once RunCreated is durable.
+func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) {
+	info := p.Info
 	if info.Pipeline == nil || len(info.Pipeline.Stages) == 0 {
 		return "", errors.New("schedule: a run needs a pipeline with stages")
 	}
-	id := uuid.Must(uuid.NewV7()).String()
+	id := p.ID
+	if id == "" {
+		id = uuid.Must(uuid.NewV7()).String()
+	}
 	state := &run.State{}
 	a := &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, done: make(chan struct{})}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := s.appendLocked(ctx, a, run.Event{RunID: id, Type: run.RunCreated, Info: &info}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return id, fmt.Errorf("%w: %s", ErrRunExists, id)
+		}
 		return "", err
 	}
 	s.mu.Lock()

@@ -66,7 +66,7 @@ func newHarness(t *testing.T, dbPath string, mod func(*Config)) *harness {
 
 func (h *harness) create(p *pipeline.Pipeline) string {
 	h.t.Helper()
-	id, err := h.sched.Create(context.Background(), run.Info{Repo: "a/b", Trigger: run.Trigger{Kind: "push", Branch: "main"}, Pipeline: p})
+	id, err := h.sched.Create(context.Background(), CreateParams{Info: run.Info{Repo: "a/b", Trigger: run.Trigger{Kind: "push", Branch: "main"}, Pipeline: p}})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -304,5 +304,23 @@ func TestRecoveryReRunsInterruptedStages(t *testing.T) {
 	}
 	if n := len(h2.exec.Jobs()); n != 2 {
 		t.Fatalf("second scheduler ran %d jobs, want b and c", n)
+	}
+}
+
+func TestCreateWithExistingIDStartsNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ":memory:", nil)
+	p := stages([3]string{"a", "", "echo a"})
+	info := run.Info{Repo: "a/b", Trigger: run.Trigger{Kind: "push"}, Pipeline: p}
+	id, err := h.sched.Create(context.Background(), CreateParams{ID: "delivery-1", Info: info})
+	if err != nil || id != "delivery-1" {
+		t.Fatalf("create: %q %v", id, err)
+	}
+	h.wait(id)
+	if _, err := h.sched.Create(context.Background(), CreateParams{ID: "delivery-1", Info: info}); !errors.Is(err, ErrRunExists) {
+		t.Fatalf("second create: %v, want ErrRunExists", err)
+	}
+	if n := len(h.exec.Jobs()); n != 1 {
+		t.Fatalf("%d jobs ran, want 1", n)
 	}
 }
