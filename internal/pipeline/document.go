@@ -157,6 +157,16 @@ func (c *compiler) filter(n *yaml.Node, what string) *Filter {
 			f.Paths = c.globs(e.val, what+".paths")
 		case "paths_ignore":
 			f.PathsIgnore = c.globs(e.val, what+".paths_ignore")
+		case "labels":
+			if what != "on.pull_request" {
+				c.errorf(e.key, "%s.labels: only pull requests have labels (move it to on.pull_request)", what)
+				continue
+			}
+			for _, it := range items(e.val) {
+				if s, ok := c.str(it, what+".labels"); ok {
+					f.Labels = append(f.Labels, s)
+				}
+			}
 		default:
 			c.unknownKey(e, "in "+what, filterKeys)
 		}

@@ -98,6 +98,7 @@ type Filter struct {
 	Tags        []string `json:"tags,omitempty"`
 	Paths       []string `json:"paths,omitempty"`
 	PathsIgnore []string `json:"paths_ignore,omitempty"`
+	Labels      []string `json:"labels,omitempty"` // pull_request only: the PR must carry one
 }
 
 // Concurrency limits runs sharing a group (expanded from trigger variables such as $PAVED_BRANCH).

@@ -20,6 +20,7 @@ import (
 //	on.push|pull_request|tag         null or map (Filter)         null or {} means every ref
 //	on.*.branches|tags               list of globs                empty matches all
 //	on.*.paths|paths_ignore          list of globs                empty matches all
+//	on.pull_request.labels           list of label names          empty matches all; else the PR needs one
 //	on.manual                        bool                         false (true when on: is absent)
 //	on.cron                          list of 5-field crontabs     also @hourly, @daily, @weekly, ...
 //	concurrency.group                string, required             expanded at run time ($PAVED_BRANCH)
@@ -54,7 +55,7 @@ import (
 var (
 	topKeys         = []string{"name", "on", "concurrency", "env", "shell", "stages"}
 	onKeys          = []string{"push", "pull_request", "tag", "manual", "cron"}
-	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore"}
+	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore", "labels"}
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
 		"when", "matrix", "artifacts", "cache", "image", "reports", "phase"}

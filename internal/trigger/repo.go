@@ -1,5 +1,7 @@
-// Package trigger is the ingest layer: what starts a run. For now it holds the registered
-// repositories; webhook receivers, normalisation, de-duplication and the inbox join it.
+// Package trigger is the ingest layer: what starts a run. It holds the registered
+// repositories, git access to them, and the one normalised Trigger that every webhook
+// provider (github/, gitlab/, bitbucket/, generic/) produces, with its signature checks and
+// its de-duplication key. inbox/ stores triggers durably and turns them into runs.
 package trigger
 
 import (

@@ -26,6 +26,7 @@ type Store interface {
 	RepoPut(ctx context.Context, r trigger.Repo) error
 	RepoGet(ctx context.Context, fullName string) (trigger.Repo, error)
 	RepoList(ctx context.Context) ([]trigger.Repo, error)
+	TriggerStore // the trigger inbox (triggers.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -67,6 +68,11 @@ func Exercise(t *testing.T, h Harness) {
 		{"LogsUnknownRun", testLogsUnknownRun},
 		{"Repos", testRepos},
 		{"Reopen", testReopen},
+		{"TriggerRoundTrip", testTriggerRoundTrip},
+		{"TriggerDedup", testTriggerDedup},
+		{"TriggerPending", testTriggerPending},
+		{"TriggerRace", testTriggerRace},
+		{"TriggerReopen", testTriggerReopen},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
