@@ -46,6 +46,45 @@ type Job struct {
 	// stage with an error that names it.
 	Artifacts    []string
 	ArtifactsOut string
+	// Caches are the stage's dependency caches. An executor with a cache store restores each
+	// after the workspace is ready and before the first step, and saves it after all steps
+	// succeeded unless the restore was an exact hit; it reports both to Observer.Cache. The
+	// executor computes the key (it has the workspace the key files are in). An executor
+	// without a store ignores them. Trouble with the cache never fails the stage.
+	Caches []Cache
+}
+
+// Cache is one dependency cache of a stage (the pipeline's cache:), with its scopes resolved.
+type Cache struct {
+	// Namespace says which stages share entries: repository, pipeline and stage. The
+	// executor adds its OS/arch and Paths.
+	Namespace string
+	// Key is the key's prefix (the pipeline's key:, else the stage name); the executor
+	// appends a hash of the namespace and of the contents of KeyFiles.
+	Key         string
+	KeyFiles    []string
+	Paths       []string
+	RestoreKeys []string
+	// WriteScope is where a save goes; ReadScopes are searched in order (the run's branch,
+	// then the default branch). A pull request's WriteScope is its own, never the default
+	// branch's.
+	WriteScope string
+	ReadScopes []string
+}
+
+// CacheReport is the outcome of restoring or saving one of Job.Caches.
+type CacheReport struct {
+	Op     string // "restore" or "save"
+	Index  int    // which of Job.Caches
+	Key    string // the computed key
+	Status string // restore: hit, partial or miss; save: saved, exists, empty or failed
+	// Matched is the restored entry's key and Scope where it came from (or where a save went).
+	Matched string
+	Scope   string
+	Digest  string
+	Size    int64 // compressed bytes
+	Took    time.Duration
+	Note    string // what went wrong on the way (a corrupt entry ignored), if anything
 }
 
 // Step is one command; it runs with the workspace as working directory.
@@ -67,7 +106,8 @@ type Source struct {
 }
 
 // Observer receives a stage's progress. Calls for one Job come from one goroutine, in order:
-// StepStarted(i), any number of Output(i, ...), StepFinished(i, ...), then the next step.
+// Cache for each restore, then per step StepStarted(i), any number of Output(i, ...),
+// StepFinished(i, ...), then after the last step Cache for each save.
 // Output's slice is only valid during the call. When Run returns an error (cancel, timeout,
 // infrastructure), the last StepStarted may have no StepFinished: the stage's result says
 // how it ended.
@@ -75,6 +115,7 @@ type Observer interface {
 	StepStarted(step int)
 	Output(step int, p []byte)
 	StepFinished(step int, exitCode int, took time.Duration)
+	Cache(r CacheReport)
 }
 
 // Result is how a stage attempt ended when the executor did its part.

@@ -22,6 +22,8 @@ const (
 	StepFinished       Type = "StepFinished"       // Step, ExitCode, DurationMS set
 	StageFinished      Type = "StageFinished"      // Status: succeeded, failed, skipped or cancelled; Reason says why; Sandbox names the isolation used
 	StageInterrupted   Type = "StageInterrupted"   // the stage's process died with the server; it is queued again
+	CacheRestored      Type = "CacheRestored"      // Cache set: a dependency cache's restore, Status hit, partial or miss
+	CacheSaved         Type = "CacheSaved"         // Cache set: a dependency cache's save, Status saved, exists, empty or failed
 	RunCancelRequested Type = "RunCancelRequested" // Reason says who or what cancelled
 	RunFinished        Type = "RunFinished"        // Status: the run's final phase
 )
@@ -44,6 +46,20 @@ type Event struct {
 	Reason     string `json:"reason,omitempty"`
 	Sandbox    string `json:"sandbox,omitempty"`
 	Info       *Info  `json:"info,omitempty"`
+	Cache      *Cache `json:"cache,omitempty"`
+}
+
+// Cache is what one restore or save of a stage's dependency cache did (CacheRestored,
+// CacheSaved; the event's Status is the same as Cache.Status).
+type Cache struct {
+	Paths   []string `json:"paths"`             // the cache's paths, naming it
+	Key     string   `json:"key"`               // the key computed from the key files
+	Status  string   `json:"status"`            // hit, partial, miss; saved, exists, empty, failed
+	Matched string   `json:"matched,omitempty"` // the restored entry's key
+	Scope   string   `json:"scope,omitempty"`   // where it was restored from or saved to, e.g. branch:main
+	Digest  string   `json:"digest,omitempty"`
+	Size    int64    `json:"size,omitempty"` // compressed bytes
+	Note    string   `json:"note,omitempty"` // trouble on the way (a corrupt entry ignored)
 }
 
 // Info is what a run was created from; it is all a replay needs besides the events.
@@ -57,6 +73,9 @@ type Info struct {
 	Pipeline *pipeline.Pipeline `json:"pipeline"`
 	// File is the pipeline file's path in the repository.
 	File string `json:"file"`
+	// DefaultBranch is the repository's default branch, whose dependency caches every run
+	// may read and only its own pushes write. Empty means main.
+	DefaultBranch string `json:"default_branch,omitempty"`
 }
 
 // Trigger is what started the run, as far as stage conditions (when:) and variables need it.
@@ -66,6 +85,19 @@ type Trigger struct {
 	Tag    string   `json:"tag,omitempty"`
 	Author string   `json:"author,omitempty"`
 	Paths  []string `json:"paths,omitempty"` // changed files; nil when unknown
+
+	// Set for runs started from the trigger inbox (see trigger.Trigger, docs/webhooks.md).
+	ID           string   `json:"id,omitempty"`       // the trigger's id (GET /api/v1/triggers/{id})
+	Provider     string   `json:"provider,omitempty"` // github, gitlab, bitbucket, generic, api, cron
+	Action       string   `json:"action,omitempty"`   // e.g. opened, synchronize for pull requests
+	Before       string   `json:"before,omitempty"`   // the ref's previous commit
+	Message      string   `json:"message,omitempty"`  // the head commit's message
+	AuthorName   string   `json:"author_name,omitempty"`
+	AuthorEmail  string   `json:"author_email,omitempty"`
+	PRNumber     int      `json:"pr_number,omitempty"`
+	PRTitle      string   `json:"pr_title,omitempty"`
+	SourceBranch string   `json:"source_branch,omitempty"` // a pull request's head branch; Branch is its target
+	Labels       []string `json:"labels,omitempty"`        // a pull request's labels
 }
 
 // Source is where stage workspaces come from (see execute.Source).

@@ -36,6 +36,15 @@ type StageState struct {
 	Step       int // the step running or last run, 1-based
 	StepName   string
 	Sandbox    string
+	// Caches are the current attempt's cache restores and saves, in order.
+	Caches []CacheResult
+}
+
+// CacheResult is one CacheRestored or CacheSaved event of a stage.
+type CacheResult struct {
+	Op         string // "restore" or "save"
+	DurationMS int64
+	Cache
 }
 
 // Name is the stage's name.
@@ -98,6 +107,7 @@ func (s *State) Apply(e Event) error {
 	case StageQueued:
 		st.Status, st.Attempt, st.QueuedAt = StatusQueued, e.Attempt, e.Time
 		st.StartedAt, st.FinishedAt, st.ExitCode, st.Reason, st.Step, st.StepName = time.Time{}, time.Time{}, nil, e.Reason, 0, ""
+		st.Caches = nil
 	case StageStarted:
 		st.Status, st.StartedAt = StatusRunning, e.Time
 	case StepStarted:
@@ -112,6 +122,15 @@ func (s *State) Apply(e Event) error {
 		if e.ExitCode != nil {
 			st.ExitCode = e.ExitCode
 		}
+	case CacheRestored, CacheSaved:
+		if st == nil || e.Cache == nil {
+			return fmt.Errorf("run %s: %s without stage or cache", e.RunID, e.Type)
+		}
+		op := "restore"
+		if e.Type == CacheSaved {
+			op = "save"
+		}
+		st.Caches = append(st.Caches, CacheResult{Op: op, DurationMS: e.DurationMS, Cache: *e.Cache})
 	case StageInterrupted:
 		st.Status, st.Reason = StatusPending, e.Reason
 		st.Reruns++

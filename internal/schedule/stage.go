@@ -7,8 +7,10 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
@@ -131,6 +133,21 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 	for _, step := range def.Steps {
 		job.Steps = append(job.Steps, execute.Step{Name: step.Name, Run: step.Run})
 	}
+	if len(def.Cache) > 0 {
+		scopes := cache.ScopesFor(info.Trigger.Kind, info.Trigger.Branch, info.Trigger.Tag, info.DefaultBranch)
+		for _, c := range def.Cache {
+			prefix := c.Key
+			if prefix == "" {
+				prefix = def.Name
+			}
+			job.Caches = append(job.Caches, execute.Cache{
+				// The pipeline's name tells apart projects that `paved run` all calls "local".
+				Namespace: info.Repo + "\x00" + info.Pipeline.Name + "\x00" + def.Name,
+				Key:       prefix, KeyFiles: c.KeyFiles, Paths: c.Paths, RestoreKeys: c.RestoreKeys,
+				WriteScope: scopes.Write, ReadScopes: scopes.Read,
+			})
+		}
+	}
 	for _, up := range info.Pipeline.Upstream(def.Name) {
 		if u := info.Pipeline.Stage(up); u != nil && len(u.Artifacts) > 0 {
 			job.ArtifactsIn = append(job.ArtifactsIn, s.artifactDir(state.ID, up))
@@ -174,6 +191,25 @@ func (o *observer) StepFinished(step int, exitCode int, took time.Duration) {
 	code := exitCode
 	o.append(run.Event{Type: run.StepFinished, Stage: o.stage, Step: step + 1, StepName: o.job.Steps[step].Name,
 		ExitCode: &code, DurationMS: took.Milliseconds()})
+}
+
+func (o *observer) Cache(r execute.CacheReport) {
+	typ, verb := run.CacheRestored, "restored"
+	if r.Op == "save" {
+		typ, verb = run.CacheSaved, "saved"
+	}
+	paths := o.job.Caches[r.Index].Paths
+	line := fmt.Sprintf("paved: cache %s %s: %s", strings.Join(paths, ", "), verb, r.Status)
+	if r.Matched != "" && r.Matched != r.Key {
+		line += " (from " + r.Matched + ")"
+	}
+	if r.Note != "" {
+		line += "; " + r.Note
+	}
+	o.logs.line(line)
+	o.append(run.Event{Type: typ, Stage: o.stage, Status: r.Status, DurationMS: r.Took.Milliseconds(), Cache: &run.Cache{
+		Paths: paths, Key: r.Key, Status: r.Status, Matched: r.Matched, Scope: r.Scope, Digest: r.Digest, Size: r.Size, Note: r.Note,
+	}})
 }
 
 func (o *observer) append(e run.Event) {

@@ -9,6 +9,9 @@
 //	block             wait until the job's context is done
 //	attempt N LINE    run directive LINE only in attempt N of the stage
 //
+// Each of the job's Caches is reported as a restore miss before the first step and, when
+// every step succeeded, as saved after the last: a fake run is always a cold one.
+//
 // Anything else is an error in the test.
 package fake
 
@@ -54,6 +57,9 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 		}
 	}
 	res := execute.Result{Sandbox: "fake"}
+	for i, c := range job.Caches {
+		obs.Cache(execute.CacheReport{Op: "restore", Index: i, Key: c.Key + "-fake", Status: "miss"})
+	}
 	for i, step := range job.Steps {
 		obs.StepStarted(i)
 		start := time.Now()
@@ -66,6 +72,9 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 			res.Failed, res.FailedStep, res.ExitCode = true, i, code
 			return res, nil
 		}
+	}
+	for i, c := range job.Caches {
+		obs.Cache(execute.CacheReport{Op: "save", Index: i, Key: c.Key + "-fake", Status: "saved", Scope: c.WriteScope})
 	}
 	return res, nil
 }

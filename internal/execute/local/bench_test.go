@@ -81,3 +81,4 @@ type countingObserver struct{}
 func (countingObserver) StepStarted(int)                      {}
 func (countingObserver) Output(int, []byte)                   {}
 func (countingObserver) StepFinished(int, int, time.Duration) {}
+func (countingObserver) Cache(execute.CacheReport)            {}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
 )
 
@@ -62,6 +63,10 @@ type Config struct {
 	// ProcessLimit is RLIMIT_NPROC of steps. The kernel counts every process of the user,
 	// not only the stage's, and does not apply it to root. Default: 0, inherited.
 	ProcessLimit uint64
+	// Cache is the dependency cache that jobs' Caches are restored from and saved to; keep
+	// it outside Root and in Hide (bubblewrap then hides it from steps). Default: nil,
+	// caches are ignored.
+	Cache *cache.Cache
 	// Logger receives warnings (reduced isolation, stale workspaces) and debug traces.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -211,6 +216,10 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 	}
 	l.log.Debug("workspace ready", "run", job.RunID, "stage", job.Stage, "attempt", job.Attempt,
 		"workspace", dir.ws, "took", time.Since(started))
+	caches, err := l.restoreCaches(ctx, job, dir.ws, obs)
+	if err != nil {
+		return res, err
+	}
 
 	if len(job.Steps) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -231,7 +240,62 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 	if err := copyArtifactsOut(dir.ws, job.Artifacts, job.ArtifactsOut); err != nil {
 		return res, err
 	}
-	return res, nil
+	return res, l.saveCaches(ctx, caches, dir.ws, obs)
+}
+
+// restoreCaches computes each cache's key in the prepared workspace (the key files are the
+// checkout's) and restores the best entry. The requests are returned for the save.
+func (l *Local) restoreCaches(ctx context.Context, job execute.Job, ws string, obs execute.Observer) ([]cacheRun, error) {
+	if l.cfg.Cache == nil || len(job.Caches) == 0 {
+		return nil, nil
+	}
+	var out []cacheRun
+	for i, c := range job.Caches {
+		started := time.Now()
+		req := cache.Request{
+			Namespace: c.Namespace, Paths: c.Paths, RestoreKeys: c.RestoreKeys,
+			Scopes: cache.Scopes{Write: c.WriteScope, Read: c.ReadScopes},
+		}
+		key, err := cache.Key(ws, req, c.Key, c.KeyFiles)
+		if err != nil {
+			return nil, err // a bad key_files glob: the pipeline's mistake, said so
+		}
+		req.Key = key
+		r, err := l.cfg.Cache.Restore(ctx, ws, req)
+		if err != nil {
+			return nil, err
+		}
+		obs.Cache(report("restore", i, r, time.Since(started)))
+		out = append(out, cacheRun{index: i, req: req, hit: r.Status == cache.Hit})
+	}
+	return out, nil
+}
+
+// cacheRun is a cache restored for a stage, to save when its steps succeed.
+type cacheRun struct {
+	index int
+	req   cache.Request
+	hit   bool
+}
+
+func (l *Local) saveCaches(ctx context.Context, caches []cacheRun, ws string, obs execute.Observer) error {
+	for _, c := range caches {
+		if c.hit {
+			continue // entries are immutable: an exact hit has nothing new to store
+		}
+		started := time.Now()
+		r, err := l.cfg.Cache.Save(ctx, ws, c.req)
+		if err != nil {
+			return err
+		}
+		obs.Cache(report("save", c.index, r, time.Since(started)))
+	}
+	return nil
+}
+
+func report(op string, i int, r cache.Result, took time.Duration) execute.CacheReport {
+	return execute.CacheReport{Op: op, Index: i, Key: r.Key, Status: r.Status, Matched: r.Matched, Scope: r.Scope,
+		Digest: r.Digest, Size: r.Size, Took: took, Note: r.Note}
 }
 
 func checkJob(job execute.Job) error {

@@ -76,6 +76,7 @@ type recorder struct {
 	finished map[int]int // exit codes
 	took     map[int]time.Duration
 	onOutput func(step int, all []byte)
+	caches   []execute.CacheReport
 }
 
 func newRecorder(t testing.TB) *recorder {
@@ -117,6 +118,16 @@ func (r *recorder) StepFinished(step int, code int, took time.Duration) {
 	r.finished[step] = code
 	r.took[step] = took
 	r.events = append(r.events, fmt.Sprintf("finish %d %d", step, code))
+}
+
+func (r *recorder) Cache(c execute.CacheReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running != -1 {
+		r.t.Errorf("Cache(%+v) while step %d runs", c, r.running)
+	}
+	r.caches = append(r.caches, c)
+	r.events = append(r.events, fmt.Sprintf("cache %s %d %s", c.Op, c.Index, c.Status))
 }
 
 func (r *recorder) output(step int) string {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paved/paved/internal/execute"
 )
 
 // chunkReader returns its data in reads of 1 to max bytes, so sentinels get split across
@@ -124,6 +126,7 @@ type nopObserver struct{}
 func (nopObserver) StepStarted(int)                      {}
 func (nopObserver) Output(int, []byte)                   {}
 func (nopObserver) StepFinished(int, int, time.Duration) {}
+func (nopObserver) Cache(execute.CacheReport)            {}
 
 // TestReadFramesOrder: the host refuses frames that break the Observer contract.
 func TestReadFramesOrder(t *testing.T) {
