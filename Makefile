@@ -27,7 +27,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/...
+	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/...
 
 build:
 	$(GO) build -o bin/paved ./cmd/paved
@@ -38,3 +38,5 @@ bench: build
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=60s ./internal/pipeline
 	$(GO) test -run='^$$' -fuzz=FuzzNext -fuzztime=30s ./internal/run
+	for p in github gitlab bitbucket generic; do \
+		$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./internal/trigger/$$p || exit 1; done

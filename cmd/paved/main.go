@@ -37,6 +37,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), validateCmd(), serverCmd(), demoCmd())
+	root.AddCommand(artifactCmd(), imageCmd())
 	err := root.Execute()
 	if err == nil {
 		return

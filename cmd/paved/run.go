@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
@@ -29,9 +30,9 @@ import (
 
 func runCmd() *cobra.Command {
 	var (
-		file, events, event, sandbox string
-		capacity                     int
-		secrets                      []string
+		file, events, event, sandbox, data string
+		capacity                           int
+		secrets                            []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -55,7 +56,7 @@ func runCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return localRun(ctx, localRunOptions{
-				file: file, events: events, event: event, sandbox: sandbox, capacity: capacity,
+				file: file, events: events, event: event, sandbox: sandbox, capacity: capacity, data: data,
 				secrets: given, out: cmd.OutOrStdout(),
 			})
 		},
@@ -66,11 +67,13 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&sandbox, "sandbox", "auto", "stage isolation: auto, bubblewrap or process-group")
 	cmd.Flags().IntVar(&capacity, "capacity", 0, "stages that run at once (default: number of CPUs, at least 2)")
 	cmd.Flags().StringArrayVar(&secrets, "secret", nil, "a secret as NAME=VALUE (repeatable)")
+	cmd.Flags().StringVar(&data, "data", envOr("PAVED_DATA", ""), "data directory kept between runs: the dependency cache (env PAVED_DATA; default ~/.cache/paved)")
 	return cmd
 }
 
 type localRunOptions struct {
 	file, events, event, sandbox string
+	data                         string // "": the user's cache dir
 	capacity                     int
 	secrets                      map[string]string
 	out                          io.Writer
@@ -106,6 +109,17 @@ func localRun(ctx context.Context, o localRunOptions) error {
 		defer eventsOut.Close()
 	}
 
+	if o.data == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return usageErr("no --data given and no user cache dir (%v): pass --data DIR or set PAVED_DATA", err)
+		}
+		o.data = filepath.Join(dir, "paved")
+	}
+	depCache, err := cache.Open(cache.Config{Dir: filepath.Join(o.data, "cache")})
+	if err != nil {
+		return usageErr("data dir %s: %v (pass --data DIR or set PAVED_DATA to a writable directory)", o.data, err)
+	}
 	tmp, err := os.MkdirTemp("", "paved-run-")
 	if err != nil {
 		return err
@@ -120,7 +134,8 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	}
 	exReady := make(chan executor, 1)
 	go func() {
-		ex, err := local.New(local.Config{Root: filepath.Join(tmp, "ws"), Sandbox: o.sandbox, Logger: logger})
+		ex, err := local.New(local.Config{Root: filepath.Join(tmp, "ws"), Sandbox: o.sandbox, Logger: logger,
+			Cache: depCache, Hide: []string{o.data}})
 		exReady <- executor{ex, err}
 	}()
 	snapshot := filepath.Join(tmp, "src")

@@ -17,11 +17,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paved/paved/internal/api"
+	"github.com/paved/paved/internal/cache"
+	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store/sqlite"
 	"github.com/paved/paved/internal/trigger"
+	"github.com/paved/paved/internal/trigger/inbox"
 )
 
 // serverOptions are the flags shared by server and demo.
@@ -30,6 +33,8 @@ type serverOptions struct {
 	addr     string
 	capacity int
 	sandbox  string
+	// dedupWindow: webhook triggers with the same dedup key inside it are duplicates.
+	dedupWindow time.Duration
 }
 
 func (o *serverOptions) flags(cmd *cobra.Command) {
@@ -37,6 +42,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
 	cmd.Flags().IntVar(&o.capacity, "capacity", 4, "stages that run at once")
 	cmd.Flags().StringVar(&o.sandbox, "sandbox", "auto", "stage isolation: auto, bubblewrap or process-group")
+	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
 func envOr(key, def string) string {
@@ -51,6 +57,7 @@ type server struct {
 	URL   string
 	store *sqlite.Store
 	sched *schedule.Scheduler
+	inbox *inbox.Inbox
 	http  *http.Server
 	done  chan error
 }
@@ -83,8 +90,13 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if err != nil {
 		return nil, err
 	}
+	depCache, err := cache.Open(cache.Config{Dir: filepath.Join(data, "cache"), Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	ex, err := local.New(local.Config{
-		Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Logger: logger,
+		Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Cache: depCache, Logger: logger,
 	})
 	if err != nil {
 		st.Close()
@@ -103,9 +115,28 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	reg, err := oci.New(oci.Config{Dir: filepath.Join(data, "registry"), Logger: logger})
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	// Manual runs and webhook triggers share one launcher; the inbox starts once we listen.
+	git := &trigger.Git{Dir: filepath.Join(data, "git")}
+	launcher := &inbox.Launcher{Git: git, Scheduler: sched, Compile: compileOptions()}
+	window := o.dedupWindow
+	if window == 0 {
+		window = -1 // the inbox reads 0 as "the default"; the flag's 0 means none
+	}
+	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Cron: true, Logger: logger})
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
 	a, err := api.New(api.Config{
-		Store: st, Scheduler: sched, Git: &trigger.Git{Dir: filepath.Join(data, "git")}, Hub: hub,
-		Compile: compileOptions(), Logger: logger,
+		Store: st, Scheduler: sched, Git: git, Hub: hub,
+		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 	})
 	if err != nil {
 		sched.Stop()
@@ -120,8 +151,16 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	s := &server{
 		URL:   "http://" + ln.Addr().String(),
-		store: st, sched: sched, done: make(chan error, 1),
+		store: st, sched: sched, inbox: ib, done: make(chan error, 1),
 		http: &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second},
+	}
+	// Before serving: Add needs a started inbox, and Start takes up what a previous
+	// process left pending.
+	if err := ib.Start(ctx); err != nil {
+		ln.Close()
+		sched.Stop()
+		st.Close()
+		return nil, err
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("paved server listening", "url", s.URL, "data", data)
@@ -134,6 +173,7 @@ func (s *server) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
+	s.inbox.Stop() // before the scheduler: a trigger being routed may still create a run
 	s.sched.Stop()
 	_ = s.store.Close()
 }

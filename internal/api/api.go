@@ -19,6 +19,7 @@ import (
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
+	"github.com/paved/paved/internal/trigger/inbox"
 )
 
 // Store is what the API reads and writes directly.
@@ -49,6 +50,13 @@ type Config struct {
 	// Compile options (the stage kinds this build runs).
 	Compile pipeline.Options
 	Logger  *slog.Logger // default slog.Default()
+	// Registry serves the OCI distribution API at /v2/ (internal/cache/oci). Default nil: no registry.
+	Registry http.Handler
+	// Launcher starts manual runs (POST /api/v1/runs). Default: one over Git, Scheduler,
+	// PipelineFile and Compile.
+	Launcher *inbox.Launcher
+	// Inbox takes webhook triggers at /hooks/{provider}. Default nil: no webhook routes.
+	Inbox *inbox.Inbox
 }
 
 // Server serves the API.
@@ -68,16 +76,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Launcher == nil {
+		cfg.Launcher = &inbox.Launcher{Git: cfg.Git, Scheduler: cfg.Scheduler, PipelineFile: cfg.PipelineFile, Compile: cfg.Compile}
+	}
 	return &Server{cfg: cfg, log: cfg.Logger}, nil
 }
 
 // Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
+	if s.cfg.Registry != nil {
+		r.Mount("/v2", s.cfg.Registry) // the registry sees the full /v2/... path
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	if s.cfg.Inbox != nil {
+		r.Post("/hooks/{provider}", s.hook)
+	}
 	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/triggers", s.triggerList)
+		r.Get("/triggers/{id}", s.triggerGet)
 		r.Post("/repos", s.repoPut)
 		r.Get("/repos", s.repoList)
 		r.Post("/runs", s.runCreate)

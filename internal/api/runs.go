@@ -10,9 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
-	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
 )
@@ -86,36 +84,13 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	rev, err := s.cfg.Git.Resolve(r.Context(), repo, req.Ref)
+	// The same path as a webhook's run: resolve, read and compile the pipeline, create.
+	id, sha, err := s.cfg.Launcher.Manual(r.Context(), repo, req.Ref)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	src, err := s.cfg.Git.ReadFile(r.Context(), rev, s.cfg.PipelineFile)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	p, err := pipeline.Compile(s.cfg.PipelineFile, src, s.cfg.Compile)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ref := req.Ref
-	if ref == "" {
-		ref = rev.Branch
-	}
-	id, err := s.cfg.Scheduler.Create(r.Context(), schedule.CreateParams{Info: run.Info{
-		Repo: repo.FullName, Team: repo.Team, Ref: ref, SHA: rev.SHA, File: s.cfg.PipelineFile,
-		Trigger:  run.Trigger{Kind: "manual", Branch: rev.Branch, Tag: rev.Tag},
-		Source:   run.Source{Repo: rev.Source, SHA: rev.SHA},
-		Pipeline: p,
-	}})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "sha": rev.SHA})
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "sha": sha})
 }
 
 func (s *Server) runList(w http.ResponseWriter, r *http.Request) {
@@ -151,20 +126,28 @@ type runView struct {
 }
 
 type stageView struct {
-	Name       string     `json:"name"`
-	Status     string     `json:"status"`
-	Phase      string     `json:"phase"`
-	Needs      []string   `json:"needs"`
-	Attempt    int        `json:"attempt"`
-	QueuedAt   *time.Time `json:"queued_at,omitempty"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	DurationMS int64      `json:"duration_ms,omitempty"`
-	Step       int        `json:"step,omitempty"`
-	StepName   string     `json:"step_name,omitempty"`
-	ExitCode   *int       `json:"exit_code,omitempty"`
-	Reason     string     `json:"reason,omitempty"`
-	Sandbox    string     `json:"sandbox,omitempty"`
+	Name       string      `json:"name"`
+	Status     string      `json:"status"`
+	Phase      string      `json:"phase"`
+	Needs      []string    `json:"needs"`
+	Attempt    int         `json:"attempt"`
+	QueuedAt   *time.Time  `json:"queued_at,omitempty"`
+	StartedAt  *time.Time  `json:"started_at,omitempty"`
+	FinishedAt *time.Time  `json:"finished_at,omitempty"`
+	DurationMS int64       `json:"duration_ms,omitempty"`
+	Step       int         `json:"step,omitempty"`
+	StepName   string      `json:"step_name,omitempty"`
+	ExitCode   *int        `json:"exit_code,omitempty"`
+	Reason     string      `json:"reason,omitempty"`
+	Sandbox    string      `json:"sandbox,omitempty"`
+	Caches     []cacheView `json:"caches,omitempty"`
+}
+
+// cacheView is one dependency cache restore or save of the stage's current attempt.
+type cacheView struct {
+	Op         string `json:"op"` // restore or save
+	DurationMS int64  `json:"duration_ms"`
+	run.Cache
 }
 
 func (s *Server) fold(r *http.Request, id string) (*run.State, error) {
@@ -193,6 +176,9 @@ func (s *Server) runGet(w http.ResponseWriter, r *http.Request) {
 		}
 		if sv.Needs == nil {
 			sv.Needs = []string{}
+		}
+		for _, c := range ss.Caches {
+			sv.Caches = append(sv.Caches, cacheView{Op: c.Op, DurationMS: c.DurationMS, Cache: c.Cache})
 		}
 		if !ss.StartedAt.IsZero() && !ss.FinishedAt.IsZero() {
 			sv.DurationMS = ss.FinishedAt.Sub(ss.StartedAt).Milliseconds()
