@@ -42,7 +42,7 @@ func demoCmd() *cobra.Command {
 		},
 	}
 	o.flags(cmd)
-	cmd.Flags().Lookup("data").Usage = "data directory (default: a new temporary directory)"
+	cmd.Flags().Lookup("data").Usage = "data directory (env PAVED_DATA; default ~/.cache/paved/demo, kept between demos)"
 	cmd.Flags().BoolVar(&once, "once", false, "exit with the run's result instead of serving")
 	return cmd
 }
@@ -53,9 +53,12 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 		return usageErr("%v", err)
 	}
 	if o.data == "" {
-		if o.data, err = os.MkdirTemp("", "paved-demo-"); err != nil {
-			return err
+		// Kept between demos, so a second demo restores its dependency caches and is fast.
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return usageErr("no --data given and no user cache dir: %v", err)
 		}
+		o.data = filepath.Join(dir, "paved", "demo")
 	}
 	repoDir := filepath.Join(o.data, "repos", "hello-service")
 	if err := initRepo(ctx, example, repoDir); err != nil {
@@ -121,10 +124,15 @@ func findExample(name string) (string, error) {
 	}
 }
 
-// initRepo makes dst a git repository holding a copy of src in one commit on main.
+// initRepo makes dst a git repository holding a copy of src on main: the first time in a
+// new repository, later as a new commit when src changed (a push, as a developer would).
 func initRepo(ctx context.Context, src, dst string) error {
-	if _, err := os.Stat(filepath.Join(dst, ".git")); err == nil {
-		return nil // a demo run again on the same data dir reuses its repository
+	steps := [][]string{
+		{"add", "-A"},
+		{"-c", "user.name=paved demo", "-c", "user.email=demo@paved.invalid", "commit", "--quiet", "--allow-empty", "-m", "hello-service: update from examples/"},
+	}
+	if _, err := os.Stat(filepath.Join(dst, ".git")); err != nil {
+		steps = append([][]string{{"init", "--quiet", "--initial-branch=main"}}, steps...)
 	}
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -139,11 +147,7 @@ func initRepo(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	for _, args := range [][]string{
-		{"init", "--quiet", "--initial-branch=main"},
-		{"add", "-A"},
-		{"-c", "user.name=paved demo", "-c", "user.email=demo@paved.invalid", "commit", "--quiet", "-m", "hello-service: first commit"},
-	} {
+	for _, args := range steps {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Dir = dst
 		if out, err := cmd.CombinedOutput(); err != nil {
