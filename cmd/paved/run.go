@@ -67,7 +67,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&sandbox, "sandbox", "auto", "stage isolation: auto, bubblewrap or process-group")
 	cmd.Flags().IntVar(&capacity, "capacity", 0, "stages that run at once (default: number of CPUs, at least 2)")
 	cmd.Flags().StringArrayVar(&secrets, "secret", nil, "a secret as NAME=VALUE (repeatable)")
-	cmd.Flags().StringVar(&data, "data", envOr("PAVED_DATA", ""), "data directory kept between runs: the dependency cache (env PAVED_DATA; default ~/.cache/paved)")
+	cmd.Flags().StringVar(&data, "data", envOr("PAVED_DATA", ""), "data directory kept between runs: the dependency cache and artifacts (env PAVED_DATA; default ~/.cache/paved)")
 	return cmd
 }
 
@@ -120,6 +120,12 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	if err != nil {
 		return usageErr("data dir %s: %v (pass --data DIR or set PAVED_DATA to a writable directory)", o.data, err)
 	}
+	// Kept between runs like the cache, so an artifact a run produces again is not stored
+	// again; apart from the cache, whose eviction would remove it.
+	artifacts, err := cache.NewBlobs(filepath.Join(o.data, "artifacts"))
+	if err != nil {
+		return usageErr("data dir %s: %v (pass --data DIR or set PAVED_DATA to a writable directory)", o.data, err)
+	}
 	tmp, err := os.MkdirTemp("", "paved-run-")
 	if err != nil {
 		return err
@@ -135,7 +141,7 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	exReady := make(chan executor, 1)
 	go func() {
 		ex, err := local.New(local.Config{Root: filepath.Join(tmp, "ws"), Sandbox: o.sandbox, Logger: logger,
-			Cache: depCache, Hide: []string{o.data}})
+			Cache: depCache, Artifacts: artifacts, Hide: []string{o.data}})
 		exReady <- executor{ex, err}
 	}()
 	snapshot := filepath.Join(tmp, "src")
@@ -160,7 +166,7 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	}
 	printer := &linePrinter{w: bufio.NewWriter(o.out)}
 	sched, err := schedule.New(schedule.Config{
-		Capacity: capacity, ArtifactDir: filepath.Join(tmp, "artifacts"), Logger: logger,
+		Capacity: capacity, Logger: logger,
 		Secrets: func(_ context.Context, _ *run.Info, name string) (string, error) {
 			if v, ok := o.secrets[name]; ok {
 				return v, nil

@@ -95,8 +95,16 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	// Artifacts by digest, apart from the dependency cache: its eviction removes the blobs
+	// no cache entry names, which would be every artifact.
+	artifacts, err := cache.NewBlobs(filepath.Join(data, "artifacts"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	ex, err := local.New(local.Config{
-		Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Cache: depCache, Logger: logger,
+		Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Cache: depCache,
+		Artifacts: artifacts, Logger: logger,
 	})
 	if err != nil {
 		st.Close()
@@ -104,7 +112,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	hub := api.NewHub()
 	sched, err := schedule.New(schedule.Config{
-		Capacity: o.capacity, ArtifactDir: filepath.Join(data, "artifacts"), Secrets: envSecrets,
+		Capacity: o.capacity, Secrets: envSecrets,
 		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, Logger: logger,
 	}, st, ex)
 	if err != nil {

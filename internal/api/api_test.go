@@ -41,7 +41,7 @@ func newEnv(t *testing.T) *env {
 	}
 	hub := api.NewHub()
 	ex := &fake.Executor{}
-	sched, err := schedule.New(schedule.Config{ArtifactDir: t.TempDir(), OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs,
+	sched, err := schedule.New(schedule.Config{OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs,
 		LogFlush: 5 * time.Millisecond}, st, ex)
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func newHookEnv(t *testing.T, pipeline string, now func() time.Time) *hookEnv {
 		t.Fatal(err)
 	}
 	hub := api.NewHub()
-	sched, err := schedule.New(schedule.Config{ArtifactDir: t.TempDir(), OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs,
+	sched, err := schedule.New(schedule.Config{OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs,
 		LogFlush: 5 * time.Millisecond}, st, &fake.Executor{})
 	if err != nil {
 		t.Fatal(err)

@@ -123,6 +123,14 @@ type runView struct {
 	Reason          string      `json:"reason,omitempty"`
 	CancelRequested bool        `json:"cancel_requested,omitempty"`
 	Stages          []stageView `json:"stages"`
+	// Artifacts are every stage's, in stage order: what a deployment of this run would take.
+	Artifacts []artifactView `json:"artifacts,omitempty"`
+}
+
+// artifactView is one artifact of the run, named by the stage that stored it.
+type artifactView struct {
+	Stage string `json:"stage"`
+	run.Artifact
 }
 
 type stageView struct {
@@ -141,6 +149,8 @@ type stageView struct {
 	Reason     string      `json:"reason,omitempty"`
 	Sandbox    string      `json:"sandbox,omitempty"`
 	Caches     []cacheView `json:"caches,omitempty"`
+	// Artifacts are what the current attempt stored, sorted by path.
+	Artifacts []run.Artifact `json:"artifacts,omitempty"`
 }
 
 // cacheView is one dependency cache restore or save of the stage's current attempt.
@@ -173,6 +183,10 @@ func (s *Server) runGet(w http.ResponseWriter, r *http.Request) {
 			Name: ss.Name(), Status: ss.Status, Phase: ss.Def.Phase, Needs: ss.Def.Needs, Attempt: ss.Attempt,
 			QueuedAt: stamp(ss.QueuedAt), StartedAt: stamp(ss.StartedAt), FinishedAt: stamp(ss.FinishedAt),
 			Step: ss.Step, StepName: ss.StepName, ExitCode: ss.ExitCode, Reason: ss.Reason, Sandbox: ss.Sandbox,
+			Artifacts: ss.Artifacts,
+		}
+		for _, a := range ss.Artifacts {
+			v.Artifacts = append(v.Artifacts, artifactView{Stage: ss.Name(), Artifact: a})
 		}
 		if sv.Needs == nil {
 			sv.Needs = []string{}

@@ -7,12 +7,13 @@ package execute
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"time"
 )
 
-// Executor runs one stage: it prepares the stage's workspace from Job.Source, copies in the
-// artifacts of upstream stages, runs the steps in order in one sandbox, and on success copies
-// the artifact paths out.
+// Executor runs one stage: it prepares the stage's workspace from Job.Source, materialises
+// the artifacts of upstream stages, runs the steps in order in one sandbox, and on success
+// stores what the artifact globs match by digest and reports it in the Result.
 //
 // Lifecycle: an Executor is created by cmd/ and shared by every run; Run may be called
 // concurrently from many goroutines, one call per stage attempt. Run blocks until the stage
@@ -38,14 +39,17 @@ type Job struct {
 	// HOME, TMPDIR and PAVED_WORKSPACE itself, over any value in Env (they name places only
 	// the executor knows), and PATH when Env has none.
 	Env map[string]string
-	// ArtifactsIn are directories whose contents are copied into the workspace (relative
-	// paths kept) before the first step, in order; a later one overwrites an earlier one.
-	ArtifactsIn []string
-	// Artifacts are globs (doublestar, relative to the workspace) copied to ArtifactsOut,
-	// relative paths kept, after all steps succeeded. A glob that matches nothing fails the
-	// stage with an error that names it.
-	Artifacts    []string
-	ArtifactsOut string
+	// ArtifactsIn are the artifacts of upstream stages, materialised from the executor's
+	// blob store into the workspace at their paths after the source and before the caches
+	// and the first step, in order: a later entry replaces an earlier one at the same path,
+	// and what is in the way (a symlink of the checkout, say) is replaced rather than
+	// followed. A file whose bytes do not hash to its Digest fails the stage with an error
+	// naming the path and the digest (wrapping cache.ErrDigest).
+	ArtifactsIn []Artifact
+	// Artifacts are globs (doublestar, relative to the workspace) whose matches are stored
+	// by digest after all steps succeeded and reported in Result.Artifacts. A glob that
+	// matches nothing fails the stage with an error that names it.
+	Artifacts []string
 	// Caches are the stage's dependency caches. An executor with a cache store restores each
 	// after the workspace is ready and before the first step, and saves it after all steps
 	// succeeded unless the restore was an exact hit; it reports both to Observer.Cache. The
@@ -126,6 +130,25 @@ type Result struct {
 	ExitCode   int
 	// Sandbox names the isolation that was used ("bubblewrap" or "process-group").
 	Sandbox string
+	// Artifacts are what Job.Artifacts matched, stored by digest, sorted by path; set only
+	// when every step succeeded. A matched directory is listed as its files and symlinks
+	// (and, when empty, itself).
+	Artifacts []Artifact
+}
+
+// Artifact is one entry a stage produced: a regular file stored by digest, a symlink kept
+// as a link (its target recorded, never followed), or an empty directory.
+type Artifact struct {
+	// Path is slash-separated and relative to the workspace, without "." or ".." elements.
+	Path string
+	// Digest is "sha256:<hex>" of a file's bytes, the name of its blob; empty otherwise.
+	Digest string
+	// Size is a file's length in bytes; 0 otherwise.
+	Size int64
+	// Mode is the entry's type (0, fs.ModeSymlink or fs.ModeDir) and permission bits.
+	Mode fs.FileMode
+	// Link is a symlink's target, as the step wrote it.
+	Link string
 }
 
 // ErrArtifactMissing is wrapped by Run's error when an artifact glob matched nothing.

@@ -24,6 +24,7 @@ const (
 	StageInterrupted   Type = "StageInterrupted"   // the stage's process died with the server; it is queued again
 	CacheRestored      Type = "CacheRestored"      // Cache set: a dependency cache's restore, Status hit, partial or miss
 	CacheSaved         Type = "CacheSaved"         // Cache set: a dependency cache's save, Status saved, exists, empty or failed
+	ArtifactsStored    Type = "ArtifactsStored"    // Artifacts set: what the stage's artifacts: matched, stored by digest; appended with its StageFinished
 	RunCancelRequested Type = "RunCancelRequested" // Reason says who or what cancelled
 	RunFinished        Type = "RunFinished"        // Status: the run's final phase
 )
@@ -47,6 +48,27 @@ type Event struct {
 	Sandbox    string `json:"sandbox,omitempty"`
 	Info       *Info  `json:"info,omitempty"`
 	Cache      *Cache `json:"cache,omitempty"`
+	// Artifacts is set by ArtifactsStored.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+}
+
+// Artifact types.
+const (
+	ArtifactFile    = "file"
+	ArtifactSymlink = "symlink"
+	ArtifactDir     = "dir" // an empty directory; one with entries is made by them
+)
+
+// Artifact is one entry that a stage's artifacts: globs matched (ArtifactsStored). A file's
+// bytes are the blob named by its digest in the artifact store; downstream stages get it at
+// Path.
+type Artifact struct {
+	Path   string `json:"path"` // relative to the workspace, slash-separated
+	Type   string `json:"type"` // file, symlink or dir
+	Digest string `json:"digest,omitempty"`
+	Size   int64  `json:"size"`           // a file's bytes; 0 for the others
+	Mode   string `json:"mode,omitempty"` // permission bits in octal, e.g. "0755"; not for a symlink
+	Link   string `json:"link,omitempty"` // a symlink's target, as written
 }
 
 // Cache is what one restore or save of a stage's dependency cache did (CacheRestored,

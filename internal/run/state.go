@@ -38,6 +38,9 @@ type StageState struct {
 	Sandbox    string
 	// Caches are the current attempt's cache restores and saves, in order.
 	Caches []CacheResult
+	// Artifacts are what the current attempt stored, sorted by path; nil until it succeeded
+	// with artifacts:.
+	Artifacts []Artifact
 }
 
 // CacheResult is one CacheRestored or CacheSaved event of a stage.
@@ -107,7 +110,7 @@ func (s *State) Apply(e Event) error {
 	case StageQueued:
 		st.Status, st.Attempt, st.QueuedAt = StatusQueued, e.Attempt, e.Time
 		st.StartedAt, st.FinishedAt, st.ExitCode, st.Reason, st.Step, st.StepName = time.Time{}, time.Time{}, nil, e.Reason, 0, ""
-		st.Caches = nil
+		st.Caches, st.Artifacts = nil, nil
 	case StageStarted:
 		st.Status, st.StartedAt = StatusRunning, e.Time
 	case StepStarted:
@@ -131,6 +134,11 @@ func (s *State) Apply(e Event) error {
 			op = "save"
 		}
 		st.Caches = append(st.Caches, CacheResult{Op: op, DurationMS: e.DurationMS, Cache: *e.Cache})
+	case ArtifactsStored:
+		if st == nil {
+			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)
+		}
+		st.Artifacts = e.Artifacts
 	case StageInterrupted:
 		st.Status, st.Reason = StatusPending, e.Reason
 		st.Reruns++

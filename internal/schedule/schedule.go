@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -37,8 +35,6 @@ type Store interface {
 type Config struct {
 	// Capacity is how many stages run at once. Default: 4.
 	Capacity int
-	// ArtifactDir keeps each stage's artifacts as ArtifactDir/<run>/<stage>. Required.
-	ArtifactDir string
 	// Secrets resolves a secret named by a pipeline's env for a run. Default: every secret
 	// is missing, and a stage that needs one fails saying so.
 	Secrets func(ctx context.Context, info *run.Info, name string) (string, error)
@@ -59,9 +55,6 @@ func (c *Config) validate() error {
 	}
 	if c.Capacity < 0 {
 		return fmt.Errorf("schedule: capacity %d must be positive", c.Capacity)
-	}
-	if c.ArtifactDir == "" {
-		return errors.New("schedule: ArtifactDir is required")
 	}
 	if c.Secrets == nil {
 		c.Secrets = func(context.Context, *run.Info, string) (string, error) {
@@ -422,14 +415,4 @@ func (s *Scheduler) release() {
 	s.mu.Unlock()
 	s.signal()
 	s.stages.Done()
-}
-
-// artifactDir is where a stage's artifacts are kept.
-func (s *Scheduler) artifactDir(runID, stage string) string {
-	return filepath.Join(s.cfg.ArtifactDir, runID, stage)
-}
-
-// RemoveArtifacts deletes a finished run's artifacts.
-func (s *Scheduler) RemoveArtifacts(runID string) error {
-	return os.RemoveAll(filepath.Join(s.cfg.ArtifactDir, runID))
 }

@@ -48,7 +48,7 @@ func newHarness(t *testing.T, dbPath string, mod func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: st, exec: &fake.Executor{}}
-	h.cfg = Config{Capacity: 4, ArtifactDir: t.TempDir(), LogFlush: 5 * time.Millisecond,
+	h.cfg = Config{Capacity: 4, LogFlush: 5 * time.Millisecond,
 		OnLog: func(l []run.LogLine) { h.mu.Lock(); h.logs = append(h.logs, l...); h.mu.Unlock() }}
 	if mod != nil {
 		mod(&h.cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"strconv"
@@ -55,6 +56,7 @@ func (s *Scheduler) runStage(a *active, it item) {
 	lw.close()
 
 	fin := run.Event{Type: run.StageFinished, Stage: it.stage, Attempt: it.attempt, Sandbox: res.Sandbox}
+	var stored []run.Event
 	switch {
 	case errors.Is(cause, errShutdown):
 		// Not finished: the stage is re-run as interrupted after the next Start.
@@ -74,12 +76,18 @@ func (s *Scheduler) runStage(a *active, it item) {
 		fin.Reason = fmt.Sprintf("step %d (%s) exited with code %d", res.FailedStep+1, job.Steps[res.FailedStep].Name, code)
 	default:
 		fin.Status = run.StatusSucceeded
+		if len(res.Artifacts) > 0 {
+			// In the same append as the result: a stage never shows succeeded without the
+			// artifacts its downstream stages are given.
+			stored = append(stored, run.Event{Type: run.ArtifactsStored, Stage: it.stage, Attempt: it.attempt,
+				Artifacts: runArtifacts(res.Artifacts)})
+		}
 	}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.cancels, it.stage)
-	if err := s.appendLocked(ctx, a, fin); err != nil {
+	if err := s.appendLocked(ctx, a, append(stored, fin)...); err != nil {
 		s.log.Error("cannot record stage result", "run", a.state.ID, "stage", it.stage, "err", err)
 		return
 	}
@@ -124,11 +132,10 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 	}
 	job := execute.Job{
 		RunID: state.ID, Stage: def.Name, Attempt: st.Attempt,
-		Source:       execute.Source{Repo: info.Source.Repo, SHA: info.Source.SHA, Dir: info.Source.Dir},
-		Shell:        def.Shell,
-		Env:          env,
-		Artifacts:    def.Artifacts,
-		ArtifactsOut: s.artifactDir(state.ID, def.Name),
+		Source:    execute.Source{Repo: info.Source.Repo, SHA: info.Source.SHA, Dir: info.Source.Dir},
+		Shell:     def.Shell,
+		Env:       env,
+		Artifacts: def.Artifacts,
 	}
 	for _, step := range def.Steps {
 		job.Steps = append(job.Steps, execute.Step{Name: step.Name, Run: step.Run})
@@ -148,9 +155,18 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 			})
 		}
 	}
+	// Every upstream stage succeeded (a stage runs only then), so each has its list; in
+	// stage order, so a stage's artifact replaces the same path from one before it.
 	for _, up := range info.Pipeline.Upstream(def.Name) {
-		if u := info.Pipeline.Stage(up); u != nil && len(u.Artifacts) > 0 {
-			job.ArtifactsIn = append(job.ArtifactsIn, s.artifactDir(state.ID, up))
+		if u := state.Stage(up); u != nil {
+			for _, a := range u.Artifacts {
+				ea, err := execArtifact(a)
+				if err != nil {
+					missing = errors.Join(missing, fmt.Errorf("artifact %s of stage %s: %w", a.Path, up, err))
+					continue
+				}
+				job.ArtifactsIn = append(job.ArtifactsIn, ea)
+			}
 		}
 	}
 	if len(job.Steps) == 0 {
@@ -227,4 +243,45 @@ func (s *Scheduler) lastLogSeq(ctx context.Context, runID, stage string) int64 {
 		return 0
 	}
 	return lines[len(lines)-1].Seq
+}
+
+// runArtifacts turns what the executor stored into the event's form.
+func runArtifacts(in []execute.Artifact) []run.Artifact {
+	out := make([]run.Artifact, 0, len(in))
+	for _, a := range in {
+		ra := run.Artifact{Path: a.Path, Digest: a.Digest, Size: a.Size, Link: a.Link}
+		switch {
+		case a.Mode&fs.ModeSymlink != 0:
+			ra.Type = run.ArtifactSymlink
+		case a.Mode.IsDir():
+			ra.Type, ra.Mode = run.ArtifactDir, fmt.Sprintf("%04o", a.Mode.Perm())
+		default:
+			ra.Type, ra.Mode = run.ArtifactFile, fmt.Sprintf("%04o", a.Mode.Perm())
+		}
+		out = append(out, ra)
+	}
+	return out
+}
+
+// execArtifact turns a recorded artifact back into what an executor materialises.
+func execArtifact(a run.Artifact) (execute.Artifact, error) {
+	ea := execute.Artifact{Path: a.Path, Digest: a.Digest, Size: a.Size, Link: a.Link}
+	var perm uint64
+	if a.Mode != "" {
+		var err error
+		if perm, err = strconv.ParseUint(a.Mode, 8, 32); err != nil || perm > 0o777 {
+			return ea, fmt.Errorf("mode %q is not octal permission bits", a.Mode)
+		}
+	}
+	switch a.Type {
+	case run.ArtifactFile:
+		ea.Mode = fs.FileMode(perm)
+	case run.ArtifactSymlink:
+		ea.Mode = fs.ModeSymlink | fs.ModePerm
+	case run.ArtifactDir:
+		ea.Mode = fs.ModeDir | fs.FileMode(perm)
+	default:
+		return ea, fmt.Errorf("type %q: want file, symlink or dir", a.Type)
+	}
+	return ea, nil
 }

@@ -8,6 +8,13 @@
 //	infra MESSAGE     fail the whole job as an executor error
 //	block             wait until the job's context is done
 //	attempt N LINE    run directive LINE only in attempt N of the stage
+//	artifact PATH TEXT  the step wrote TEXT to the file PATH (relative to the workspace)
+//
+// When every step succeeded, the files written with artifact that the job's Artifacts globs
+// match are reported in Result.Artifacts, as the local executor reports what it stored:
+// digest and size of TEXT, mode 0644, sorted by path. A glob that matches none of them
+// fails the job with an error wrapping execute.ErrArtifactMissing. No blob is stored: the
+// job's ArtifactsIn are only recorded (Jobs), for tests to check what a stage was given.
 //
 // Each of the job's Caches is reported as a restore miss before the first step and, when
 // every step succeeded, as saved after the last: a fake run is always a cold one.
@@ -17,12 +24,19 @@ package fake
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/paved/paved/internal/execute"
 )
@@ -57,13 +71,18 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 		}
 	}
 	res := execute.Result{Sandbox: "fake"}
+	written := map[string]execute.Artifact{}
+	write := func(path, text string) {
+		sum := sha256.Sum256([]byte(text))
+		written[path] = execute.Artifact{Path: path, Digest: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(text)), Mode: 0o644}
+	}
 	for i, c := range job.Caches {
 		obs.Cache(execute.CacheReport{Op: "restore", Index: i, Key: c.Key + "-fake", Status: "miss"})
 	}
 	for i, step := range job.Steps {
 		obs.StepStarted(i)
 		start := time.Now()
-		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) })
+		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) }, write)
 		if err != nil {
 			return res, err
 		}
@@ -73,13 +92,40 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 			return res, nil
 		}
 	}
+	arts, err := matchArtifacts(job.Artifacts, written)
+	if err != nil {
+		return res, err
+	}
+	res.Artifacts = arts
 	for i, c := range job.Caches {
 		obs.Cache(execute.CacheReport{Op: "save", Index: i, Key: c.Key + "-fake", Status: "saved", Scope: c.WriteScope})
 	}
 	return res, nil
 }
 
-func play(ctx context.Context, attempt int, script string, out func(string)) (int, error) {
+// matchArtifacts lists what the globs match of what the steps wrote.
+func matchArtifacts(globs []string, written map[string]execute.Artifact) ([]execute.Artifact, error) {
+	var out []execute.Artifact
+	for _, g := range globs {
+		pattern := path.Clean(strings.TrimPrefix(g, "./"))
+		matched := false
+		for _, p := range slices.Sorted(maps.Keys(written)) {
+			if ok, _ := doublestar.Match(pattern, p); ok {
+				matched = true
+				if !slices.ContainsFunc(out, func(a execute.Artifact) bool { return a.Path == p }) {
+					out = append(out, written[p])
+				}
+			}
+		}
+		if !matched {
+			return nil, fmt.Errorf("fake: artifact %q matched nothing in the workspace: %w", g, execute.ErrArtifactMissing)
+		}
+	}
+	slices.SortFunc(out, func(a, b execute.Artifact) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string)) (int, error) {
 	for _, line := range strings.Split(script, "\n") {
 		verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 		if verb == "attempt" {
@@ -114,6 +160,12 @@ func play(ctx context.Context, attempt int, script string, out func(string)) (in
 			return n, nil
 		case "infra":
 			return 0, errors.New(arg)
+		case "artifact":
+			p, text, _ := strings.Cut(arg, " ")
+			if p == "" {
+				return 0, errors.New("fake: artifact needs a path")
+			}
+			write(p, text)
 		default:
 			return 0, fmt.Errorf("fake: unknown directive %q", verb)
 		}

@@ -7,11 +7,14 @@
 // filled from the job's source — a `git clone --shared` of a local repository (no objects
 // copied: a checkout costs the files, not the history) or a plain clone of a URL, then a
 // detached checkout of the commit; or a copy of a directory, .git included — then the
-// upstream artifacts are copied in. After the steps succeed the artifact globs are copied
-// out. The workspace is removed when the stage ends, whatever the outcome. Everything that
-// reads what steps wrote (artifacts out) or writes into a tree steps shaped (artifacts in)
-// goes through os.Root and copies symlinks as symlinks: a step cannot turn the copy into a
-// read or write of a host file.
+// upstream artifacts are materialised from the artifact store (Config.Artifacts, a
+// cache.Blobs) and verified against their digests. After the steps succeed what the
+// artifact globs match is stored there by digest (hashed while it is copied in, so an
+// artifact two stages or two runs produce is kept once) and listed in the Result. The
+// workspace is removed when the stage ends, whatever the outcome. Everything that reads what
+// steps wrote (artifacts out) or writes into a tree steps shaped (artifacts in) goes through
+// os.Root and keeps symlinks as symlinks: a step cannot turn the copy into a read or write
+// of a host file.
 //
 // # One sandbox per stage
 //

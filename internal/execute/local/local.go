@@ -67,6 +67,10 @@ type Config struct {
 	// it outside Root and in Hide (bubblewrap then hides it from steps). Default: nil,
 	// caches are ignored.
 	Cache *cache.Cache
+	// Artifacts is the blob store that stages' artifacts are stored in by digest and
+	// materialised from; keep it outside Root and in Hide. Default: nil, and a job with
+	// Artifacts or ArtifactsIn fails saying so.
+	Artifacts *cache.Blobs
 	// Logger receives warnings (reduced isolation, stale workspaces) and debug traces.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -194,7 +198,7 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 			err = fmt.Errorf("local: stage %s attempt %d: %w", job.Stage, job.Attempt, err)
 		}
 	}()
-	if err := checkJob(job); err != nil {
+	if err := checkJob(job, l.cfg.Artifacts != nil); err != nil {
 		return res, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -211,8 +215,8 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 	if err != nil {
 		return res, err
 	}
-	if err := copyArtifactsIn(job.ArtifactsIn, dir.ws); err != nil {
-		return res, err
+	if err := materialiseArtifacts(dir.ws, job.ArtifactsIn, l.cfg.Artifacts); err != nil {
+		return res, fmt.Errorf("artifacts in: %w", err)
 	}
 	l.log.Debug("workspace ready", "run", job.RunID, "stage", job.Stage, "attempt", job.Attempt,
 		"workspace", dir.ws, "took", time.Since(started))
@@ -237,10 +241,15 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	if err := copyArtifactsOut(dir.ws, job.Artifacts, job.ArtifactsOut); err != nil {
+	arts, err := storeArtifacts(dir.ws, job.Artifacts, l.cfg.Artifacts)
+	if err != nil {
 		return res, err
 	}
-	return res, l.saveCaches(ctx, caches, dir.ws, obs)
+	if err := l.saveCaches(ctx, caches, dir.ws, obs); err != nil {
+		return res, err
+	}
+	res.Artifacts = arts
+	return res, nil
 }
 
 // restoreCaches computes each cache's key in the prepared workspace (the key files are the
@@ -298,7 +307,7 @@ func report(op string, i int, r cache.Result, took time.Duration) execute.CacheR
 		Digest: r.Digest, Size: r.Size, Took: took, Note: r.Note}
 }
 
-func checkJob(job execute.Job) error {
+func checkJob(job execute.Job, artifactStore bool) error {
 	switch job.Shell {
 	case "", "sh", "bash":
 	default:
@@ -314,8 +323,8 @@ func checkJob(job execute.Job) error {
 			return fmt.Errorf("step %d (%s): command contains a NUL byte", i, s.Name)
 		}
 	}
-	if len(job.Artifacts) > 0 && job.ArtifactsOut == "" {
-		return errors.New("artifacts given without ArtifactsOut")
+	if (len(job.Artifacts) > 0 || len(job.ArtifactsIn) > 0) && !artifactStore {
+		return errors.New("the job has artifacts and the executor no artifact store (local.Config.Artifacts)")
 	}
 	return nil
 }

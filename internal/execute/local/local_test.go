@@ -121,7 +121,8 @@ func TestShellBashPipefail(t *testing.T) {
 func TestOutputExact(t *testing.T) {
 	t.Parallel()
 	eachSandbox(t, func(t *testing.T, mode string) {
-		l := newLocal(t, local.Config{Sandbox: mode})
+		blobs := newBlobs(t)
+		l := newLocal(t, local.Config{Sandbox: mode, Artifacts: blobs})
 		job := dirJob(t,
 			`printf 'no newline'`,
 			`printf 'out1\n'; printf 'err1\n' >&2; printf 'out2'`,
@@ -130,7 +131,6 @@ func TestOutputExact(t *testing.T) {
 			`printf 'last'`,
 		)
 		job.Artifacts = []string{"blob"}
-		job.ArtifactsOut = t.TempDir()
 		res, rec := run(t, l, job)
 		if res.Failed {
 			t.Fatalf("%+v", res)
@@ -145,10 +145,10 @@ func TestOutputExact(t *testing.T) {
 		if got := rec.output(2); got != want {
 			t.Errorf("step 2: %d bytes, want %d", len(got), len(want))
 		}
-		blob, err := os.ReadFile(filepath.Join(job.ArtifactsOut, "blob"))
-		if err != nil {
-			t.Fatal(err)
+		if len(res.Artifacts) != 1 {
+			t.Fatalf("artifacts %+v", res.Artifacts)
 		}
+		blob := readBlob(t, blobs, res.Artifacts[0].Digest)
 		if got := rec.output(3); got != string(blob) {
 			t.Errorf("step 3: binary output of %d bytes differs from the %d-byte file", len(got), len(blob))
 		}
@@ -375,98 +375,6 @@ func TestLimits(t *testing.T) {
 	})
 }
 
-func TestArtifacts(t *testing.T) {
-	t.Parallel()
-	eachSandbox(t, func(t *testing.T, mode string) {
-		l := newLocal(t, local.Config{Sandbox: mode})
-		in1, in2 := t.TempDir(), t.TempDir()
-		write := func(dir, name, content string) {
-			t.Helper()
-			p := filepath.Join(dir, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		write(in1, "dist/a.txt", "from in1")
-		write(in1, "dist/b.txt", "only in1")
-		write(in2, "dist/a.txt", "from in2")
-		out := t.TempDir()
-		job := dirJob(t,
-			`test "$(cat dist/a.txt)" = "from in2" && test "$(cat dist/b.txt)" = "only in1"`,
-			`mkdir -p out/sub bin && echo app > bin/app && chmod 755 bin/app && echo r > report.txt && echo s > out/sub/s && ln -s /etc/passwd leak && ln -s sub out/link`,
-		)
-		job.ArtifactsIn = []string{in1, in2}
-		job.Artifacts = []string{"bin/app", "*.txt", "out/**", "leak"}
-		job.ArtifactsOut = out
-		res, rec := run(t, l, job)
-		if res.Failed {
-			t.Fatalf("%+v: %q %q", res, rec.output(0), rec.output(1))
-		}
-		for name, want := range map[string]string{"bin/app": "app\n", "report.txt": "r\n", "out/sub/s": "s\n"} {
-			b, err := os.ReadFile(filepath.Join(out, name))
-			if err != nil || string(b) != want {
-				t.Errorf("%s: %q, %v", name, b, err)
-			}
-		}
-		if fi, err := os.Stat(filepath.Join(out, "bin/app")); err != nil || fi.Mode().Perm() != 0o755 {
-			t.Errorf("bin/app mode: %v %v", fi, err)
-		}
-		// A symlink is copied as a symlink: the host file it names is not read.
-		if target, err := os.Readlink(filepath.Join(out, "leak")); err != nil || target != "/etc/passwd" {
-			t.Errorf("leak: %q %v", target, err)
-		}
-		if target, err := os.Readlink(filepath.Join(out, "out/link")); err != nil || target != "sub" {
-			t.Errorf("out/link: %q %v", target, err)
-		}
-
-		job = dirJob(t, `mkdir out && touch out/x`)
-		job.Artifacts = []string{"out/x", "dist/*.tar.gz"}
-		job.ArtifactsOut = t.TempDir()
-		_, err := l.Run(context.Background(), job, newRecorder(t))
-		if !errors.Is(err, execute.ErrArtifactMissing) || !strings.Contains(err.Error(), `"dist/*.tar.gz"`) {
-			t.Errorf("missing artifact: %v", err)
-		}
-
-		job.Artifacts = []string{"../escape"}
-		if _, err := l.Run(context.Background(), job, newRecorder(t)); err == nil || !strings.Contains(err.Error(), "relative") {
-			t.Errorf("escaping glob: %v", err)
-		}
-	})
-}
-
-// TestArtifactsInDoNotFollowWorkspaceSymlinks: a repository can hold a symlink where an
-// upstream artifact goes; copying the artifact in must replace the link, not write through
-// it onto the host.
-func TestArtifactsInDoNotFollowWorkspaceSymlinks(t *testing.T) {
-	t.Parallel()
-	l := newLocal(t, local.Config{Sandbox: local.SandboxProcessGroup})
-	target := t.TempDir()
-	src := t.TempDir()
-	if err := os.Symlink(target, filepath.Join(src, "out")); err != nil {
-		t.Fatal(err)
-	}
-	in := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(in, "out"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(in, "out", "app"), []byte("artifact"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	job := dirJob(t, `test -d out && ! test -L out && cat out/app`)
-	job.Source.Dir = src
-	job.ArtifactsIn = []string{in}
-	res, rec := run(t, l, job)
-	if res.Failed || rec.output(0) != "artifact" {
-		t.Errorf("%+v %q", res, rec.output(0))
-	}
-	if ents, _ := os.ReadDir(target); len(ents) != 0 {
-		t.Errorf("written through the symlink: %v", ents)
-	}
-}
-
 func TestSourceDir(t *testing.T) {
 	t.Parallel()
 	eachSandbox(t, func(t *testing.T, mode string) {
@@ -572,7 +480,7 @@ func TestWorkspaceLifecycle(t *testing.T) {
 				job.Stage = stage
 				job.Attempt = 2
 				if i == 2 {
-					job.Artifacts, job.ArtifactsOut = []string{"missing"}, t.TempDir()
+					job.Artifacts = []string{"missing"}
 				}
 				rec := newRecorder(t)
 				res, err := l.Run(context.Background(), job, rec)
@@ -597,16 +505,18 @@ func TestWorkspaceLifecycle(t *testing.T) {
 
 func TestNoSteps(t *testing.T) {
 	t.Parallel()
-	l := newLocal(t, local.Config{Sandbox: local.SandboxProcessGroup})
+	blobs := newBlobs(t)
+	l := newLocal(t, local.Config{Sandbox: local.SandboxProcessGroup, Artifacts: blobs})
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "a"), []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	job := execute.Job{RunID: "r", Stage: "s", Source: execute.Source{Dir: src}, Artifacts: []string{"a"}, ArtifactsOut: t.TempDir()}
-	if res, err := l.Run(context.Background(), job, newRecorder(t)); err != nil || res.Failed {
+	job := execute.Job{RunID: "r", Stage: "s", Source: execute.Source{Dir: src}, Artifacts: []string{"a"}}
+	res, err := l.Run(context.Background(), job, newRecorder(t))
+	if err != nil || res.Failed || len(res.Artifacts) != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(job.ArtifactsOut, "a")); string(b) != "a" {
+	if b := readBlob(t, blobs, res.Artifacts[0].Digest); string(b) != "a" {
 		t.Errorf("artifact %q", b)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
 	"github.com/paved/paved/internal/execute/local"
 )
@@ -47,6 +48,9 @@ func newLocal(t testing.TB, cfg local.Config) *local.Local {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if cfg.Artifacts == nil {
+		cfg.Artifacts = newBlobs(t)
+	}
 	l, err := local.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +59,29 @@ func newLocal(t testing.TB, cfg local.Config) *local.Local {
 		t.Fatalf("sandbox %s, want %s", l.Sandbox(), cfg.Sandbox)
 	}
 	return l
+}
+
+func newBlobs(t testing.TB) *cache.Blobs {
+	t.Helper()
+	b, err := cache.NewBlobs(filepath.Join(t.TempDir(), "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// readBlob reads a stored artifact's bytes.
+func readBlob(t testing.TB, b *cache.Blobs, digest string) []byte {
+	t.Helper()
+	p, err := b.Path(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 type testWriter struct{ t testing.TB }

@@ -9,13 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
-
-	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/paved/paved/internal/execute"
 )
@@ -144,113 +140,6 @@ func copyDir(src, dst string) error {
 	}
 	defer d.Close()
 	return copyTree(s, ".", d, ".")
-}
-
-// copyArtifactsIn copies the contents of each directory into the workspace, in order.
-func copyArtifactsIn(dirs []string, ws string) error {
-	for _, dir := range dirs {
-		if err := copyDir(dir, ws); err != nil {
-			return fmt.Errorf("artifacts in: %w", err)
-		}
-	}
-	return nil
-}
-
-// copyArtifactsOut copies what the globs match in the workspace to out, relative paths kept.
-// The workspace was written by the steps and is not trusted: it is read through an os.Root
-// (no symlink leads out of it) and symlinks are copied as symlinks, never followed, so an
-// artifact cannot be a host file such as paved's database.
-func copyArtifactsOut(ws string, globs []string, out string) error {
-	if len(globs) == 0 {
-		return nil
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("artifacts: %w", err)
-	}
-	src, err := os.OpenRoot(ws)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := os.OpenRoot(out)
-	if err != nil {
-		return fmt.Errorf("artifacts: %w", err)
-	}
-	defer dst.Close()
-	for _, g := range globs {
-		pattern := path.Clean(strings.TrimPrefix(g, "./"))
-		if path.IsAbs(pattern) || pattern == ".." || strings.HasPrefix(pattern, "../") || !doublestar.ValidatePattern(pattern) {
-			return fmt.Errorf("artifact %q: not a glob relative to the workspace", g)
-		}
-		matches, err := doublestar.Glob(lstatFS{src}, pattern, doublestar.WithNoFollow(), doublestar.WithFailOnIOErrors())
-		if err != nil {
-			return fmt.Errorf("artifact %q: %w", g, err)
-		}
-		if len(matches) == 0 {
-			return fmt.Errorf("artifact %q matched nothing in the workspace: %w", g, execute.ErrArtifactMissing)
-		}
-		// A matched directory is copied whole, so anything else matched below it (as
-		// "out/**" matches "out" and all its files) is already there.
-		slices.Sort(matches)
-		copied := ""
-		for _, m := range matches {
-			if copied != "" && (m == copied || strings.HasPrefix(m, copied+"/")) {
-				continue
-			}
-			if dir := path.Dir(m); dir != "." {
-				if err := mkdirAllReal(dst, dir); err != nil {
-					return fmt.Errorf("artifact %q: %w", g, err)
-				}
-			}
-			if err := copyTree(src, m, dst, m); err != nil {
-				return fmt.Errorf("artifact %q: %w", g, err)
-			}
-			if fi, err := src.Lstat(m); err == nil && fi.IsDir() {
-				copied = m
-			}
-		}
-	}
-	return nil
-}
-
-// lstatFS is a workspace seen without following symlinks. doublestar calls fs.Stat on
-// literal patterns and directory prefixes; through os.Root that follows a symlink and fails
-// on one that points out of the workspace (or matches nothing for a dangling one), while
-// the link itself is what is to be copied.
-type lstatFS struct{ r *os.Root }
-
-func (f lstatFS) Open(name string) (fs.File, error) { return f.r.FS().Open(name) }
-
-func (f lstatFS) Stat(name string) (fs.FileInfo, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
-	}
-	return f.r.Lstat(name)
-}
-
-func (f lstatFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(f.r.FS(), name) }
-
-// mkdirAllReal creates the directories of rel in r, replacing anything in the way that is
-// not a directory (a symlink copied out by an earlier glob), so a later copy cannot be
-// steered through it.
-func mkdirAllReal(r *os.Root, rel string) error {
-	cur := ""
-	for _, el := range strings.Split(rel, "/") {
-		cur = path.Join(cur, el)
-		fi, err := r.Lstat(cur)
-		if err == nil && fi.IsDir() {
-			continue
-		}
-		if err == nil {
-			if err := r.RemoveAll(cur); err != nil {
-				return err
-			}
-		}
-		if err := r.Mkdir(cur, 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // copyTree copies the entry name of src to dname in dst: regular files with their mode bits
