@@ -38,6 +38,7 @@ func main() {
 	}
 	root.AddCommand(runCmd(), validateCmd(), serverCmd(), demoCmd())
 	root.AddCommand(artifactCmd(), imageCmd())
+	root.AddCommand(initCmd())
 	err := root.Execute()
 	if err == nil {
 		return

@@ -329,10 +329,11 @@ func (in *Inbox) route(ctx context.Context, t *trigger.Trigger) (runs []string, 
 	if ref == "" {
 		ref = t.Branch
 	}
-	rev, p, err := l.Pipeline(ctx, repo, ref)
+	rev, c, err := l.resolve(ctx, repo, ref)
 	if err != nil {
 		return nil, err.Error()
 	}
+	p := c.p
 	// The ref resolved to a commit; keep the trigger's branch and tag, which a bare sha
 	// does not carry.
 	rev.Branch, rev.Tag = t.Branch, t.Tag
@@ -352,13 +353,13 @@ func (in *Inbox) route(ctx context.Context, t *trigger.Trigger) (runs []string, 
 		in1.Labels = t.PR.Labels
 	}
 	if ok, why := p.On.Match(in1); !ok {
-		return nil, fmt.Sprintf("%s: %s", l.file(), why)
+		return nil, fmt.Sprintf("%s: %s", c.file, why)
 	}
 	refName := t.Branch
 	if t.Tag != "" {
 		refName = t.Tag
 	}
-	id, err := l.create(ctx, RunID(t.ID, l.file()), repo, refName, rev, p, runTrigger(t, paths))
+	id, err := l.create(ctx, RunID(t.ID, l.file()), repo, refName, rev, c, runTrigger(t, paths))
 	if err != nil && !errors.Is(err, schedule.ErrRunExists) {
 		return nil, fmt.Sprintf("create run: %v", err)
 	}

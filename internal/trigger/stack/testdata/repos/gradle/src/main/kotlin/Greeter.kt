@@ -1,0 +1,3 @@
+fun greet(name: String) = "hello, $name"
+
+fun main() = println(greet("paved"))

@@ -1,0 +1,3 @@
+resource "random_pet" "env" {
+  length = 2
+}

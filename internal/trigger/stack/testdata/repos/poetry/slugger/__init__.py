@@ -1,0 +1,1 @@
+def slug(t): return "-".join(t.lower().split())

@@ -1,0 +1,5 @@
+from slugger import slug
+
+
+def test_slug():
+    assert slug("A B") == "a-b"
