@@ -324,3 +324,16 @@ func TestCreateWithExistingIDStartsNothing(t *testing.T) {
 		t.Fatalf("%d jobs ran, want 1", n)
 	}
 }
+
+func TestSecretsMaskedInStageReasons(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ":memory:", func(c *Config) {
+		c.Secrets = func(context.Context, *run.Info, string) (string, error) { return "hunter2-token", nil }
+	})
+	p := stages([3]string{"a", "", "infra clone failed for https://x:hunter2-token@example.invalid"})
+	p.Stages[0].Env = map[string]pipeline.EnvVar{"T": {Secret: "TOKEN"}}
+	st := h.wait(h.create(p))
+	if r := st.Stage("a").Reason; strings.Contains(r, "hunter2") || !strings.Contains(r, "***") {
+		t.Fatalf("reason %q", r)
+	}
+}

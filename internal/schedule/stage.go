@@ -87,6 +87,9 @@ func (s *Scheduler) runStage(a *active, it item) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.cancels, it.stage)
+	if m := masker(a.secrets); m != nil {
+		fin.Reason = m.Replace(fin.Reason) // an executor's error may quote what a step printed
+	}
 	if err := s.appendLocked(ctx, a, append(stored, fin)...); err != nil {
 		s.log.Error("cannot record stage result", "run", a.state.ID, "stage", it.stage, "err", err)
 		return
