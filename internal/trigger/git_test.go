@@ -124,3 +124,15 @@ func TestRepoValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestGitErrorsHideURLCredentials(t *testing.T) {
+	t.Parallel()
+	g := &Git{Dir: t.TempDir()}
+	_, err := g.Resolve(context.Background(), Repo{FullName: "a/b", CloneURL: "https://bob:s3cr3t@127.0.0.1:1/a/b.git"}, "main")
+	if err == nil {
+		t.Fatal("clone of an unreachable URL succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "https://***@127.0.0.1:1") {
+		t.Fatalf("error shows the credentials or lost the URL: %v", err)
+	}
+}
