@@ -92,34 +92,18 @@ func (s *artifactStorer) add(dir *os.Root, name, rel string, fi fs.FileInfo) err
 	}
 	switch mode := fi.Mode(); {
 	case mode.IsDir():
-		d, err := dir.OpenRoot(name)
+		d, entries, err := listRoot(dir, name)
 		if err != nil {
 			return err
 		}
 		defer d.Close()
-		f, err := d.Open(".")
-		if err != nil {
-			return err
-		}
-		entries, err := f.ReadDir(-1)
-		f.Close()
-		if err != nil {
-			return err
-		}
 		if len(entries) == 0 && rel != "." {
 			// Listed only when empty: a directory with entries is made by its entries.
 			s.found[rel] = execute.Artifact{Path: rel, Mode: fs.ModeDir | mode.Perm()}
 			return nil
 		}
-		for _, e := range entries {
-			efi, err := e.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := s.add(d, e.Name(), path.Join(rel, e.Name()), efi); err != nil {
+		for _, efi := range entries {
+			if err := s.add(d, efi.Name(), path.Join(rel, efi.Name()), efi); err != nil {
 				return err
 			}
 		}

@@ -198,7 +198,7 @@ func copyDirEntry(src *os.Root, name string, fi fs.FileInfo, dst *os.Root, dname
 			return err
 		}
 	}
-	s, err := src.OpenRoot(name)
+	s, entries, err := listRoot(src, name)
 	if err != nil {
 		return err
 	}
@@ -208,24 +208,8 @@ func copyDirEntry(src *os.Root, name string, fi fs.FileInfo, dst *os.Root, dname
 		return err
 	}
 	defer d.Close()
-	f, err := s.Open(".")
-	if err != nil {
-		return err
-	}
-	entries, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		efi, err := e.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := copyEntry(s, e.Name(), efi, d, e.Name()); err != nil {
+	for _, efi := range entries {
+		if err := copyEntry(s, efi.Name(), efi, d, efi.Name()); err != nil {
 			return err
 		}
 	}
@@ -286,4 +270,38 @@ func removeAll(p string) error {
 		return nil
 	})
 	return os.RemoveAll(p)
+}
+
+// listRoot opens name under dir as a root of its own, so that reading an entry is a
+// one-component operation (an openat) that cannot be steered through a symlink, and lists
+// its entries; entries gone since the listing are left out. The caller closes the root.
+func listRoot(dir *os.Root, name string) (*os.Root, []fs.FileInfo, error) {
+	sub, err := dir.OpenRoot(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := sub.Open(".")
+	if err != nil {
+		sub.Close()
+		return nil, nil, err
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		sub.Close()
+		return nil, nil, err
+	}
+	infos := make([]fs.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			sub.Close()
+			return nil, nil, err
+		}
+		infos = append(infos, fi)
+	}
+	return sub, infos, nil
 }
