@@ -21,6 +21,7 @@ import (
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/execute/local"
+	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store/sqlite"
@@ -137,10 +138,11 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	hub := api.NewHub()
+	metrics := insight.NewMetrics()
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
-		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, Logger: logger,
+		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)
 	if err != nil {
 		st.Close()
@@ -172,6 +174,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
+		Metrics: metrics.Handler(),
 	})
 	if err != nil {
 		sched.Stop()
