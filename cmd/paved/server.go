@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/execute/local"
+	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store/sqlite"
@@ -35,6 +37,24 @@ type serverOptions struct {
 	sandbox  string
 	// dedupWindow: webhook triggers with the same dedup key inside it are duplicates.
 	dedupWindow time.Duration
+	// Scheduling: per-team limits of running stages and the hotfix branches.
+	teamQuotas       []string // TEAM=N
+	defaultTeamQuota int
+	hotfixBranches   []string
+}
+
+// quotas parses --team-quota TEAM=N flags.
+func (o *serverOptions) quotas() (map[string]int, error) {
+	out := map[string]int{}
+	for _, f := range o.teamQuotas {
+		team, n, ok := strings.Cut(f, "=")
+		v, err := strconv.Atoi(n)
+		if !ok || team == "" || err != nil || v < 0 {
+			return nil, usageErr("--team-quota %q: want TEAM=N with N running stages (0: no limit)", f)
+		}
+		out[team] = v
+	}
+	return out, nil
 }
 
 func (o *serverOptions) flags(cmd *cobra.Command) {
@@ -42,6 +62,9 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
 	cmd.Flags().IntVar(&o.capacity, "capacity", 4, "stages that run at once")
 	cmd.Flags().StringVar(&o.sandbox, "sandbox", "auto", "stage isolation: auto, bubblewrap or process-group")
+	cmd.Flags().StringArrayVar(&o.teamQuotas, "team-quota", nil, "TEAM=N: at most N stages of TEAM run at once (repeatable; 0 = no limit)")
+	cmd.Flags().IntVar(&o.defaultTeamQuota, "default-team-quota", 0, "running stages allowed to a team without --team-quota (0 = no limit)")
+	cmd.Flags().StringArrayVar(&o.hotfixBranches, "hotfix-branch", []string{"hotfix/*"}, "glob of branches whose runs are in the hotfix priority class (repeatable)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -79,6 +102,10 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		}
 		o.data = filepath.Join(dir, "paved", "server")
 	}
+	quotas, err := o.quotas()
+	if err != nil {
+		return nil, err
+	}
 	data, err := filepath.Abs(o.data)
 	if err != nil {
 		return nil, err
@@ -111,9 +138,11 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	hub := api.NewHub()
+	metrics := insight.NewMetrics()
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets,
-		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, Logger: logger,
+		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
+		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)
 	if err != nil {
 		st.Close()
@@ -145,6 +174,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
+		Metrics: metrics.Handler(),
 	})
 	if err != nil {
 		sched.Stop()

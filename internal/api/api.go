@@ -37,6 +37,10 @@ type Store interface {
 type Scheduler interface {
 	Create(ctx context.Context, p schedule.CreateParams) (string, error)
 	Cancel(ctx context.Context, id, reason string) error
+	// Waiting says why each stage of an active run that has not started waits.
+	Waiting(runID string) map[string]schedule.Waiting
+	TeamQuota(team string) schedule.Quota
+	SetTeamQuota(team string, limit int) error
 }
 
 // Config wires the API to the rest of paved.
@@ -57,6 +61,8 @@ type Config struct {
 	Launcher *inbox.Launcher
 	// Inbox takes webhook triggers at /hooks/{provider}. Default nil: no webhook routes.
 	Inbox *inbox.Inbox
+	// Metrics serves Prometheus metrics at /metrics. Default nil: no /metrics.
+	Metrics http.Handler
 }
 
 // Server serves the API.
@@ -94,6 +100,9 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Inbox != nil {
 		r.Post("/hooks/{provider}", s.hook)
 	}
+	if s.cfg.Metrics != nil {
+		r.Handle("/metrics", s.cfg.Metrics)
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/triggers", s.triggerList)
 		r.Get("/triggers/{id}", s.triggerGet)
@@ -105,6 +114,8 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/runs/{id}/events", s.runEvents)
 		r.Get("/runs/{id}/logs", s.runLogs)
 		r.Post("/runs/{id}/cancel", s.runCancel)
+		r.Get("/teams/{team}/quota", s.quotaGet)
+		r.Put("/teams/{team}/quota", s.quotaPut)
 	})
 	return r
 }
@@ -137,6 +148,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &apiError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, trigger.ErrUnknownRef), errors.Is(err, os.ErrNotExist):
 		ae = &apiError{status: http.StatusUnprocessableEntity, msg: err.Error()}
+	case errors.Is(err, schedule.ErrInvalidQuota):
+		ae = &apiError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, schedule.ErrUnknownRun):
 		ae = &apiError{status: http.StatusConflict, msg: "the run is not in progress"}
 	default:

@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
 )
@@ -120,6 +121,8 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request) {
 // runView is a run as the API shows it: the fold of its events.
 type runView struct {
 	run.Summary
+	Priority        string      `json:"priority,omitempty"` // the run's priority class
+	Group           string      `json:"group,omitempty"`    // its concurrency group, expanded
 	Reason          string      `json:"reason,omitempty"`
 	CancelRequested bool        `json:"cancel_requested,omitempty"`
 	Stages          []stageView `json:"stages"`
@@ -134,21 +137,25 @@ type artifactView struct {
 }
 
 type stageView struct {
-	Name       string      `json:"name"`
-	Status     string      `json:"status"`
-	Phase      string      `json:"phase"`
-	Needs      []string    `json:"needs"`
-	Attempt    int         `json:"attempt"`
-	QueuedAt   *time.Time  `json:"queued_at,omitempty"`
-	StartedAt  *time.Time  `json:"started_at,omitempty"`
-	FinishedAt *time.Time  `json:"finished_at,omitempty"`
-	DurationMS int64       `json:"duration_ms,omitempty"`
-	Step       int         `json:"step,omitempty"`
-	StepName   string      `json:"step_name,omitempty"`
-	ExitCode   *int        `json:"exit_code,omitempty"`
-	Reason     string      `json:"reason,omitempty"`
-	Sandbox    string      `json:"sandbox,omitempty"`
-	Caches     []cacheView `json:"caches,omitempty"`
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	Phase      string     `json:"phase"`
+	Needs      []string   `json:"needs"`
+	Attempt    int        `json:"attempt"`
+	QueuedAt   *time.Time `json:"queued_at,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	DurationMS int64      `json:"duration_ms,omitempty"`
+	// QueueWaitMS is how long the current attempt was queued before it started.
+	QueueWaitMS *int64 `json:"queue_wait_ms,omitempty"`
+	// Waiting says why a pending or queued stage has not started, and its queue position.
+	Waiting  *schedule.Waiting `json:"waiting,omitempty"`
+	Step     int               `json:"step,omitempty"`
+	StepName string            `json:"step_name,omitempty"`
+	ExitCode *int              `json:"exit_code,omitempty"`
+	Reason   string            `json:"reason,omitempty"`
+	Sandbox  string            `json:"sandbox,omitempty"`
+	Caches   []cacheView       `json:"caches,omitempty"`
 	// Artifacts are what the current attempt stored, sorted by path.
 	Artifacts []run.Artifact `json:"artifacts,omitempty"`
 }
@@ -177,7 +184,12 @@ func (s *Server) runGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	v := runView{Summary: st.Summary(), Reason: st.Reason, CancelRequested: st.CancelRequested, Stages: []stageView{}}
+	v := runView{Summary: st.Summary(), Priority: st.Info.Priority, Group: st.Info.Group,
+		Reason: st.Reason, CancelRequested: st.CancelRequested, Stages: []stageView{}}
+	var waiting map[string]schedule.Waiting
+	if !st.Done() {
+		waiting = s.cfg.Scheduler.Waiting(st.ID)
+	}
 	for _, ss := range st.Stages {
 		sv := stageView{
 			Name: ss.Name(), Status: ss.Status, Phase: ss.Def.Phase, Needs: ss.Def.Needs, Attempt: ss.Attempt,
@@ -197,6 +209,13 @@ func (s *Server) runGet(w http.ResponseWriter, r *http.Request) {
 		if !ss.StartedAt.IsZero() && !ss.FinishedAt.IsZero() {
 			sv.DurationMS = ss.FinishedAt.Sub(ss.StartedAt).Milliseconds()
 		}
+		if !ss.StartedAt.IsZero() && !ss.QueuedAt.IsZero() {
+			ms := ss.StartedAt.Sub(ss.QueuedAt).Milliseconds()
+			sv.QueueWaitMS = &ms
+		}
+		if w, ok := waiting[ss.Name()]; ok && (ss.Status == run.StatusPending || ss.Status == run.StatusQueued) {
+			sv.Waiting = &w
+		}
 		v.Stages = append(v.Stages, sv)
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -213,4 +232,29 @@ func (s *Server) runCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "cancel requested"})
+}
+
+func (s *Server) quotaGet(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.Scheduler.TeamQuota(chi.URLParam(r, "team")))
+}
+
+// quotaPut sets a team's limit of running stages until the server restarts.
+func (s *Server) quotaPut(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Limit *int `json:"limit"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Limit == nil {
+		s.writeError(w, r, errorf(http.StatusBadRequest, `"limit" is required: running stages allowed at once, 0 for no limit`))
+		return
+	}
+	team := chi.URLParam(r, "team")
+	if err := s.cfg.Scheduler.SetTeamQuota(team, *req.Limit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.cfg.Scheduler.TeamQuota(team))
 }

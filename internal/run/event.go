@@ -98,6 +98,15 @@ type Info struct {
 	// DefaultBranch is the repository's default branch, whose dependency caches every run
 	// may read and only its own pushes write. Empty means main.
 	DefaultBranch string `json:"default_branch,omitempty"`
+	// Hotfix asks for the hotfix priority class whatever the branch.
+	Hotfix bool `json:"hotfix,omitempty"`
+	// Priority is the run's priority class (hotfix, default, branch, scheduled), decided by
+	// the scheduler when it creates the run and recorded here so that it is visible and
+	// survives a restart.
+	Priority string `json:"priority,omitempty"`
+	// Group is the pipeline's concurrency group with trigger variables expanded; empty
+	// without concurrency:. Runs of one repository sharing a group obey its limit.
+	Group string `json:"group,omitempty"`
 }
 
 // Trigger is what started the run, as far as stage conditions (when:) and variables need it.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,16 @@ type Store interface {
 type Config struct {
 	// Capacity is how many stages run at once. Default: 4.
 	Capacity int
+	// TeamQuotas limit how many stages of a team (run.Info.Team) run at once; a team not
+	// named gets DefaultTeamQuota. 0 means no limit but Capacity. Default: none.
+	TeamQuotas       map[string]int
+	DefaultTeamQuota int
+	// HotfixBranches are globs (path.Match) of branches whose runs are in the hotfix class.
+	// Default: hotfix/*.
+	HotfixBranches []string
+	// OnStageStart is called as a stage attempt starts, with how long it was queued.
+	// Default: none.
+	OnStageStart func(info *run.Info, stage string, queueWait time.Duration)
 	// Secrets resolves a secret named by a pipeline's env for a run. Default: every secret
 	// is missing, and a stage that needs one fails saying so.
 	Secrets func(ctx context.Context, info *run.Info, name string) (string, error)
@@ -55,6 +66,17 @@ func (c *Config) validate() error {
 	}
 	if c.Capacity < 0 {
 		return fmt.Errorf("schedule: capacity %d must be positive", c.Capacity)
+	}
+	if c.DefaultTeamQuota < 0 {
+		return fmt.Errorf("schedule: default team quota %d must be 0 (no limit) or more", c.DefaultTeamQuota)
+	}
+	for team, n := range c.TeamQuotas {
+		if n < 0 {
+			return fmt.Errorf("schedule: quota %d of team %q must be 0 (no limit) or more", n, team)
+		}
+	}
+	if c.HotfixBranches == nil {
+		c.HotfixBranches = []string{"hotfix/*"}
 	}
 	if c.Secrets == nil {
 		c.Secrets = func(context.Context, *run.Info, string) (string, error) {
@@ -88,12 +110,18 @@ type Scheduler struct {
 	exec  execute.Executor
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	runs   map[string]*active
-	queue  []item // ready stages in the order they became ready
-	free   int    // executor slots free
-	wake   chan struct{}
-	stages sync.WaitGroup // stage goroutines
+	// Derived from the runs' events (rebuilt by Start), never stored on their own.
+	mu          sync.Mutex
+	runs        map[string]*active
+	queue       []item               // ready stages; pickLocked chooses among them
+	free        int                  // executor slots free
+	order       uint64               // last creation order given to a run, and enqueue order of items
+	teamRunning map[string]int       // running stages per team
+	quotas      map[string]int       // per-team limits (Config.TeamQuotas, SetTeamQuota)
+	groups      map[string][]*active // unfinished runs per concurrency group, in trigger order
+	kicks       []*active            // runs that got a group slot, to advance from dispatch
+	wake        chan struct{}
+	stages      sync.WaitGroup // stage goroutines
 	// ctx ends dispatching at Stop. base outlives it: stage contexts and store writes derive
 	// from base, so that Stop ends stages with its own cause (errShutdown), not a plain cancel.
 	ctx  context.Context
@@ -110,11 +138,23 @@ type active struct {
 	secrets []string                           // values to mask in this run's logs
 	logSeq  map[string]int64                   // last log line seq per stage
 	done    chan struct{}                      // closed once RunFinished is appended
+
+	// Set by register, then fixed.
+	id         string
+	order      uint64 // creation (trigger) order
+	class      int    // classRank of Info.Priority
+	team       string
+	group      string // groupKey; empty: no concurrency group
+	limit      int    // runs of the group at once
+	superseder string // set at recovery: the newer run of its group that cancels it
 }
 
 type item struct {
 	runID, stage string
 	attempt      int
+	class        int
+	team         string
+	order        uint64
 }
 
 // New makes a scheduler; it does nothing until Start.
@@ -124,7 +164,7 @@ func New(cfg Config, st Store, ex execute.Executor) (*Scheduler, error) {
 	}
 	return &Scheduler{
 		cfg: cfg, store: st, exec: ex, log: cfg.Logger,
-		runs: map[string]*active{}, free: cfg.Capacity,
+		runs: map[string]*active{}, free: cfg.Capacity, teamRunning: map[string]int{}, quotas: maps.Clone(cfg.TeamQuotas), groups: map[string][]*active{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}, nil
 }
@@ -138,8 +178,30 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("schedule: list unfinished runs: %w", err)
 	}
-	for i := len(unfinished) - 1; i >= 0; i-- { // oldest first keeps the queue fair
-		if err := s.recover(ctx, unfinished[i].ID); err != nil {
+	if s.quotas == nil {
+		s.quotas = map[string]int{}
+	}
+	// Register every run before advancing any: group slots depend on all of them. Oldest
+	// first gives the same trigger order as before the restart.
+	var recovered []*active
+	for i := len(unfinished) - 1; i >= 0; i-- {
+		id := unfinished[i].ID
+		events, err := s.store.EventList(ctx, store.EventListParams{RunID: id})
+		if err != nil {
+			return fmt.Errorf("schedule: recover run %s: %w", id, err)
+		}
+		state, err := run.Fold(events)
+		if err != nil {
+			return fmt.Errorf("schedule: recover run %s: %w", id, err)
+		}
+		a := newActive(state)
+		for _, old := range s.register(a) {
+			old.superseder = a.id // the newest wins: later runs overwrite
+		}
+		recovered = append(recovered, a)
+	}
+	for _, a := range recovered {
+		if err := s.recover(ctx, a); err != nil {
 			return err
 		}
 	}
@@ -147,18 +209,24 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Scheduler) recover(ctx context.Context, id string) error {
-	events, err := s.store.EventList(ctx, store.EventListParams{RunID: id})
-	if err != nil {
-		return fmt.Errorf("schedule: recover run %s: %w", id, err)
-	}
-	state, err := run.Fold(events)
-	if err != nil {
-		return fmt.Errorf("schedule: recover run %s: %w", id, err)
-	}
-	a := s.track(state)
+func newActive(state *run.State) *active {
+	return &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, done: make(chan struct{})}
+}
+
+// supersededReason is the cancel reason of a run superseded by a newer one of its group.
+func supersededReason(newer string) string { return "superseded by run " + newer }
+
+func (s *Scheduler) recover(ctx context.Context, a *active) error {
+	id := a.id
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	state := a.state
+	// A newer run of the group was created but the crash came before it cancelled this one.
+	if a.superseder != "" && !state.CancelRequested {
+		if err := s.appendLocked(ctx, a, run.Event{Type: run.RunCancelRequested, Reason: supersededReason(a.superseder)}); err != nil {
+			return fmt.Errorf("schedule: recover run %s: %w", id, err)
+		}
+	}
 	var interrupted []run.Event
 	for _, st := range state.Stages {
 		switch st.Status {
@@ -166,7 +234,7 @@ func (s *Scheduler) recover(ctx context.Context, id string) error {
 			interrupted = append(interrupted, run.Event{Type: run.StageInterrupted, Stage: st.Name(), Attempt: st.Attempt,
 				Reason: fmt.Sprintf("attempt %d was running when the server stopped; its process died with it", st.Attempt)})
 		case run.StatusQueued:
-			s.enqueue(item{id, st.Name(), st.Attempt})
+			s.enqueue(a, st.Name(), st.Attempt)
 		}
 	}
 	if err := s.appendLocked(ctx, a, interrupted...); err != nil {
@@ -174,14 +242,6 @@ func (s *Scheduler) recover(ctx context.Context, id string) error {
 	}
 	s.log.Info("recovered run", "run", id, "seq", state.Seq, "interrupted", len(interrupted))
 	return s.advanceLocked(ctx, a)
-}
-
-func (s *Scheduler) track(state *run.State) *active {
-	a := &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, done: make(chan struct{})}
-	s.mu.Lock()
-	s.runs[state.ID] = a
-	s.mu.Unlock()
-	return a
 }
 
 // Stop kills running stages without recording them as finished (a later Start re-runs them)
@@ -224,23 +284,37 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 	if info.Pipeline == nil || len(info.Pipeline.Stages) == 0 {
 		return "", errors.New("schedule: a run needs a pipeline with stages")
 	}
+	if info.Priority == "" {
+		info.Priority = s.classify(&info)
+	} else if !slices.Contains(classes, info.Priority) {
+		return "", fmt.Errorf("schedule: priority %q: want one of %s", info.Priority, strings.Join(classes, ", "))
+	}
+	if c := info.Pipeline.Concurrency; c != nil && info.Group == "" {
+		info.Group = expandGroup(c.Group, &info)
+	}
 	id := p.ID
 	if id == "" {
 		id = uuid.Must(uuid.NewV7()).String()
 	}
-	state := &run.State{}
-	a := &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, done: make(chan struct{})}
+	a := newActive(&run.State{})
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if err := s.appendLocked(ctx, a, run.Event{RunID: id, Type: run.RunCreated, Info: &info}); err != nil {
+		a.mu.Unlock()
 		if errors.Is(err, store.ErrConflict) {
 			return id, fmt.Errorf("%w: %s", ErrRunExists, id)
 		}
 		return "", err
 	}
-	s.mu.Lock()
-	s.runs[id] = a
-	s.mu.Unlock()
+	older := s.register(a)
+	a.mu.Unlock()
+	// RunCreated is durable: should we crash before these cancels, Start derives them.
+	for _, o := range older {
+		if err := s.Cancel(ctx, o.id, supersededReason(id)); err != nil && !errors.Is(err, ErrUnknownRun) {
+			return id, err
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	return id, s.advanceLocked(ctx, a)
 }
 
@@ -326,8 +400,9 @@ func (s *Scheduler) appendLocked(ctx context.Context, a *active, events ...run.E
 	}
 	if a.state.Done() {
 		s.mu.Lock()
-		delete(s.runs, a.state.ID)
+		s.unregisterLocked(a)
 		s.mu.Unlock()
+		s.signal() // a group slot may have freed
 		close(a.done)
 	}
 	return nil
@@ -351,6 +426,9 @@ func (s *Scheduler) reload(ctx context.Context, a *active) {
 // advanceLocked appends what run.Next decides and queues the stages it made ready. The caller
 // holds a.mu.
 func (s *Scheduler) advanceLocked(ctx context.Context, a *active) error {
+	if a.state.Done() || (!a.state.CancelRequested && !s.admitted(a)) {
+		return nil // a run beyond its group's limit starts nothing until it gets a slot
+	}
 	for range 3 { // a conflict means another writer moved the run: decide again on its state
 		events := run.Next(a.state, s.cfg.Now().UTC())
 		err := s.appendLocked(ctx, a, events...)
@@ -362,7 +440,7 @@ func (s *Scheduler) advanceLocked(ctx context.Context, a *active) error {
 		}
 		for _, e := range events {
 			if e.Type == run.StageQueued {
-				s.enqueue(item{a.state.ID, e.Stage, e.Attempt})
+				s.enqueue(a, e.Stage, e.Attempt)
 			}
 		}
 		return nil
@@ -370,9 +448,10 @@ func (s *Scheduler) advanceLocked(ctx context.Context, a *active) error {
 	return fmt.Errorf("schedule: run %s: %w after 3 tries", a.state.ID, store.ErrConflict)
 }
 
-func (s *Scheduler) enqueue(it item) {
+func (s *Scheduler) enqueue(a *active, stage string, attempt int) {
 	s.mu.Lock()
-	s.queue = append(s.queue, it)
+	s.order++
+	s.queue = append(s.queue, item{runID: a.id, stage: stage, attempt: attempt, class: a.class, team: a.team, order: s.order})
 	s.mu.Unlock()
 	s.signal()
 }
@@ -393,15 +472,21 @@ func (s *Scheduler) dispatch() {
 			return
 		case <-s.wake:
 		}
+		s.advanceKicked()
 		s.mu.Lock()
-		for s.free > 0 && len(s.queue) > 0 {
-			it := s.queue[0]
-			s.queue = s.queue[1:]
+		for s.free > 0 {
+			i := s.pickLocked()
+			if i < 0 {
+				break
+			}
+			it := s.queue[i]
+			s.queue = slices.Delete(s.queue, i, i+1)
 			a := s.runs[it.runID]
 			if a == nil {
 				continue
 			}
 			s.free--
+			s.teamRunning[it.team]++
 			s.stages.Add(1)
 			go s.runStage(a, it)
 		}
@@ -409,9 +494,34 @@ func (s *Scheduler) dispatch() {
 	}
 }
 
-func (s *Scheduler) release() {
+// advanceKicked advances the runs that got a slot of their concurrency group. It runs on the
+// dispatch goroutine, holding no lock: a run finishing under its own lock cannot take
+// another run's.
+func (s *Scheduler) advanceKicked() {
+	for {
+		s.mu.Lock()
+		kicks := s.kicks
+		s.kicks = nil
+		s.mu.Unlock()
+		if len(kicks) == 0 {
+			return
+		}
+		for _, b := range kicks {
+			b.mu.Lock()
+			if err := s.advanceLocked(s.base, b); err != nil {
+				s.log.Error("cannot advance run", "run", b.id, "err", err)
+			}
+			b.mu.Unlock()
+		}
+	}
+}
+
+func (s *Scheduler) release(it item) {
 	s.mu.Lock()
 	s.free++
+	if s.teamRunning[it.team]--; s.teamRunning[it.team] <= 0 {
+		delete(s.teamRunning, it.team)
+	}
 	s.mu.Unlock()
 	s.signal()
 	s.stages.Done()

@@ -19,7 +19,7 @@ import (
 
 // runStage runs one queued stage attempt to its end and records it.
 func (s *Scheduler) runStage(a *active, it item) {
-	defer s.release()
+	defer s.release(it)
 	ctx := s.base
 
 	a.mu.Lock()
@@ -34,6 +34,9 @@ func (s *Scheduler) runStage(a *active, it item) {
 		a.mu.Unlock()
 		s.log.Error("cannot start stage", "run", a.state.ID, "stage", it.stage, "err", err)
 		return
+	}
+	if s.cfg.OnStageStart != nil {
+		s.cfg.OnStageStart(a.state.Info, it.stage, st.StartedAt.Sub(st.QueuedAt))
 	}
 	stageCtx, cancel := context.WithCancelCause(ctx)
 	stageCtx, cancelTimeout := context.WithTimeout(stageCtx, st.Def.Timeout)

@@ -7,6 +7,7 @@
 //	exit N            end the step with exit code N (later lines are not run)
 //	infra MESSAGE     fail the whole job as an executor error
 //	block             wait until the job's context is done
+//	gate NAME         wait until the test calls Open(NAME), or the job's context is done
 //	attempt N LINE    run directive LINE only in attempt N of the stage
 //	artifact PATH TEXT  the step wrote TEXT to the file PATH (relative to the workspace)
 //
@@ -47,6 +48,33 @@ type Executor struct {
 	jobs []execute.Job
 	// Started, if set, receives the job's stage name as each job starts.
 	Started chan string
+	gates   map[string]chan struct{}
+}
+
+func (e *Executor) gate(name string) chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gates == nil {
+		e.gates = map[string]chan struct{}{}
+	}
+	g, ok := e.gates[name]
+	if !ok {
+		g = make(chan struct{})
+		e.gates[name] = g
+	}
+	return g
+}
+
+// Open lets every step waiting at gate NAME, now or later, go on.
+func (e *Executor) Open(name string) {
+	g := e.gate(name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-g:
+	default:
+		close(g)
+	}
 }
 
 var _ execute.Executor = (*Executor)(nil)
@@ -82,7 +110,7 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	for i, step := range job.Steps {
 		obs.StepStarted(i)
 		start := time.Now()
-		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) }, write)
+		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) }, write, e.gate)
 		if err != nil {
 			return res, err
 		}
@@ -125,7 +153,7 @@ func matchArtifacts(globs []string, written map[string]execute.Artifact) ([]exec
 	return out, nil
 }
 
-func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string)) (int, error) {
+func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string), gate func(string) chan struct{}) (int, error) {
 	for _, line := range strings.Split(script, "\n") {
 		verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 		if verb == "attempt" {
@@ -146,6 +174,12 @@ func play(ctx context.Context, attempt int, script string, out func(string), wri
 			}
 			select {
 			case <-time.After(d):
+			case <-ctx.Done():
+				return 0, fmt.Errorf("fake: %w", ctx.Err())
+			}
+		case "gate":
+			select {
+			case <-gate(arg):
 			case <-ctx.Done():
 				return 0, fmt.Errorf("fake: %w", ctx.Err())
 			}

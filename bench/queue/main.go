@@ -1,0 +1,185 @@
+// Command queue measures the scheduler alone: N concurrent runs of an 8-stage no-op DAG
+// through schedule.Scheduler on the real SQLite store (a file, WAL) with the scripted fake
+// executor, so that no process is spawned and what is measured is scheduling and the event
+// log. It reports stage transitions per second (StageQueued, StageStarted, StageFinished
+// appended), the time from Create being called to the run's first StageStarted (p50, p99,
+// max), and the process's peak RSS.
+//
+// Usage: go run ./bench/queue [-runs 1000] [-capacity 1000] [-creators 32]
+// It prints a Markdown section for bench/RESULTS.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paved/paved/internal/execute/fake"
+	"github.com/paved/paved/internal/pipeline"
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/store/sqlite"
+)
+
+func main() {
+	runs := flag.Int("runs", 1000, "concurrent runs")
+	capacity := flag.Int("capacity", 1000, "stages that run at once")
+	creators := flag.Int("creators", 32, "goroutines creating runs (triggers arriving at once)")
+	teams := flag.Int("teams", 4, "teams the runs are spread over (fair share is exercised)")
+	step := flag.String("step", "", `each stage's fake step script, e.g. "sleep 1s" to keep runs in flight; "": a no-op`)
+	rate := flag.Float64("rate", 0, "triggers per second; 0: all at once, as fast as the creators go")
+	flag.Parse()
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "paved-bench-queue-")
+	check(err)
+	defer os.RemoveAll(dir)
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "paved.db"))
+	check(err)
+	defer st.Close()
+
+	var (
+		mu          sync.Mutex
+		created     = map[string]time.Time{} // run → Create called
+		firstStart  = map[string]time.Duration{}
+		transitions atomic.Int64
+		finished    atomic.Int64
+		inFlight    atomic.Int64
+		peak        atomic.Int64
+		allDone     = make(chan struct{})
+	)
+	ids := make(chan string, *runs)
+	onEvent := func(e run.Event) {
+		switch e.Type {
+		case run.StageQueued, run.StageFinished:
+			transitions.Add(1)
+		case run.StageStarted:
+			transitions.Add(1)
+			now := time.Now()
+			mu.Lock()
+			if _, ok := firstStart[e.RunID]; !ok {
+				if t0, ok := created[e.RunID]; ok {
+					firstStart[e.RunID] = now.Sub(t0)
+				}
+			}
+			mu.Unlock()
+		case run.RunCreated:
+			n := inFlight.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		case run.RunFinished:
+			inFlight.Add(-1)
+			if finished.Add(1) == int64(*runs) {
+				close(allDone)
+			}
+		}
+	}
+	sched, err := schedule.New(schedule.Config{
+		Capacity: *capacity, OnEvent: onEvent,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, st, &fake.Executor{})
+	check(err)
+	check(sched.Start(ctx))
+	defer sched.Stop()
+
+	p := dag(*step)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	var tick <-chan time.Time
+	if *rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / *rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	for range *creators {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if tick != nil {
+					<-tick
+				}
+				i := next.Add(1) - 1
+				if i >= int64(*runs) {
+					return
+				}
+				id := fmt.Sprintf("bench-%05d", i)
+				mu.Lock()
+				created[id] = time.Now()
+				mu.Unlock()
+				_, err := sched.Create(ctx, schedule.CreateParams{ID: id, Info: run.Info{
+					Repo: "bench/app", Team: fmt.Sprintf("team-%d", i%int64(*teams)),
+					Trigger: run.Trigger{Kind: "push", Branch: "main"}, Pipeline: p,
+				}})
+				check(err)
+				ids <- id
+			}
+		}()
+	}
+	wg.Wait()
+	<-allDone
+	took := time.Since(start)
+
+	var lat []time.Duration
+	for _, d := range firstStart {
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	fmt.Printf("## Scheduler under load (`bench/queue`) — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Printf("Machine: %s/%s, %d CPUs. Command: `go run ./bench/queue -runs %d -capacity %d -creators %d -teams %d -rate %g -step %q`\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), *runs, *capacity, *creators, *teams, *rate, *step)
+	fmt.Printf("| measure | value |\n|---|---|\n")
+	fmt.Printf("| runs × stages | %d × 8 = %d stages, all succeeded: %v |\n", *runs, *runs*8, finished.Load() == int64(*runs))
+	fmt.Printf("| wall time | %s |\n", took.Round(time.Millisecond))
+	fmt.Printf("| stage transitions/s (queued, started, finished) | %.0f (%d in all) |\n", float64(transitions.Load())/took.Seconds(), transitions.Load())
+	fmt.Printf("| stages/s | %.0f |\n", float64(*runs*8)/took.Seconds())
+	fmt.Printf("| trigger → first stage started p50 / p99 / max | %s / %s / %s |\n",
+		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	fmt.Printf("| peak RSS | %s |\n", peakRSS())
+	fmt.Printf("| peak runs in flight | %d |\n", peak.Load())
+}
+
+// dag is the 8-stage no-op DAG of the server benchmark: a fan-out, a fan-in, a tail.
+func dag(script string) *pipeline.Pipeline {
+	p := &pipeline.Pipeline{Name: "bench"}
+	for _, d := range [][2]string{{"a", ""}, {"b", "a"}, {"c", "a"}, {"d", "b"}, {"e", "b"}, {"f", "c"}, {"g", "d,e,f"}, {"h", "g"}} {
+		st := &pipeline.Stage{Name: d[0], Base: d[0], Shell: "sh", Phase: "build", Timeout: time.Minute,
+			Steps: []pipeline.Step{{Name: "noop", Run: script}}}
+		if d[1] != "" {
+			st.Needs = strings.Split(d[1], ",")
+		}
+		p.Stages = append(p.Stages, st)
+	}
+	return p
+}
+
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/queue:", err)
+		os.Exit(1)
+	}
+}

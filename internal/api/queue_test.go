@@ -1,0 +1,99 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// The run view says why each stage that has not started waits, and where it stands; once
+// started, how long it was queued.
+func TestRunViewSaysWhyPending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // capacity 4
+	e.repo("acme/q", "stages:\n"+
+		"  s1: {steps: [gate hold]}\n  s2: {steps: [gate hold]}\n  s3: {steps: [gate hold]}\n"+
+		"  s4: {steps: [gate hold]}\n  s5: {steps: [gate hold]}\n  last: {needs: [s1, s5], steps: [echo]}\n")
+	var created struct{ ID string }
+	e.do("POST", "/api/v1/runs", map[string]string{"repo": "acme/q", "ref": "main"}, 201, &created)
+	type stage struct {
+		Name        string
+		Status      string
+		QueueWaitMS *int64 `json:"queue_wait_ms"`
+		Waiting     *struct {
+			Reason   string
+			Position int
+		}
+	}
+	var v struct {
+		Priority string
+		Stages   []stage
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.do("GET", "/api/v1/runs/"+created.ID, nil, 200, &v)
+		running := 0
+		for _, s := range v.Stages {
+			if s.Status == "running" {
+				running++
+			}
+		}
+		if running == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stages %+v", v.Stages)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	if v.Priority != "default" {
+		t.Errorf("priority %q, want default (a manual run of main)", v.Priority)
+	}
+	for _, s := range v.Stages {
+		switch {
+		case s.Status == "queued":
+			if s.Waiting == nil || s.Waiting.Position != 1 || s.Waiting.Reason != "capacity: 4/4 stages running" {
+				t.Errorf("queued %s waiting %+v", s.Name, s.Waiting)
+			}
+		case s.Name == "last":
+			if s.Waiting == nil || !strings.HasPrefix(s.Waiting.Reason, "waiting for needs: ") {
+				t.Errorf("last waiting %+v", s.Waiting)
+			}
+		case s.Status == "running":
+			if s.Waiting != nil || s.QueueWaitMS == nil {
+				t.Errorf("running %s: waiting %+v, queue wait %v", s.Name, s.Waiting, s.QueueWaitMS)
+			}
+		}
+	}
+	e.exec.Open("hold")
+	done := e.waitDone(created.ID)
+	for _, s := range done["stages"].([]any) {
+		if _, ok := s.(map[string]any)["queue_wait_ms"]; !ok {
+			t.Errorf("stage without queue_wait_ms: %v", s)
+		}
+	}
+}
+
+func TestTeamQuotaRoutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var q struct {
+		Team           string
+		Limit, Running int
+	}
+	e.do("GET", "/api/v1/teams/red/quota", nil, 200, &q)
+	if q.Team != "red" || q.Limit != 0 {
+		t.Fatalf("default quota %+v", q)
+	}
+	e.do("PUT", "/api/v1/teams/red/quota", map[string]int{"limit": 3}, 200, &q)
+	e.do("GET", "/api/v1/teams/red/quota", nil, 200, &q)
+	if q.Limit != 3 {
+		t.Fatalf("quota after PUT %+v", q)
+	}
+	var body struct{ Error string }
+	e.do("PUT", "/api/v1/teams/red/quota", map[string]int{"limit": -1}, 400, &body)
+	e.do("PUT", "/api/v1/teams/red/quota", map[string]any{}, 400, &body)
+	if !strings.Contains(body.Error, "limit") {
+		t.Errorf("missing limit: %q", body.Error)
+	}
+}

@@ -1,0 +1,48 @@
+// Package insight turns what runs record into numbers for people and Prometheus. For now it
+// holds the server's metrics registry, served at /metrics; analytics over the event log
+// (durations, failure rates, DORA keys) are to come.
+package insight
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/paved/paved/internal/run"
+)
+
+// Metrics is one server's metrics. Its methods may be called concurrently.
+type Metrics struct {
+	reg       *prometheus.Registry
+	queueWait *prometheus.HistogramVec
+}
+
+// NewMetrics makes a registry with the Go runtime and process collectors and paved's own
+// metrics (docs/metrics.md).
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "paved_stage_queue_wait_seconds",
+			Help: "Time a stage attempt waited from queued (its needs succeeded) to started, by the run's priority class.",
+			// 1ms to ~30 min: an idle server starts stages in milliseconds, a busy one
+			// makes branch work wait for minutes.
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 11),
+		}, []string{"priority"}),
+	}
+	m.reg.MustRegister(m.queueWait, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// StageStarted records a stage attempt's queue wait (schedule.Config.OnStageStart).
+func (m *Metrics) StageStarted(info *run.Info, _ string, wait time.Duration) {
+	m.queueWait.WithLabelValues(info.Priority).Observe(max(wait, 0).Seconds())
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
