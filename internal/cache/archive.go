@@ -46,7 +46,7 @@ func Key(ws string, r Request, prefix string, keyFiles []string) (string, error)
 		defer root.Close()
 		var files []string
 		for _, g := range keyFiles {
-			m, err := glob(root, g)
+			m, err := Glob(root, g)
 			if err != nil {
 				return "", fmt.Errorf("cache: key_files %q: %w", g, err)
 			}
@@ -82,8 +82,11 @@ func Key(ws string, r Request, prefix string, keyFiles []string) (string, error)
 	return prefix + "-" + hex.EncodeToString(h.Sum(nil))[:24], nil
 }
 
-// glob matches a workspace-relative pattern without following symlinks.
-func glob(root *os.Root, g string) ([]string, error) {
+// Glob matches a workspace-relative pattern (doublestar) in root without following
+// symlinks: a link is matched as itself, never as what it points at, so what steps left in a
+// workspace cannot steer a copy out of it. The cache's paths and the executor's artifacts
+// are matched with it.
+func Glob(root *os.Root, g string) ([]string, error) {
 	pattern := path.Clean(strings.TrimPrefix(g, "./"))
 	if path.IsAbs(pattern) || pattern == ".." || strings.HasPrefix(pattern, "../") || !doublestar.ValidatePattern(pattern) {
 		return nil, errors.New("not a glob relative to the workspace")
@@ -91,8 +94,10 @@ func glob(root *os.Root, g string) ([]string, error) {
 	return doublestar.Glob(lstatFS{root}, pattern, doublestar.WithNoFollow(), doublestar.WithFailOnIOErrors())
 }
 
-// lstatFS is a workspace seen without following symlinks (see execute/local's twin: doublestar
-// stats literal prefixes, which through os.Root would follow a link).
+// lstatFS is a workspace seen without following symlinks. doublestar calls fs.Stat on
+// literal patterns and directory prefixes; through os.Root that follows a symlink and fails
+// on one that points out of the workspace (or matches nothing for a dangling one), while
+// the link itself is what is to be matched.
 type lstatFS struct{ r *os.Root }
 
 func (f lstatFS) Open(name string) (fs.File, error) { return f.r.FS().Open(name) }
@@ -117,7 +122,7 @@ func writeArchive(ctx context.Context, ws string, paths []string, w io.Writer) (
 	defer root.Close()
 	var matches []string
 	for _, g := range paths {
-		m, err := glob(root, g)
+		m, err := Glob(root, g)
 		if err != nil {
 			return 0, fmt.Errorf("paths %q: %w", g, err)
 		}

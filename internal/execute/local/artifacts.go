@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bmatcuk/doublestar/v4"
-
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
 )
@@ -35,11 +33,7 @@ func storeArtifacts(ws string, globs []string, blobs *cache.Blobs) ([]execute.Ar
 	type match struct{ glob, path string }
 	var matches []match
 	for _, g := range globs {
-		pattern := path.Clean(strings.TrimPrefix(g, "./"))
-		if path.IsAbs(pattern) || pattern == ".." || strings.HasPrefix(pattern, "../") || !doublestar.ValidatePattern(pattern) {
-			return nil, fmt.Errorf("artifact %q: not a glob relative to the workspace", g)
-		}
-		found, err := doublestar.Glob(lstatFS{root}, pattern, doublestar.WithNoFollow(), doublestar.WithFailOnIOErrors())
+		found, err := cache.Glob(root, g)
 		if err != nil {
 			return nil, fmt.Errorf("artifact %q: %w", g, err)
 		}
@@ -275,20 +269,3 @@ func (m *materialiser) remove(rel string) error {
 	}
 	return m.root.RemoveAll(rel)
 }
-
-// lstatFS is a workspace seen without following symlinks. doublestar calls fs.Stat on
-// literal patterns and directory prefixes; through os.Root that follows a symlink and fails
-// on one that points out of the workspace (or matches nothing for a dangling one), while
-// the link itself is what is to be copied.
-type lstatFS struct{ r *os.Root }
-
-func (f lstatFS) Open(name string) (fs.File, error) { return f.r.FS().Open(name) }
-
-func (f lstatFS) Stat(name string) (fs.FileInfo, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
-	}
-	return f.r.Lstat(name)
-}
-
-func (f lstatFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(f.r.FS(), name) }
