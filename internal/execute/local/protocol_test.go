@@ -56,6 +56,12 @@ func TestSentinelSplitting(t *testing.T) {
 					out = append(out, byte(rnd.IntN(256)))
 				}
 			}
+			// A near miss S[:31] followed by a random byte equal to S[31] is the sentinel
+			// itself (about one test run in twenty): output that contains the sentinel is
+			// not what this test is about (a step cannot guess 32 random bytes).
+			for bytes.Contains(out, s.sentinel) {
+				out = bytes.ReplaceAll(out, s.sentinel, s.sentinel[:len(s.sentinel)-1])
+			}
 			want = append(want, string(out))
 			stream = append(stream, out...)
 			stream = append(stream, s.sentinel...)
