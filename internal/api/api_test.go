@@ -271,3 +271,22 @@ func TestCancelThroughAPI(t *testing.T) {
 	}
 	e.do("POST", "/api/v1/runs/"+created.ID+"/cancel", nil, 409, nil)
 }
+
+func TestRepoCredentialsNeverShown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var saved map[string]any
+	e.do("POST", "/api/v1/repos", map[string]string{"full_name": "acme/private", "clone_url": "https://bot:tok3n@git.example.invalid/acme/private.git",
+		"team": "t", "provider": "github", "webhook_secret": "hooksecret"}, 201, &saved)
+	var list struct{ Repos []map[string]any }
+	e.do("GET", "/api/v1/repos", nil, 200, &list)
+	for _, v := range append(list.Repos, saved) {
+		b, _ := json.Marshal(v)
+		if strings.Contains(string(b), "tok3n") || strings.Contains(string(b), "hooksecret") {
+			t.Fatalf("credentials in an API answer: %s", b)
+		}
+		if v["clone_url"] != "https://***@git.example.invalid/acme/private.git" {
+			t.Fatalf("clone_url %v", v["clone_url"])
+		}
+	}
+}

@@ -46,7 +46,7 @@ func (s *Server) repoPut(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	saved.WebhookSecret = ""
+	saved.WebhookSecret, saved.CloneURL = "", trigger.RedactURLs(saved.CloneURL)
 	writeJSON(w, http.StatusCreated, saved)
 }
 
@@ -57,7 +57,7 @@ func (s *Server) repoList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range repos {
-		repos[i].WebhookSecret = ""
+		repos[i].WebhookSecret, repos[i].CloneURL = "", trigger.RedactURLs(repos[i].CloneURL)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"repos": repos})
 }

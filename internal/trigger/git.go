@@ -162,13 +162,13 @@ func gitRaw(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	out, err := cmd.Output()
 	if err != nil {
 		msg := fmt.Sprintf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-		return nil, errors.New(redactURLs(msg))
+		return nil, errors.New(RedactURLs(msg))
 	}
 	return out, nil
 }
 
 var urlUserinfo = regexp.MustCompile(`(://)[^/@\s]+@`)
 
-// redactURLs hides credentials in URLs (https://user:token@host/...), which a clone_url may
+// RedactURLs hides credentials in URLs (https://user:token@host/...), which a clone_url may
 // carry and git echoes in its errors: errors end up in logs, notes and API answers.
-func redactURLs(s string) string { return urlUserinfo.ReplaceAllString(s, "${1}***@") }
+func RedactURLs(s string) string { return urlUserinfo.ReplaceAllString(s, "${1}***@") }
