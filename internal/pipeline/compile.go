@@ -296,6 +296,13 @@ func (s Stage) clone() *Stage {
 		w := When{Branches: slices.Clone(s.When.Branches), Events: slices.Clone(s.When.Events), Paths: slices.Clone(s.When.Paths)}
 		s.When = &w
 	}
+	if s.With != nil {
+		w := make(map[string][]string, len(s.With))
+		for k, v := range s.With {
+			w[k] = slices.Clone(v)
+		}
+		s.With = w
+	}
 	if s.Deploy != nil {
 		dp := *s.Deploy
 		s.Deploy = &dp

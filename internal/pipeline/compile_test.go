@@ -18,13 +18,16 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // testKinds is what the test files may use unless their first line says otherwise.
 var testKinds = []string{"gate/secrets", "gate/sbom", "gate/vuln", "deploy"}
 
+// testKindKeys are the with: keys of testKinds (gate/sbom takes none).
+var testKindKeys = map[string][]string{"gate/secrets": {"baseline", "diffs"}, "gate/vuln": {"db", "policy"}}
+
 // optionsFor reads Options.Kinds from a first line "# kinds: a, b" (or "# kinds: none"), so
 // a test file carries the build it is compiled for.
 func optionsFor(src []byte) Options {
 	first, _, _ := bytes.Cut(src, []byte("\n"))
 	rest, ok := strings.CutPrefix(string(first), "# kinds:")
 	if !ok {
-		return Options{Kinds: testKinds}
+		return Options{Kinds: testKinds, KindKeys: testKindKeys}
 	}
 	var kinds []string
 	for k := range strings.SplitSeq(rest, ",") {
@@ -32,7 +35,7 @@ func optionsFor(src []byte) Options {
 			kinds = append(kinds, k)
 		}
 	}
-	return Options{Kinds: kinds}
+	return Options{Kinds: kinds, KindKeys: testKindKeys}
 }
 
 func ymlFiles(t *testing.T, dir string) []string {

@@ -23,6 +23,9 @@ type Options struct {
 	// Kinds are the built-in stage kinds a `uses:` may name, such as "gate/secrets", plus
 	// "deploy" when this build can run `deploy:` stages. Default: none.
 	Kinds []string
+	// KindKeys lists, per kind named in Kinds, the keys its stages may set under with:.
+	// A kind without an entry takes no with: at all. Default: none.
+	KindKeys map[string][]string
 }
 
 // Compile reads a pipeline file and returns it compiled: validated, defaults applied, matrix

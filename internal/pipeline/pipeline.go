@@ -51,9 +51,12 @@ type Stage struct {
 	Artifacts []string      `json:"artifacts,omitempty"` // globs relative to the workspace
 	Cache     []Cache       `json:"cache,omitempty"`
 	Uses      string        `json:"uses,omitempty"` // a built-in stage kind such as gate/secrets
-	Deploy    *Deploy       `json:"deploy,omitempty"`
-	Image     string        `json:"image,omitempty"` // for container executors; the local executor ignores it
-	Reports   *Reports      `json:"reports,omitempty"`
+	// With configures a uses: stage: each key (from Options.KindKeys) holds its values, a
+	// scalar being a list of one, as written.
+	With    map[string][]string `json:"with,omitempty"`
+	Deploy  *Deploy             `json:"deploy,omitempty"`
+	Image   string              `json:"image,omitempty"` // for container executors; the local executor ignores it
+	Reports *Reports            `json:"reports,omitempty"`
 	// Phase is what the stage does for the run's phase: build, test, deploy or verify.
 	// Set with `phase:`; otherwise deploy for deploy stages, test for uses: gate/* and for
 	// names containing test, lint, check, scan or vet, build for the rest.

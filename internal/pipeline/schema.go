@@ -32,6 +32,7 @@ import (
 //	stages.*.needs                   list of stage names          a matrix stage's name means all its expansions
 //	stages.*.steps                   list of string or {name,run} non-empty; exactly one of steps, uses, deploy
 //	stages.*.uses                    string                       a built-in kind from Options.Kinds
+//	stages.*.with.KEY                scalar or list of scalars    only on uses: stages; KEY from Options.KindKeys
 //	stages.*.deploy.environment      string, required             name like a stage name
 //	stages.*.deploy.strategy         rolling|blue-green|canary    rolling; needs "deploy" in Options.Kinds
 //	stages.*.env                     map                          merged over the pipeline env
@@ -58,7 +59,7 @@ var (
 	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore", "labels"}
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
-		"when", "matrix", "artifacts", "cache", "image", "reports", "phase"}
+		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase"}
 	stepKeys    = []string{"name", "run"}
 	whenKeys    = []string{"branches", "events", "paths"}
 	cacheKeys   = []string{"key", "key_files", "paths", "restore_keys"}

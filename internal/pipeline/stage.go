@@ -54,6 +54,7 @@ func (c *compiler) stage(f field, index int, d *draft) *rawStage {
 	fs, _ := c.fields(f.val, where, nil)
 	var kinds []field // which of steps, uses and deploy the stage sets, in file order
 	var hinted []string
+	var withField *field // read after the loop: its keys depend on uses:
 	for _, e := range fs {
 		switch e.name {
 		case "needs":
@@ -71,6 +72,8 @@ func (c *compiler) stage(f field, index int, d *draft) *rawStage {
 		case "deploy":
 			kinds = append(kinds, e)
 			r.st.Deploy = c.deploy(e)
+		case "with":
+			withField = &e
 		case "env":
 			r.env = c.env(e.val, "env")
 		case "shell":
@@ -99,6 +102,9 @@ func (c *compiler) stage(f field, index int, d *draft) *rawStage {
 		default:
 			hinted = append(hinted, c.unknownKey(e, "in "+where, stageKeys))
 		}
+	}
+	if withField != nil {
+		r.st.With = c.with(*withField, r.st.Uses)
 	}
 	switch len(kinds) {
 	case 0:
@@ -201,6 +207,45 @@ func (c *compiler) uses(n *yaml.Node) string {
 	}
 	c.errorf(n, "uses: %q is not a stage kind this build can run (%s)", s, hint)
 	return s
+}
+
+// with reads a uses: stage's with: map; its keys are those its kind declares.
+func (c *compiler) with(e field, kind string) map[string][]string {
+	if kind == "" {
+		c.errorf(e.key, "with: configures a uses: stage; this stage has none (remove with:, or add uses: KIND)")
+		return nil
+	}
+	fs, ok := c.fields(e.val, "with", nil)
+	if !ok {
+		return nil
+	}
+	known, declared := c.opt.KindKeys[kind]
+	out := map[string][]string{}
+	for _, f := range fs {
+		if !slices.Contains(known, f.name) {
+			if !declared || len(known) == 0 {
+				c.errorf(f.key, "with: %s takes no options (remove %s)", kind, f.name)
+				continue
+			}
+			c.unknownKey(f, "in with of "+kind, known)
+			continue
+		}
+		var vals []string
+		for _, it := range items(f.val) {
+			if r := resolve(it); r.Kind != yaml.ScalarNode {
+				c.errorf(it, "with.%s: expected a value or a list of values, got %s", f.name, describe(r))
+				continue
+			}
+			if s, ok := c.scalarText(it, "with."+f.name); ok {
+				vals = append(vals, s)
+			}
+		}
+		out[f.name] = vals
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func (c *compiler) deploy(e field) *Deploy {
