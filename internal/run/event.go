@@ -15,18 +15,25 @@ import (
 type Type string
 
 const (
-	RunCreated         Type = "RunCreated"         // Info set; always seq 1
-	StageQueued        Type = "StageQueued"        // the stage's needs succeeded; Attempt set, Reason on a retry or re-run
-	StageStarted       Type = "StageStarted"       // an executor took the stage; Attempt set
-	StepStarted        Type = "StepStarted"        // Step (1-based) and StepName set
-	StepFinished       Type = "StepFinished"       // Step, ExitCode, DurationMS set
-	StageFinished      Type = "StageFinished"      // Status: succeeded, failed, skipped or cancelled; Reason says why; Sandbox names the isolation used
-	StageInterrupted   Type = "StageInterrupted"   // the stage's process died with the server; it is queued again
-	CacheRestored      Type = "CacheRestored"      // Cache set: a dependency cache's restore, Status hit, partial or miss
-	CacheSaved         Type = "CacheSaved"         // Cache set: a dependency cache's save, Status saved, exists, empty or failed
-	ArtifactsStored    Type = "ArtifactsStored"    // Artifacts set: what the stage's artifacts: matched, stored by digest; appended with its StageFinished
-	RunCancelRequested Type = "RunCancelRequested" // Reason says who or what cancelled
-	RunFinished        Type = "RunFinished"        // Status: the run's final phase
+	RunCreated       Type = "RunCreated"       // Info set; always seq 1
+	StageQueued      Type = "StageQueued"      // the stage's needs succeeded; Attempt set, Reason on a retry or re-run
+	StageStarted     Type = "StageStarted"     // an executor took the stage; Attempt set
+	StepStarted      Type = "StepStarted"      // Step (1-based) and StepName set
+	StepFinished     Type = "StepFinished"     // Step, ExitCode, DurationMS set
+	StageFinished    Type = "StageFinished"    // Status: succeeded, failed, skipped or cancelled; Reason says why; Sandbox names the isolation used
+	StageInterrupted Type = "StageInterrupted" // the stage's process died with the server; it is queued again
+	CacheRestored    Type = "CacheRestored"    // Cache set: a dependency cache's restore, Status hit, partial or miss
+	CacheSaved       Type = "CacheSaved"       // Cache set: a dependency cache's save, Status saved, exists, empty or failed
+	ArtifactsStored  Type = "ArtifactsStored"  // Artifacts set: what the stage's artifacts: matched, stored by digest; appended with its StageFinished
+	GateEvaluated    Type = "GateEvaluated"    // Gate set: a gate stage's findings and decision
+	// A deploy stage's progress; Deployment set.
+	DeploymentStarted      Type = "DeploymentStarted"
+	DeploymentStepAdvanced Type = "DeploymentStepAdvanced"
+	AnalysisRun            Type = "AnalysisRun"
+	RollbackStarted        Type = "RollbackStarted"
+	DeploymentFinished     Type = "DeploymentFinished"
+	RunCancelRequested     Type = "RunCancelRequested" // Reason says who or what cancelled
+	RunFinished            Type = "RunFinished"        // Status: the run's final phase
 )
 
 // Event is one fact about a run. Fields beyond the first five are set by the types that
@@ -50,6 +57,10 @@ type Event struct {
 	Cache      *Cache `json:"cache,omitempty"`
 	// Artifacts is set by ArtifactsStored.
 	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// Gate is set by GateEvaluated.
+	Gate *Gate `json:"gate,omitempty"`
+	// Deployment is set by the Deployment* events, AnalysisRun and RollbackStarted.
+	Deployment *Deployment `json:"deployment,omitempty"`
 }
 
 // Artifact types.

@@ -41,6 +41,10 @@ type StageState struct {
 	// Artifacts are what the current attempt stored, sorted by path; nil until it succeeded
 	// with artifacts:.
 	Artifacts []Artifact
+	// Gates are the current attempt's gate decisions (GateEvaluated), in order.
+	Gates []Gate
+	// Deployment is where the current attempt's deployment stands; nil for other stages.
+	Deployment *Deployment
 }
 
 // CacheResult is one CacheRestored or CacheSaved event of a stage.
@@ -110,7 +114,7 @@ func (s *State) Apply(e Event) error {
 	case StageQueued:
 		st.Status, st.Attempt, st.QueuedAt = StatusQueued, e.Attempt, e.Time
 		st.StartedAt, st.FinishedAt, st.ExitCode, st.Reason, st.Step, st.StepName = time.Time{}, time.Time{}, nil, e.Reason, 0, ""
-		st.Caches, st.Artifacts = nil, nil
+		st.Caches, st.Artifacts, st.Gates, st.Deployment = nil, nil, nil, nil
 	case StageStarted:
 		st.Status, st.StartedAt = StatusRunning, e.Time
 	case StepStarted:
@@ -139,6 +143,16 @@ func (s *State) Apply(e Event) error {
 			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)
 		}
 		st.Artifacts = e.Artifacts
+	case GateEvaluated:
+		if st == nil {
+			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)
+		}
+		st.applyGate(e)
+	case DeploymentStarted, DeploymentStepAdvanced, AnalysisRun, RollbackStarted, DeploymentFinished:
+		if st == nil {
+			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)
+		}
+		st.applyDeploy(e)
 	case StageInterrupted:
 		st.Status, st.Reason = StatusPending, e.Reason
 		st.Reruns++

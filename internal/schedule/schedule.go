@@ -49,6 +49,10 @@ type Config struct {
 	// Secrets resolves a secret named by a pipeline's env for a run. Default: every secret
 	// is missing, and a stage that needs one fails saying so.
 	Secrets func(ctx context.Context, info *run.Info, name string) (string, error)
+	// Kinds run the built-in stage kinds, keyed by the name a pipeline uses ("gate/secrets",
+	// "deploy"); pipelines should be compiled with these names as pipeline.Options.Kinds.
+	// Default: none, and a stage of a kind not here fails saying so.
+	Kinds map[string]Kind
 	// OnEvent is called after events are durably appended, in order per run. Default: none.
 	OnEvent func(run.Event)
 	// OnLog is called after log lines are stored, in order per stage. Default: none.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
@@ -45,9 +46,15 @@ func (s *Scheduler) runStage(a *active, it item) {
 	a.mu.Unlock()
 
 	var res execute.Result
+	var failReason string // a kind's own words for its failure
 	err := jobErr
+	obs := &observer{s: s, a: a, ctx: ctx, stage: it.stage, attempt: it.attempt, job: &job, logs: lw}
 	if err == nil {
-		res, err = s.exec.Run(stageCtx, job, &observer{s: s, a: a, ctx: ctx, stage: it.stage, job: &job, logs: lw})
+		if name := kindName(st.Def); name != "" {
+			res, failReason, err = s.runKind(stageCtx, name, a.state.Info, st.Def, job, obs)
+		} else {
+			res, err = s.exec.Run(stageCtx, job, obs)
+		}
 	}
 	timedOut := errors.Is(stageCtx.Err(), context.DeadlineExceeded)
 	cause := context.Cause(stageCtx)
@@ -73,6 +80,8 @@ func (s *Scheduler) runStage(a *active, it item) {
 		fin.Status, fin.Reason = run.StatusFailed, fmt.Sprintf("timed out after %s", st.Def.Timeout)
 	case err != nil:
 		fin.Status, fin.Reason = run.StatusFailed, err.Error()
+	case res.Failed && failReason != "":
+		fin.Status, fin.Reason = run.StatusFailed, failReason
 	case res.Failed:
 		code := res.ExitCode
 		fin.Status, fin.ExitCode = run.StatusFailed, &code
@@ -175,10 +184,27 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 			}
 		}
 	}
-	if len(job.Steps) == 0 {
-		missing = errors.Join(missing, fmt.Errorf("stage kind %q cannot run on this executor", def.Uses))
+	if kindName(def) == "" && len(job.Steps) == 0 {
+		missing = errors.Join(missing, fmt.Errorf("stage %q has no steps to run", def.Name))
 	}
 	return job, secrets, missing
+}
+
+// runKind runs a built-in stage with its Kind; its result reads like an executor's.
+func (s *Scheduler) runKind(ctx context.Context, name string, info *run.Info, def *pipeline.Stage, job execute.Job, obs *observer) (execute.Result, string, error) {
+	k := s.cfg.Kinds[name]
+	if k == nil {
+		return execute.Result{}, "", fmt.Errorf("stage kind %q is not available in this server (it runs: %s)", name, strings.Join(slices.Sorted(maps.Keys(s.cfg.Kinds)), ", "))
+	}
+	kr, err := k.Run(ctx, KindJob{
+		RunID: job.RunID, Stage: job.Stage, Attempt: job.Attempt,
+		Info: info, Def: def, Env: job.Env, ArtifactsIn: job.ArtifactsIn,
+	}, kindRecorder{o: obs})
+	res := execute.Result{Failed: kr.Failed, Artifacts: kr.Artifacts, Sandbox: "in-process"}
+	if kr.Failed && kr.Reason == "" {
+		kr.Reason = "stage kind " + name + " failed"
+	}
+	return res, kr.Reason, err
 }
 
 func appendNew(list []string, vals ...string) []string {
@@ -192,12 +218,13 @@ func appendNew(list []string, vals ...string) []string {
 
 // observer records a stage's steps as events and its output as log lines.
 type observer struct {
-	s     *Scheduler
-	a     *active
-	ctx   context.Context
-	stage string
-	job   *execute.Job
-	logs  *logWriter
+	s       *Scheduler
+	a       *active
+	ctx     context.Context
+	stage   string
+	attempt int
+	job     *execute.Job
+	logs    *logWriter
 }
 
 func (o *observer) StepStarted(step int) {
