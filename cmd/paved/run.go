@@ -164,9 +164,13 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	if capacity == 0 {
 		capacity = max(2, runtime.NumCPU())
 	}
+	kinds, err := makeKinds(kindEnv{Data: o.data, Artifacts: artifacts, Logger: logger})
+	if err != nil {
+		return err
+	}
 	printer := &linePrinter{w: bufio.NewWriter(o.out)}
 	sched, err := schedule.New(schedule.Config{
-		Capacity: capacity, Logger: logger,
+		Capacity: capacity, Logger: logger, Kinds: kinds,
 		Secrets: func(_ context.Context, _ *run.Info, name string) (string, error) {
 			if v, ok := o.secrets[name]; ok {
 				return v, nil

@@ -137,10 +137,15 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	hub := api.NewHub()
 	metrics := insight.NewMetrics()
 	sched, err := schedule.New(schedule.Config{
-		Capacity: o.capacity, Secrets: envSecrets,
+		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)

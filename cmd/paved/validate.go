@@ -10,9 +10,6 @@ import (
 	"github.com/paved/paved/internal/pipeline"
 )
 
-// compileOptions lists what this build can run; later capabilities add their stage kinds.
-func compileOptions() pipeline.Options { return pipeline.Options{} }
-
 func validateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate [FILE...]",

@@ -1,0 +1,4 @@
+package main
+
+// deployBuiltins is the deploy: stage kind (internal/deploy).
+func deployBuiltins() []builtin { return nil }

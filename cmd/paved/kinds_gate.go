@@ -1,0 +1,4 @@
+package main
+
+// gateBuiltins are the gate/ stage kinds (internal/gate).
+func gateBuiltins() []builtin { return nil }
