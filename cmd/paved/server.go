@@ -147,7 +147,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
-		OnEvent: hub.PublishEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
+		OnEvent: func(e run.Event) { hub.PublishEvent(e); metrics.Event(e) }, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)
 	if err != nil {
 		st.Close()

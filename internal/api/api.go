@@ -116,6 +116,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/runs/{id}/cancel", s.runCancel)
 		r.Get("/teams/{team}/quota", s.quotaGet)
 		r.Put("/teams/{team}/quota", s.quotaPut)
+		r.Get("/insights/runs", s.insightRuns)
 	})
 	return r
 }

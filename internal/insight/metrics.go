@@ -1,6 +1,7 @@
-// Package insight turns what runs record into numbers for people and Prometheus. For now it
-// holds the server's metrics registry, served at /metrics; analytics over the event log
-// (durations, failure rates, DORA keys) are to come.
+// Package insight turns what runs record into numbers for people and Prometheus: the
+// server's metrics registry, served at /metrics, and analytics over the event log (durations
+// and their percentiles, queue wait, failures by stage and by cause) behind
+// /api/v1/insights.
 package insight
 
 import (
@@ -18,6 +19,7 @@ import (
 type Metrics struct {
 	reg       *prometheus.Registry
 	queueWait *prometheus.HistogramVec
+	events    *eventMetrics
 }
 
 // NewMetrics makes a registry with the Go runtime and process collectors and paved's own
@@ -32,8 +34,10 @@ func NewMetrics() *Metrics {
 			// makes branch work wait for minutes.
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 11),
 		}, []string{"priority"}),
+		events: newEventMetrics(),
 	}
 	m.reg.MustRegister(m.queueWait, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.events.collectors()...)
 	return m
 }
 
@@ -41,6 +45,10 @@ func NewMetrics() *Metrics {
 func (m *Metrics) StageStarted(info *run.Info, _ string, wait time.Duration) {
 	m.queueWait.WithLabelValues(info.Priority).Observe(max(wait, 0).Seconds())
 }
+
+// Event counts what a run's event says (schedule.Config.OnEvent): stage durations and
+// results by failure cause, run durations and outcomes, gate decisions.
+func (m *Metrics) Event(e run.Event) { m.events.event(e) }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
 )
 
@@ -31,5 +32,58 @@ func TestQueueWaitHistogram(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("no %q in:\n%s", want, body)
 		}
+	}
+}
+
+func TestEventMetrics(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	p := &pipeline.Pipeline{Name: "svc", Stages: []*pipeline.Stage{
+		{Name: "test[1]", Base: "test", Phase: "test"},
+		{Name: "secrets", Base: "secrets", Uses: "gate/secrets", Phase: "test"},
+	}}
+	one := 1
+	evs := []run.Event{
+		{Type: run.RunCreated, Info: &run.Info{Repo: "a/b", Pipeline: p}},
+		{Type: run.StageQueued, Stage: "test[1]", Attempt: 1},
+		{Type: run.StageStarted, Stage: "test[1]", Attempt: 1},
+		{Type: run.StageFinished, Stage: "test[1]", Attempt: 1, Status: run.StatusFailed, ExitCode: &one, Time: t0.Add(1500 * time.Millisecond)},
+		{Type: run.StageQueued, Stage: "secrets", Attempt: 1},
+		{Type: run.StageStarted, Stage: "secrets", Attempt: 1},
+		{Type: run.GateEvaluated, Stage: "secrets", Attempt: 1, Gate: &run.Gate{Kind: "gate/secrets", Decision: "block"}},
+		{Type: run.StageFinished, Stage: "secrets", Attempt: 1, Status: run.StatusFailed, Time: t0.Add(200 * time.Millisecond)},
+		{Type: run.RunFinished, Status: string(run.Failed), Time: t0.Add(2 * time.Second)},
+	}
+	for i, e := range evs {
+		e.RunID, e.Seq = "r1", int64(i+1)
+		if e.Time.IsZero() {
+			e.Time = t0
+		}
+		m.Event(e)
+	}
+	m.Event(run.Event{RunID: "r2", Seq: 7, Type: run.StageStarted, Stage: "x"}) // seen mid-run: ignored
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`paved_stage_results_total{cause="test_failure",pipeline="svc",stage="test",status="failed"} 1`,
+		`paved_stage_results_total{cause="gate_blocked",pipeline="svc",stage="secrets",status="failed"} 1`,
+		`paved_stage_duration_seconds_sum{pipeline="svc",stage="test",status="failed"} 1.5`,
+		`paved_gate_decisions_total{decision="block",gate="gate/secrets"} 1`,
+		`paved_runs_finished_total{phase="FAILED",pipeline="svc"} 1`,
+		`paved_run_duration_seconds_sum{phase="FAILED",pipeline="svc"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("no %q in:\n%s", want, body)
+		}
+	}
+	if len(m.events.runs) != 0 {
+		t.Errorf("finished runs still held: %v", m.events.runs)
 	}
 }

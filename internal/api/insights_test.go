@@ -1,0 +1,44 @@
+package api_test
+
+import (
+	"testing"
+)
+
+func TestInsightRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.repo("acme/app", "stages:\n  build: {steps: [echo built]}\n  test: {needs: [build], steps: [exit 3]}\n")
+	var created struct{ ID string }
+	for range 2 {
+		e.do("POST", "/api/v1/runs", map[string]string{"repo": "acme/app", "ref": "main"}, 201, &created)
+		e.waitDone(created.ID)
+	}
+	var got struct {
+		Report struct {
+			Runs struct {
+				Total       int
+				FailureRate float64 `json:"failure_rate"`
+			}
+			Stages []struct {
+				Name   string
+				Runs   int
+				Failed int
+				Causes map[string]int
+			}
+			Failures map[string]int `json:"failures_by_cause"`
+		}
+	}
+	e.do("GET", "/api/v1/insights/runs?since=1h&repo=acme/app", nil, 200, &got)
+	r := got.Report
+	if r.Runs.Total != 2 || r.Runs.FailureRate != 1 || r.Failures["test_failure"] != 2 || len(r.Stages) != 2 ||
+		r.Stages[1].Name != "test" || r.Stages[1].Failed != 2 || r.Stages[0].Failed != 0 {
+		t.Fatalf("report %+v", r)
+	}
+	e.do("GET", "/api/v1/insights/runs?repo=other/app", nil, 200, &got)
+	if got.Report.Runs.Total != 0 {
+		t.Fatalf("another repo's runs: %+v", got.Report.Runs)
+	}
+	for _, bad := range []string{"since=yesterday", "since=-1h", "since=1h&until=2h"} {
+		e.do("GET", "/api/v1/insights/runs?"+bad, nil, 400, nil)
+	}
+}
