@@ -41,6 +41,8 @@ type serverOptions struct {
 	teamQuotas       []string // TEAM=N
 	defaultTeamQuota int
 	hotfixBranches   []string
+	// alertWebhooks receive alert notifications (insight.AlertConfig.Webhooks).
+	alertWebhooks []string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -65,6 +67,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.teamQuotas, "team-quota", nil, "TEAM=N: at most N stages of TEAM run at once (repeatable; 0 = no limit)")
 	cmd.Flags().IntVar(&o.defaultTeamQuota, "default-team-quota", 0, "running stages allowed to a team without --team-quota (0 = no limit)")
 	cmd.Flags().StringArrayVar(&o.hotfixBranches, "hotfix-branch", []string{"hotfix/*"}, "glob of branches whose runs are in the hotfix priority class (repeatable)")
+	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -77,12 +80,13 @@ func envOr(key, def string) string {
 
 // server is a running paved server: store, executor, scheduler and HTTP API.
 type server struct {
-	URL   string
-	store *sqlite.Store
-	sched *schedule.Scheduler
-	inbox *inbox.Inbox
-	http  *http.Server
-	done  chan error
+	URL    string
+	store  *sqlite.Store
+	sched  *schedule.Scheduler
+	inbox  *inbox.Inbox
+	alerts *insight.Alerter
+	http   *http.Server
+	done   chan error
 }
 
 // envSecrets resolves a pipeline secret NAME from the server's environment variable
@@ -144,6 +148,10 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	hub := api.NewHub()
 	metrics := insight.NewMetrics()
+	metrics.WatchCache(func() (int64, int64, int64) {
+		c := depCache.Stats()
+		return c.Hits, c.Partials, c.Misses
+	})
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
@@ -176,10 +184,28 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	alerts, err := insight.NewAlerter(insight.AlertConfig{
+		Sources: insight.AlertSources{
+			Runs: func(ctx context.Context, since time.Time) ([]*run.State, error) {
+				states, _, err := insight.Runs(ctx, st, "", "", since, time.Time{})
+				return states, err
+			},
+			CacheHits: func() (int64, int64) {
+				c := depCache.Stats()
+				return c.Hits, c.Hits + c.Partials + c.Misses
+			},
+		},
+		Webhooks: o.alertWebhooks, Interval: 5 * time.Minute, Logger: logger,
+	})
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
-		Metrics: metrics.Handler(),
+		Metrics: metrics.Handler(), Alerts: alerts,
 	})
 	if err != nil {
 		sched.Stop()
@@ -205,6 +231,13 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	if err := alerts.Start(ctx); err != nil {
+		ln.Close()
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	s.alerts = alerts
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("paved server listening", "url", s.URL, "data", data)
 	return s, nil
@@ -216,6 +249,7 @@ func (s *server) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
+	s.alerts.Stop()
 	s.inbox.Stop() // before the scheduler: a trigger being routed may still create a run
 	s.sched.Stop()
 	_ = s.store.Close()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
@@ -63,6 +64,8 @@ type Config struct {
 	Inbox *inbox.Inbox
 	// Metrics serves Prometheus metrics at /metrics. Default nil: no /metrics.
 	Metrics http.Handler
+	// Alerts lists the alerts firing now (GET /api/v1/insights/alerts). Default nil: none.
+	Alerts interface{ Firing() []insight.Alert }
 }
 
 // Server serves the API.
@@ -117,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/teams/{team}/quota", s.quotaGet)
 		r.Put("/teams/{team}/quota", s.quotaPut)
 		r.Get("/insights/runs", s.insightRuns)
+		r.Get("/insights/alerts", s.insightAlerts)
 	})
 	return r
 }

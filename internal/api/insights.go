@@ -5,12 +5,7 @@ import (
 	"time"
 
 	"github.com/paved/paved/internal/insight"
-	"github.com/paved/paved/internal/run"
-	"github.com/paved/paved/internal/store"
 )
-
-// insightRunLimit bounds how many runs one analytics answer folds: the newest in the window.
-const insightRunLimit = 10000
 
 // insightFilter reads the window and filters of an /api/v1/insights request: since and until
 // are RFC 3339 times or Go durations back from now (since=24h); the default window is the
@@ -52,32 +47,24 @@ func (s *Server) insightRuns(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sums, err := s.cfg.Store.RunList(r.Context(), store.RunListParams{Repo: f.Repo, Team: f.Team, Limit: insightRunLimit})
+	states, truncated, err := insight.Runs(r.Context(), s.cfg.Store, f.Repo, f.Team, f.Since, f.Until)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var states []*run.State
-	for _, sum := range sums {
-		if sum.CreatedAt.Before(f.Since) || (!f.Until.IsZero() && !sum.CreatedAt.Before(f.Until)) {
-			continue
-		}
-		evs, err := s.cfg.Store.EventList(r.Context(), store.EventListParams{RunID: sum.ID})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		st, err := run.Fold(evs)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		states = append(states, st)
-	}
 	rep := insight.Analyze(states, f)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"window":    map[string]any{"since": f.Since.UTC(), "until": f.Until.UTC()},
-		"truncated": len(sums) == insightRunLimit,
+		"truncated": truncated,
 		"report":    rep,
 	})
+}
+
+// insightAlerts answers GET /api/v1/insights/alerts: the alerts firing now.
+func (s *Server) insightAlerts(w http.ResponseWriter, r *http.Request) {
+	var firing []insight.Alert
+	if s.cfg.Alerts != nil {
+		firing = s.cfg.Alerts.Firing()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": firing})
 }

@@ -50,6 +50,21 @@ func (m *Metrics) StageStarted(info *run.Info, _ string, wait time.Duration) {
 // results by failure cause, run durations and outcomes, gate decisions.
 func (m *Metrics) Event(e run.Event) { m.events.event(e) }
 
+// WatchCache exposes the dependency cache's restores by outcome (hit, partial, miss) as
+// paved_cache_restores_total, read from stats at each scrape.
+func (m *Metrics) WatchCache(stats func() (hits, partials, misses int64)) {
+	for i, outcome := range []string{"hit", "partial", "miss"} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "paved_cache_restores_total",
+			Help:        "Dependency cache restores by outcome: hit (the exact key), partial (a restore key), miss.",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
+		}, func() float64 {
+			h, p, mi := stats()
+			return float64([]int64{h, p, mi}[i])
+		}))
+	}
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
