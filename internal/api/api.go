@@ -32,6 +32,7 @@ type Store interface {
 	RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error)
 	EventList(ctx context.Context, p store.EventListParams) ([]run.Event, error)
 	LogList(ctx context.Context, p store.LogListParams) ([]run.LogLine, error)
+	LogSearch(ctx context.Context, p store.LogSearchParams) ([]run.LogLine, error)
 }
 
 // Scheduler is what the API asks of the scheduler.
@@ -119,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/runs/{id}/cancel", s.runCancel)
 		r.Get("/teams/{team}/quota", s.quotaGet)
 		r.Put("/teams/{team}/quota", s.quotaPut)
+		r.Get("/logs/search", s.logSearch)
 		r.Get("/insights/runs", s.insightRuns)
 		r.Get("/insights/alerts", s.insightAlerts)
 	})
@@ -147,6 +149,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ae):
 	case errors.As(err, &pl):
 		ae = &apiError{status: http.StatusUnprocessableEntity, msg: "the pipeline file is invalid", detail: errorStrings(pl)}
+	case errors.Is(err, store.ErrEmptyQuery):
+		ae = &apiError{status: http.StatusBadRequest, msg: store.ErrEmptyQuery.Error()}
 	case errors.Is(err, store.ErrNotFound):
 		ae = &apiError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, trigger.ErrInvalidRepo):

@@ -42,3 +42,30 @@ func TestInsightRuns(t *testing.T) {
 		e.do("GET", "/api/v1/insights/runs?"+bad, nil, 400, nil)
 	}
 }
+
+func TestLogSearch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.repo("acme/app", "stages:\n  build: {steps: [\"echo compiling widgets\\necho linking gadgets\"]}\n")
+	var created struct{ ID string }
+	e.do("POST", "/api/v1/runs", map[string]string{"repo": "acme/app", "ref": "main"}, 201, &created)
+	e.waitDone(created.ID)
+	var got struct {
+		Lines []struct {
+			RunID string `json:"run_id"`
+			Stage string
+			Text  string
+		}
+	}
+	e.do("GET", "/api/v1/logs/search?q=gadgets&repo=acme/app", nil, 200, &got)
+	if len(got.Lines) != 1 || got.Lines[0].Text != "linking gadgets" || got.Lines[0].RunID != created.ID || got.Lines[0].Stage != "build" {
+		t.Fatalf("search: %+v", got)
+	}
+	e.do("GET", "/api/v1/logs/search?q=gadgets&team=other", nil, 200, &got)
+	if len(got.Lines) != 0 {
+		t.Fatalf("another team's search found %+v", got)
+	}
+	for _, bad := range []string{"q=", "q=x&limit=0", "q=x&since=today"} {
+		e.do("GET", "/api/v1/logs/search?"+bad, nil, 400, nil)
+	}
+}

@@ -7,6 +7,7 @@ package store
 
 import (
 	"errors"
+	"time"
 
 	"github.com/paved/paved/internal/run"
 )
@@ -15,6 +16,8 @@ var (
 	// ErrConflict: another writer appended to the run since the caller read it. Re-read the
 	// run's events, fold them, and decide again.
 	ErrConflict = errors.New("store: event sequence conflict")
+	// ErrEmptyQuery: a search without a word to search for.
+	ErrEmptyQuery = errors.New("store: the search has no words (give ?q=WORD)")
 	// ErrNotFound: no such run, repo or other record.
 	ErrNotFound = errors.New("store: not found")
 )
@@ -54,6 +57,20 @@ type RunListParams struct {
 	Phase      run.Phase
 	Unfinished bool // only runs whose phase is not final
 	Limit      int
+}
+
+// LogSearchParams finds stored log lines by their words, newest first. Query is one or
+// more words separated by spaces; a line matches when it holds every word (case does not
+// matter; a word ending in * matches as a prefix). Zero fields do not filter; Limit 0 means
+// 100.
+type LogSearchParams struct {
+	Query        string
+	RunID        string
+	Stage        string
+	Repo         string
+	Team         string
+	Since, Until time.Time // the line's time in [Since, Until)
+	Limit        int
 }
 
 // LogListParams lists a stage's log lines with seq > AfterSeq, in order; Limit 0 means all.

@@ -66,6 +66,7 @@ func Exercise(t *testing.T, h Harness) {
 		{"Logs", testLogs},
 		{"LogsDuplicate", testLogsDuplicate},
 		{"LogsUnknownRun", testLogsUnknownRun},
+		{"LogSearch", testLogSearch},
 		{"Repos", testRepos},
 		{"Reopen", testReopen},
 		{"TriggerRoundTrip", testTriggerRoundTrip},
