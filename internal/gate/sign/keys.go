@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
@@ -56,7 +57,7 @@ type KeysConfig struct {
 
 // PublicKey is one key of the store as anyone may see it.
 type PublicKey struct {
-	ID      string    `json:"id"`     // hex SHA-256 of the key's PKIX DER encoding
+	ID      string    `json:"id"`     // SHA256:<base64> fingerprint, as ssh-keygen -l prints it
 	Active  bool      `json:"active"` // the key that signs now; the others only verify
 	Created time.Time `json:"created"`
 	PEM     string    `json:"pem"` // "-----BEGIN PUBLIC KEY-----", what cosign --key reads
@@ -467,14 +468,15 @@ func (k *Keys) SignEnvelope(_ context.Context, payloadType string, payload []byt
 	}, nil
 }
 
-// keyID is the hex SHA-256 of the public key's PKIX DER encoding.
+// keyID is the key's SHA-256 fingerprint as ssh-keygen -l prints it ("SHA256:<base64>"),
+// the id DSSE verifiers (go-securesystemslib, hence cosign) derive from a public key: an
+// envelope whose keyid were anything else would be skipped by them.
 func keyID(pub crypto.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	id, err := dsse.SHA256KeyID(pub)
 	if err != nil {
-		return "", fmt.Errorf("sign: %w", err)
+		return "", fmt.Errorf("sign: key id: %w", err)
 	}
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:]), nil
+	return id, nil
 }
 
 // writeAtomic replaces path with data: readers see the old file or the new one, never part.

@@ -170,10 +170,10 @@ func (v *Verifier) Verify(ctx context.Context, digest string, r io.Reader, p Pol
 	}
 	var payload []byte
 	if res.ProvenanceKeyID, payload, err = verifyAttestation(trust, digest, provEnv); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrForged, err)
+		return nil, fmt.Errorf("%w: %s", ErrForged, reason(err))
 	}
 	if res.Provenance, err = ParseProvenance(payload); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrForged, err)
+		return nil, fmt.Errorf("%w: %s", ErrForged, reason(err))
 	}
 	if !res.Provenance.Names(digest) {
 		return nil, fmt.Errorf("%w: the provenance names %s, not %s", ErrForged, subjectList(res.Provenance.Subjects), digest)
@@ -192,7 +192,7 @@ func (v *Verifier) Verify(ctx context.Context, digest string, r io.Reader, p Pol
 			err = statementNames(payload, digest)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s attestation: %s", ErrForged, k, err)
+			return nil, fmt.Errorf("%w: %s attestation: %s", ErrForged, k, reason(err))
 		}
 		res.Attestations = append(res.Attestations, k)
 	}
@@ -238,6 +238,9 @@ func statementNames(payload []byte, digest string) error {
 	}
 	return fmt.Errorf("the statement names %s, not %s", subjectList(names), digest)
 }
+
+// reason is an error's message without this package's prefix, to follow another.
+func reason(err error) string { return strings.TrimPrefix(err.Error(), "sign: ") }
 
 func subjectList(as []Artifact) string {
 	if len(as) == 0 {
