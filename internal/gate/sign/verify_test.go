@@ -38,9 +38,9 @@ func testBuild() Build {
 		PipelineFile: ".paved.yml", PipelineDigest: digestOf([]byte("stages: {}")),
 		Repo: "acme/payments", CloneURL: "https://git.example/acme/payments.git",
 		Ref: "refs/heads/main", SHA: strings.Repeat("ab", 20),
-		Trigger: Trigger{Kind: "push", Provider: "github", ID: "t-1", Author: "ada"},
-		Steps:   []string{"go build -o out/app ./cmd/app"},
-		Inputs:  []Artifact{{Name: "gen/schema.json", Digest: digestOf([]byte("schema"))}},
+		Trigger:   Trigger{Kind: "push", Provider: "github", ID: "t-1", Author: "ada"},
+		Steps:     []string{"go build -o out/app ./cmd/app"},
+		Inputs:    []Artifact{{Name: "gen/schema.json", Digest: digestOf([]byte("schema"))}},
 		StartedOn: start, FinishedOn: start.Add(90 * time.Second),
 	}
 }
