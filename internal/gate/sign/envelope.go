@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
@@ -108,6 +109,10 @@ func jsonError(data []byte, err error) string {
 	if off < 0 {
 		return err.Error()
 	}
+	msg := err.Error()
+	if te != nil {
+		msg = typeError(te)
+	}
 	line, col := 1, 1
 	for _, c := range data[:min(int(off), len(data))] {
 		if c == '\n' {
@@ -117,5 +122,25 @@ func jsonError(data []byte, err error) string {
 			col++
 		}
 	}
-	return fmt.Sprintf("%d:%d: %v", line, col, err)
+	return fmt.Sprintf("%d:%d: %s", line, col, msg)
+}
+
+// typeError says which field had the wrong JSON type, in JSON's words rather than Go's.
+func typeError(te *json.UnmarshalTypeError) string {
+	want := "a " + te.Type.Kind().String()
+	switch te.Type.Kind() {
+	case reflect.Struct, reflect.Map:
+		want = "an object"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	case reflect.Int, reflect.Int64, reflect.Float64:
+		want = "a number"
+	case reflect.Bool:
+		want = "true or false"
+	}
+	field := te.Field
+	if field == "" {
+		field = "the document"
+	}
+	return fmt.Sprintf("%s is a JSON %s, want %s", field, te.Value, want)
 }

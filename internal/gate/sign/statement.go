@@ -250,6 +250,9 @@ func ParseStatement(payload []byte) (*intoto.Statement, error) {
 		return nil, fmt.Errorf("%w: %v", ErrStatement, err)
 	}
 	if err := st.Validate(); err != nil {
+		if errors.Is(err, intoto.ErrInvalidStatementType) {
+			return nil, fmt.Errorf("%w: _type is %q, want %s", ErrStatement, st.GetType(), intoto.StatementTypeUri)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrStatement, err)
 	}
 	return &st, nil
@@ -296,16 +299,8 @@ func ParseProvenance(payload []byte) (*Provenance, error) {
 	if h := ext.Pipeline.Digest["sha256"]; h != "" {
 		p.PipelineDigest = "sha256:" + h
 	}
-	for _, s := range st.GetSubject() {
-		if h := s.GetDigest()["sha256"]; h != "" {
-			p.Subjects = append(p.Subjects, Artifact{Name: s.GetName(), Digest: "sha256:" + h})
-		}
-	}
-	for _, d := range bd.GetResolvedDependencies() {
-		if h := d.GetDigest()["sha256"]; h != "" {
-			p.Inputs = append(p.Inputs, Artifact{Name: d.GetName(), Digest: "sha256:" + h})
-		}
-	}
+	p.Subjects = sha256Descriptors(st.GetSubject())
+	p.Inputs = sha256Descriptors(bd.GetResolvedDependencies())
 	if t := rd.GetMetadata().GetStartedOn(); t != nil {
 		v := t.AsTime()
 		p.StartedOn = &v
@@ -325,6 +320,18 @@ func (p *Provenance) Names(digest string) bool {
 		}
 	}
 	return false
+}
+
+// sha256Descriptors are the descriptors with a sha256 digest, as Artifacts. in-toto takes hex
+// in either case; paved's digests are lowercase.
+func sha256Descriptors(ds []*intoto.ResourceDescriptor) []Artifact {
+	var out []Artifact
+	for _, d := range ds {
+		if h := d.GetDigest()["sha256"]; h != "" {
+			out = append(out, Artifact{Name: d.GetName(), Digest: "sha256:" + strings.ToLower(h)})
+		}
+	}
+	return out
 }
 
 func descriptor(a Artifact) (*intoto.ResourceDescriptor, error) {
@@ -370,6 +377,12 @@ func fromStruct(s *structpb.Struct, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	return dec.Decode(v)
+	if err := json.Unmarshal(b, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return errors.New(typeError(te))
+		}
+		return err
+	}
+	return nil
 }

@@ -227,13 +227,10 @@ func statementNames(payload []byte, digest string) error {
 	if err != nil {
 		return err
 	}
-	var names []Artifact
-	for _, s := range st.GetSubject() {
-		if h := s.GetDigest()["sha256"]; h != "" {
-			if "sha256:"+h == digest {
-				return nil
-			}
-			names = append(names, Artifact{Name: s.GetName(), Digest: "sha256:" + h})
+	names := sha256Descriptors(st.GetSubject())
+	for _, a := range names {
+		if a.Digest == digest {
+			return nil
 		}
 	}
 	return fmt.Errorf("the statement names %s, not %s", subjectList(names), digest)
