@@ -16,7 +16,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
 	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
+		// Atomic: with -update, TestProvenanceGolden reads a file this test rewrites.
+		if err := writeAtomic(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
