@@ -367,27 +367,54 @@ func (k *Keys) PublicKeys() ([]PublicKey, error) {
 	return out, nil
 }
 
-// PEM is every public key as one PEM bundle, the active key first: cosign's --key wants a
-// single key, so `paved keys export --active` gives just that one.
+// PEM is the store's public keys as one PEM bundle (see PEMBundle).
 func (k *Keys) PEM(activeOnly bool) ([]byte, error) {
 	keys, err := k.PublicKeys()
 	if err != nil {
 		return nil, err
 	}
+	return PEMBundle(keys, activeOnly), nil
+}
+
+// PEMBundle writes keys as PEM, the active key first: cosign's --key reads only the first
+// block of a file, so a bundle verifies what the active key signed there, and
+// activeOnly gives the one key cosign needs.
+func PEMBundle(keys []PublicKey, activeOnly bool) []byte {
 	var b bytes.Buffer
-	for i := len(keys) - 1; i >= 0; i-- {
-		if keys[i].Active {
-			b.WriteString(keys[i].PEM)
+	for _, want := range []bool{true, false} {
+		if !want && activeOnly {
+			break
 		}
-	}
-	if !activeOnly {
 		for i := len(keys) - 1; i >= 0; i-- {
-			if !keys[i].Active {
+			if keys[i].Active == want {
 				b.WriteString(keys[i].PEM)
 			}
 		}
 	}
-	return b.Bytes(), nil
+	return b.Bytes()
+}
+
+// ReadPublicKeys lists the keys of the store in dir without opening it: no key-encryption
+// key is needed, so tools that only verify (paved verify, paved keys export) can run
+// where the KEK is not.
+func ReadPublicKeys(dir string) ([]PublicKey, error) {
+	path := filepath.Join(dir, keysFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sign: no key store at %s: the server makes it on first start (or give the public keys with --key)", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	var kf keyFile
+	if err := json.Unmarshal(b, &kf); err != nil {
+		return nil, fmt.Errorf("sign: %s is not a paved key file: %s", path, jsonError(b, err))
+	}
+	out := make([]PublicKey, len(kf.Keys))
+	for i, d := range kf.Keys {
+		out[i] = PublicKey{ID: d.ID, Active: d.Active, Created: d.Created, PEM: d.Public}
+	}
+	return out, nil
 }
 
 // Trust is the set of public keys this store verifies with: all of them, old and new.
