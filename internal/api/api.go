@@ -63,6 +63,8 @@ type Config struct {
 	Inbox *inbox.Inbox
 	// Metrics serves Prometheus metrics at /metrics. Default nil: no /metrics.
 	Metrics http.Handler
+	// Keys lists the signing keys at GET /api/v1/keys. Default nil: that route answers 404.
+	Keys KeyLister
 }
 
 // Server serves the API.
@@ -116,6 +118,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/runs/{id}/cancel", s.runCancel)
 		r.Get("/teams/{team}/quota", s.quotaGet)
 		r.Put("/teams/{team}/quota", s.quotaPut)
+		r.Get("/keys", s.keyList)
 	})
 	return r
 }
