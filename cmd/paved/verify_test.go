@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,5 +170,41 @@ func TestKeysRotateExport(t *testing.T) {
 	code, _, errOut = paved(t, []string{kekEnv + "=" + strings.Repeat("ab", 32)}, "keys", "rotate", "--data", data)
 	if code == 0 || !strings.Contains(errOut, "not the key the store was sealed with") {
 		t.Fatalf("rotate with a wrong KEK: %d %s", code, errOut)
+	}
+}
+
+// TestOpenSSLVerifiesSignature checks paved's blob signature with a verifier that shares no
+// code with paved: openssl, over the exported PEM key and the base64 artifact.sig, the same
+// inputs cosign verify-blob --key takes. Skipped where openssl is not installed.
+func TestOpenSSLVerifiesSignature(t *testing.T) {
+	t.Parallel()
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed")
+	}
+	data, file, digest := signedData(t)
+	tmp := t.TempDir()
+	pub := filepath.Join(tmp, "cosign.pub")
+	if code, _, errOut := paved(t, nil, "keys", "export", "--data", data, "-o", pub); code != 0 {
+		t.Fatal(errOut)
+	}
+	b64, err := os.ReadFile(filepath.Join(data, attestationsDir, "sha256", strings.TrimPrefix(digest, "sha256:"), "artifact.sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := base64.StdEncoding.DecodeString(string(b64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := filepath.Join(tmp, "artifact.sig.der")
+	os.WriteFile(sig, der, 0o644)
+	out, err := exec.Command(openssl, "dgst", "-sha256", "-verify", pub, "-signature", sig, file).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Verified OK") {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	other := filepath.Join(tmp, "other")
+	os.WriteFile(other, []byte("other bytes"), 0o644)
+	if out, err := exec.Command(openssl, "dgst", "-sha256", "-verify", pub, "-signature", sig, other).CombinedOutput(); err == nil {
+		t.Fatalf("openssl verified the signature over other bytes:\n%s", out)
 	}
 }
