@@ -141,8 +141,8 @@ func OpenKeys(cfg KeysConfig) (*Keys, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	err = k.loadLocked()
-	if errors.Is(err, fs.ErrNotExist) {
-		_, err = k.rotateLocked()
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && k.signer == nil) {
+		_, err = k.rotateLocked() // first start, or the active key was removed
 	}
 	if err != nil {
 		return nil, err
@@ -253,29 +253,33 @@ func (k *Keys) loadLocked() error {
 			active = i
 		}
 	}
-	if active < 0 {
-		return fmt.Errorf("sign: %s has no active key: rotate to make one (paved keys rotate)", path)
-	}
-	trust, err := NewTrust(pems...)
-	if err != nil {
-		return fmt.Errorf("sign: %s: %w", path, err)
+	trust := &Trust{byID: map[string]signature.Verifier{}}
+	if len(pems) > 0 {
+		if trust, err = NewTrust(pems...); err != nil {
+			return fmt.Errorf("sign: %s: %w", path, err)
+		}
 	}
 	for _, d := range kf.Keys {
 		if _, ok := trust.byID[d.ID]; !ok {
 			return fmt.Errorf("sign: %s: key %s does not match its public key", path, d.ID)
 		}
 	}
-	ad := kf.Keys[active]
-	priv, err := k.unseal(ad)
-	if err != nil {
-		return err
+	var signer signature.Signer
+	var priv *ecdsa.PrivateKey
+	var pub PublicKey
+	// With no active key (someone removed it to distrust it) verification goes on with the
+	// rest, and signing waits for a rotation (OpenKeys makes one at once).
+	if active >= 0 {
+		ad := kf.Keys[active]
+		if priv, err = k.unseal(ad); err != nil {
+			return err
+		}
+		if signer, err = signature.LoadECDSASigner(priv, crypto.SHA256); err != nil {
+			return fmt.Errorf("sign: key %s: %w", ad.ID, err)
+		}
+		pub = PublicKey{ID: ad.ID, Active: true, Created: ad.Created, PEM: ad.Public}
 	}
-	signer, err := signature.LoadECDSASigner(priv, crypto.SHA256)
-	if err != nil {
-		return fmt.Errorf("sign: key %s: %w", ad.ID, err)
-	}
-	k.file, k.trust, k.signer, k.priv = kf, trust, signer, priv
-	k.active = PublicKey{ID: ad.ID, Active: true, Created: ad.Created, PEM: ad.Public}
+	k.file, k.trust, k.signer, k.priv, k.active = kf, trust, signer, priv, pub
 	k.stamp = fileStamp{fi.ModTime(), fi.Size()}
 	return nil
 }
@@ -433,6 +437,9 @@ func (k *Keys) activeSigner() (signature.Signer, string, error) {
 	defer k.mu.Unlock()
 	if err := k.refreshLocked(); err != nil {
 		return nil, "", err
+	}
+	if k.signer == nil {
+		return nil, "", fmt.Errorf("sign: %s has no active key: make one with paved keys rotate", filepath.Join(k.dir, keysFile))
 	}
 	return k.signer, k.active.ID, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -262,5 +263,42 @@ func TestEnvelopeIsDSSE(t *testing.T) {
 	}
 	if string(payload) != `{"hello":"world"}` {
 		t.Fatalf("payload %q", payload)
+	}
+}
+
+// TestRemovedKeyIsDistrusted: deleting a key from keys.json (the way to distrust a leaked
+// key) stops its signatures from verifying, and the store makes a new signing key.
+func TestRemovedKeyIsDistrusted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	k := openKeys(t, dir)
+	digest, sig, err := k.SignBlob(ctx, strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, keysFile)
+	b, _ := os.ReadFile(path)
+	var kf keyFile
+	if err := json.Unmarshal(b, &kf); err != nil {
+		t.Fatal(err)
+	}
+	kf.Keys = nil
+	b, _ = json.Marshal(kf)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The running store stops signing and trusting it at once.
+	if _, err := k.SignDigest(ctx, digest); err == nil || !strings.Contains(err.Error(), "paved keys rotate") {
+		t.Fatalf("signing with no active key: %v", err)
+	}
+	k2 := openKeys(t, dir)
+	keys := publicKeys(t, k2)
+	if len(keys) != 1 || keys[0].ID == sig.KeyID {
+		t.Fatalf("after removal: %+v", keys)
+	}
+	trust, _ := k2.Trust()
+	if _, err := trust.verifyDigest(digest, sig.Sig); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("signature by the removed key: %v", err)
 	}
 }

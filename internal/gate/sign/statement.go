@@ -193,7 +193,7 @@ func SBOMStatement(a Artifact, bom []byte) (*intoto.Statement, error) {
 	}
 	var pred structpb.Struct
 	if err := protojson.Unmarshal(bom, &pred); err != nil {
-		return nil, fmt.Errorf("sign: the SBOM is not a JSON object: %w", err)
+		return nil, fmt.Errorf("sign: the SBOM is not a JSON object: %s", protoError(err))
 	}
 	if f := pred.Fields["bomFormat"]; f.GetStringValue() != "CycloneDX" {
 		return nil, errors.New(`sign: the SBOM is not CycloneDX JSON (no "bomFormat": "CycloneDX")`)
@@ -247,7 +247,7 @@ func ParseStatement(payload []byte) (*intoto.Statement, error) {
 	var st intoto.Statement
 	// Unknown fields are allowed: the in-toto spec lets statements grow.
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStatement, err)
+		return nil, fmt.Errorf("%w: %s", ErrStatement, protoError(err))
 	}
 	if err := st.Validate(); err != nil {
 		if errors.Is(err, intoto.ErrInvalidStatementType) {
@@ -273,7 +273,7 @@ func ParseProvenance(payload []byte) (*Provenance, error) {
 	}
 	var pred slsa.Provenance
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(pj, &pred); err != nil {
-		return nil, fmt.Errorf("%w: SLSA provenance: %v", ErrStatement, err)
+		return nil, fmt.Errorf("%w: SLSA provenance: %s", ErrStatement, protoError(err))
 	}
 	if err := pred.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: SLSA provenance: %v", ErrStatement, err)
@@ -320,6 +320,13 @@ func (p *Provenance) Names(digest string) bool {
 		}
 	}
 	return false
+}
+
+// protoError is a protobuf error's message made stable: the protobuf module puts a
+// no-break space in its messages at random per build (so that nobody matches them) and a
+// "proto: " prefix of its own.
+func protoError(err error) string {
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\u00a0", " "), "proto: ")
 }
 
 // sha256Descriptors are the descriptors with a sha256 digest, as Artifacts. in-toto takes hex
