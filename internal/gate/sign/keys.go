@@ -121,8 +121,17 @@ func OpenKeys(cfg KeysConfig) (*Keys, error) {
 	}
 	kek := cfg.KEK
 	if kek == nil {
+		kekPath := filepath.Join(cfg.Dir, kekFile)
+		_, errKeys := os.Stat(filepath.Join(cfg.Dir, keysFile))
+		_, errKEK := os.Stat(kekPath)
+		if errKeys == nil && errors.Is(errKEK, fs.ErrNotExist) {
+			// Keys sealed under a KEK from the environment: a new kek file would only
+			// fail to open them, and then stay behind to confuse the next start.
+			return nil, fmt.Errorf("%w: %s holds sealed keys but there is no %s: set PAVED_KEY_ENCRYPTION_KEY to the key they were sealed with, or restore the file",
+				ErrKEK, filepath.Join(cfg.Dir, keysFile), kekPath)
+		}
 		var err error
-		if kek, err = loadKEK(filepath.Join(cfg.Dir, kekFile)); err != nil {
+		if kek, err = loadKEK(kekPath); err != nil {
 			return nil, err
 		}
 	}

@@ -136,6 +136,13 @@ func TestKeysKEKFromEnvironment(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, kekFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a kek file was written although the KEK came from the environment: %v", err)
 	}
+	// Without the environment's KEK the store refuses to start rather than make a kek file.
+	if _, err := OpenKeys(KeysConfig{Dir: dir}); !errors.Is(err, ErrKEK) || !strings.Contains(err.Error(), "set PAVED_KEY_ENCRYPTION_KEY") {
+		t.Fatalf("no KEK for sealed keys: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, kekFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a kek file was left behind: %v", err)
+	}
 	hexKEK, _ := ParseKEK(strings.Repeat("07", 32) + "\n")
 	k2, err := OpenKeys(KeysConfig{Dir: dir, KEK: hexKEK})
 	if err != nil {
