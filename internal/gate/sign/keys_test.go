@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,5 +308,60 @@ func TestRemovedKeyIsDistrusted(t *testing.T) {
 	trust, _ := k2.Trust()
 	if _, err := trust.verifyDigest(digest, sig.Sig); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("signature by the removed key: %v", err)
+	}
+}
+
+// TestSignDuringRotation: signatures made while another goroutine rotates all verify
+// afterwards, whichever key made them.
+func TestSignDuringRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	k := openKeys(t, t.TempDir())
+	type signed struct {
+		digest string
+		sig    Signature
+	}
+	out := make(chan signed, 40)
+	errs := make(chan error, 5)
+	for i := range 4 {
+		go func() {
+			for j := range 10 {
+				d, s, err := k.SignBlob(ctx, strings.NewReader(fmt.Sprint(i, j)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				out <- signed{d, s}
+			}
+		}()
+	}
+	go func() {
+		for range 3 {
+			if _, err := k.Rotate(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	trust, err := k.Trust()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		select {
+		case s := <-out:
+			if id, err := trust.verifyDigest(s.digest, s.sig.Sig); err != nil || id != s.sig.KeyID {
+				t.Fatalf("signature by %s: verified as %q, %v", s.sig.KeyID, id, err)
+			}
+		case err := <-errs:
+			t.Fatal(err)
+		}
+	}
+	if n := len(publicKeys(t, k)); n != 4 {
+		t.Fatalf("%d keys after 3 rotations, want 4", n)
 	}
 }
