@@ -39,6 +39,7 @@ func main() {
 	root.AddCommand(runCmd(), validateCmd(), serverCmd(), demoCmd())
 	root.AddCommand(artifactCmd(), imageCmd())
 	root.AddCommand(initCmd())
+	root.AddCommand(verifyCmd(), keysCmd())
 	err := root.Execute()
 	if err == nil {
 		return

@@ -67,6 +67,8 @@ type Config struct {
 	Metrics http.Handler
 	// Alerts lists the alerts firing now (GET /api/v1/insights/alerts). Default nil: none.
 	Alerts interface{ Firing() []insight.Alert }
+	// Keys lists the signing keys at GET /api/v1/keys. Default nil: that route answers 404.
+	Keys KeyLister
 }
 
 // Server serves the API.
@@ -123,6 +125,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/logs/search", s.logSearch)
 		r.Get("/insights/runs", s.insightRuns)
 		r.Get("/insights/alerts", s.insightAlerts)
+		r.Get("/keys", s.keyList)
 	})
 	return r
 }
