@@ -24,6 +24,7 @@ import (
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/store/postgres"
 	"github.com/paved/paved/internal/store/sqlite"
 	"github.com/paved/paved/internal/trigger"
 	"github.com/paved/paved/internal/trigger/inbox"
@@ -32,6 +33,7 @@ import (
 // serverOptions are the flags shared by server and demo.
 type serverOptions struct {
 	data     string
+	database string // postgres://... selects the PostgreSQL store; "" the SQLite file in data
 	addr     string
 	capacity int
 	sandbox  string
@@ -59,6 +61,7 @@ func (o *serverOptions) quotas() (map[string]int, error) {
 
 func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.data, "data", envOr("PAVED_DATA", ""), "data directory (env PAVED_DATA; default ~/.cache/paved/server)")
+	cmd.Flags().StringVar(&o.database, "database", envOr("PAVED_DATABASE", ""), "postgres://USER:PASSWORD@HOST/DB?sslmode=...: keep the store in PostgreSQL (env PAVED_DATABASE; default: SQLite in the data directory)")
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
 	cmd.Flags().IntVar(&o.capacity, "capacity", 4, "stages that run at once")
 	cmd.Flags().StringVar(&o.sandbox, "sandbox", "auto", "stage isolation: auto, bubblewrap or process-group")
@@ -75,10 +78,30 @@ func envOr(key, def string) string {
 	return def
 }
 
+// serverStore is what the server's parts need of a store (each declares its own
+// interface), and Close. Both stores have it.
+type serverStore interface {
+	schedule.Store
+	api.Store
+	inbox.Store
+	Close() error
+}
+
+// openStore opens the store --database names, or SQLite in the data directory.
+func openStore(ctx context.Context, database, data string) (serverStore, error) {
+	switch {
+	case database == "":
+		return sqlite.Open(ctx, filepath.Join(data, "paved.db"))
+	case strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://"):
+		return postgres.Open(ctx, database)
+	}
+	return nil, usageErr("--database: want a postgres:// or postgresql:// URL, or nothing for SQLite in the data directory")
+}
+
 // server is a running paved server: store, executor, scheduler and HTTP API.
 type server struct {
 	URL   string
-	store *sqlite.Store
+	store serverStore
 	sched *schedule.Scheduler
 	inbox *inbox.Inbox
 	http  *http.Server
@@ -113,7 +136,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(data, "paved.db"))
+	st, err := openStore(ctx, o.database, data)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +248,7 @@ func serverCmd() *cobra.Command {
 	var o serverOptions
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Serve the HTTP API and run pipelines (embedded SQLite store, local sandboxed executor)",
+		Short: "Serve the HTTP API and run pipelines (embedded SQLite store or --database PostgreSQL, local sandboxed executor)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

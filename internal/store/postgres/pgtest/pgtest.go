@@ -94,8 +94,9 @@ func inCI() bool {
 	return err == nil && v
 }
 
-// DSN creates a database of the test's own and returns its connection URL; the database is
-// dropped when the test ends. It skips the test when the server binaries are missing.
+// DSN creates a database of the test's own on Main's server and returns its connection
+// URL; the database is dropped when the test ends. It skips the test when the server
+// binaries are missing.
 func DSN(t testing.TB) string {
 	t.Helper()
 	if global == nil {
@@ -104,14 +105,39 @@ func DSN(t testing.TB) string {
 		}
 		t.Fatal("pgtest: no server: call pgtest.Main from TestMain")
 	}
-	dsn, err := global.CreateDatabase(t.Context())
+	return global.NewDatabase(t)
+}
+
+// ForTest starts a server for one test and stops it when the test ends: for a package
+// where one test needs PostgreSQL and a server started by Main would idle through the
+// others. Without the binaries it skips the test, or fails it under CI=true.
+func ForTest(t testing.TB) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
+	defer cancel()
+	s, err := Start(ctx)
+	if errors.Is(err, ErrNoBinaries) && !inCI() {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// NewDatabase creates a database of the test's own and returns its connection URL; the
+// database is dropped when the test ends.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	dsn, err := s.CreateDatabase(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := global.DropDatabase(ctx, dsn); err != nil {
+		if err := s.DropDatabase(ctx, dsn); err != nil {
 			t.Error(err)
 		}
 	})
