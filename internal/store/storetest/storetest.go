@@ -66,6 +66,8 @@ func Exercise(t *testing.T, h Harness) {
 		{"Logs", testLogs},
 		{"LogsDuplicate", testLogsDuplicate},
 		{"LogsUnknownRun", testLogsUnknownRun},
+		{"LogsBytes", testLogsBytes},
+		{"EventBytes", testEventBytes},
 		{"Repos", testRepos},
 		{"Reopen", testReopen},
 		{"TriggerRoundTrip", testTriggerRoundTrip},
