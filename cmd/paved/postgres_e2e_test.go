@@ -14,7 +14,7 @@ import (
 // the next, which has a new, empty data directory (nothing of the runs was in the first).
 func TestServerOnPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.ForTest(t).NewDatabase(t)
+	dsn := pgtest.ForTest(t, pgtest.Config{}).NewDatabase(t)
 	dir := gitRepo(t, map[string]string{".paved.yml": `
 stages:
   build:

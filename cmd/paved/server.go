@@ -193,7 +193,18 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if window == 0 {
 		window = -1 // the inbox reads 0 as "the default"; the flag's 0 means none
 	}
-	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Cron: true, Logger: logger})
+	// A store shared with other processes (PostgreSQL) says when they add triggers.
+	var wake <-chan struct{}
+	if n, ok := st.(interface {
+		TriggerNotify(context.Context) (<-chan struct{}, error)
+	}); ok {
+		if wake, err = n.TriggerNotify(ctx); err != nil {
+			sched.Stop()
+			st.Close()
+			return nil, err
+		}
+	}
+	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Wake: wake, Cron: true, Logger: logger})
 	if err != nil {
 		sched.Stop()
 		st.Close()

@@ -68,7 +68,7 @@ func Main(m *testing.M, setup func(ctx context.Context, dsn string) error) {
 func run(m *testing.M, setup func(ctx context.Context, dsn string) error) int {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	s, err := Start(ctx)
+	s, err := Start(ctx, Config{})
 	if errors.Is(err, ErrNoBinaries) && !inCI() {
 		skipReason = err.Error()
 		return m.Run()
@@ -108,14 +108,22 @@ func DSN(t testing.TB) string {
 	return global.NewDatabase(t)
 }
 
+// Config configures a server.
+type Config struct {
+	// Durable runs the server with fsync and synchronous_commit on, as PostgreSQL's
+	// defaults are in production; for benchmarks. Default: off, which tests want.
+	Durable bool
+}
+
 // ForTest starts a server for one test and stops it when the test ends: for a package
 // where one test needs PostgreSQL and a server started by Main would idle through the
-// others. Without the binaries it skips the test, or fails it under CI=true.
-func ForTest(t testing.TB) *Server {
+// others, or for a server configured otherwise. Without the binaries it skips the test, or
+// fails it under CI=true.
+func ForTest(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
 	defer cancel()
-	s, err := Start(ctx)
+	s, err := Start(ctx, cfg)
 	if errors.Is(err, ErrNoBinaries) && !inCI() {
 		t.Skip(err)
 	}
@@ -145,7 +153,7 @@ func (s *Server) NewDatabase(t testing.TB) string {
 }
 
 // Start runs initdb in a new temporary directory and starts postgres on it.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context, cfg Config) (*Server, error) {
 	bin, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -181,14 +189,16 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	defer logf.Close()
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-k", dir, "-c", "listen_addresses=",
-		// The data is thrown away: durability would only cost time.
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+	args := []string{"-D", data, "-k", dir, "-c", "listen_addresses=",
 		// Parallel tests each open a pool.
 		"-c", "max_connections=400",
 		"-c", "shared_buffers=32MB",
-		"-c", "log_min_messages=warning")
+		"-c", "log_min_messages=warning"}
+	if !cfg.Durable {
+		// The data is thrown away: durability would only cost time.
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	// Pdeathsig: if the test binary dies (a panic, a -timeout), the server goes with it
