@@ -93,7 +93,17 @@ func openStore(ctx context.Context, database, data string) (serverStore, error) 
 	case database == "":
 		return sqlite.Open(ctx, filepath.Join(data, "paved.db"))
 	case strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://"):
-		return postgres.Open(ctx, database)
+		st, err := postgres.Open(ctx, database)
+		if err != nil {
+			return nil, err
+		}
+		// One server per database until runs have leases. The wait covers a server
+		// killed a moment ago, whose session PostgreSQL has yet to end.
+		if err := st.LockServer(ctx, 10*time.Second); err != nil {
+			st.Close()
+			return nil, err
+		}
+		return st, nil
 	}
 	return nil, usageErr("--database: want a postgres:// or postgresql:// URL, or nothing for SQLite in the data directory")
 }
