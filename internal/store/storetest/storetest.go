@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of paved's stores. Every implementation (sqlite
-// now, postgres later) runs Exercise from its own tests against a real database, so that the
+// and postgres) runs Exercise from its own tests against a real database, so that the
 // scheduler and the API can rely on one behaviour whichever store is configured: atomic
 // appends with an expected sequence number, the run projection, logs that tolerate retries,
 // and registered repos.
