@@ -159,9 +159,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	// Not t.TempDir: the directory must outlive any one test, and the server's user must
-	// be able to reach it. A short path: a unix socket's path is limited to 107 bytes.
+	// be able to reach it: as root, /tmp, since $TMPDIR may be under a home only root can
+	// enter. A short path: a unix socket's path is limited to 107 bytes.
 	parent := os.TempDir()
-	if len(parent) > 60 {
+	if len(parent) > 60 || os.Geteuid() == 0 {
 		parent = "/tmp"
 	}
 	dir, err := os.MkdirTemp(parent, "pavedpg-")
