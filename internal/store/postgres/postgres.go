@@ -25,6 +25,9 @@ var migrationFiles embed.FS
 // server starting on the database at once ("paved" in ASCII).
 const migrateLock = 0x7061766564
 
+// defaultPoolSize is the pool's size unless the connection string sets pool_max_conns.
+const defaultPoolSize = 16
+
 // serverLock is the advisory lock key a server holds for its life (LockServer): "paved!".
 const serverLock = 0x706176656421
 
@@ -46,12 +49,16 @@ type Store struct {
 // Open connects to the database named by dsn (a postgres:// URL or a "key=value"
 // connection string, as libpq reads them; PG* environment variables fill what it leaves
 // out) and migrates it to the current schema under an advisory lock, so that servers
-// started together migrate once. pool_max_conns in dsn sizes the pool (default: 4 or
-// the number of CPUs, whichever is larger).
+// started together migrate once. pool_max_conns in dsn sizes the pool (default 16).
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: bad connection string (want postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...): %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default (the number of CPUs, at least 4) suits CPU-bound work; appends are
+		// bound by the WAL flush, and commits waiting at once share one flush.
+		cfg.MaxConns = defaultPoolSize
 	}
 	where := describe(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
