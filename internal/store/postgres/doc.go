@@ -23,7 +23,8 @@
 // Migrations are embedded (migrations/*.sql) and applied by Open in one transaction under
 // an advisory lock, so that servers started at once migrate the database once. Times are
 // stored as bigint nanoseconds since the epoch: timestamptz keeps only microseconds, and a
-// time must survive a round trip exactly. Log text is bytea, kept byte for byte: a text
+// time must survive a round trip exactly (which bounds them to the years 1678 to 2262; the
+// zero time, "not yet", is NULL). Log text is bytea, kept byte for byte: a text
 // column refuses NUL and bytes that are not UTF-8, which a build may well print.
 //
 // # Durability
