@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +83,19 @@ stages:
 			if e.Seq != int64(i+1) {
 				t.Fatalf("run %s: event %d has seq %d", id, i, e.Seq)
 			}
+		}
+	}
+}
+
+// TestDatabaseFlagRefusesOtherURLs: --database takes a PostgreSQL URL or nothing; anything
+// else is the user's mistake (exit 2), not a store paved tries to open.
+func TestDatabaseFlagRefusesOtherURLs(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"mysql://root@localhost/paved", "host=/tmp dbname=paved", "paved.db"} {
+		_, err := openStore(t.Context(), db, t.TempDir())
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "postgres://") {
+			t.Errorf("--database %q: %v, want a usage error naming postgres://", db, err)
 		}
 	}
 }
