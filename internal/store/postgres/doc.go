@@ -1,7 +1,9 @@
 // Package postgres is paved's PostgreSQL store, for a team that outgrows one machine: the
 // event log, the run projection, stage logs, registered repos and the trigger inbox, with
 // the same behaviour as the embedded SQLite store (internal/store/storetest runs against
-// both), on a database that many paved servers can share.
+// both), built for a database that many paved servers share: nothing depends on being the
+// only writer. Until runs have leases, though, a server takes the database for itself
+// (LockServer): two schedulers would each recover the other's unfinished runs.
 //
 // # Concurrency
 //
