@@ -1,11 +1,11 @@
 // Command queue measures the scheduler alone: N concurrent runs of an 8-stage no-op DAG
-// through schedule.Scheduler on the real SQLite store (a file, WAL) with the scripted fake
-// executor, so that no process is spawned and what is measured is scheduling and the event
-// log. It reports stage transitions per second (StageQueued, StageStarted, StageFinished
-// appended), the time from Create being called to the run's first StageStarted (p50, p99,
-// max), and the process's peak RSS.
+// through schedule.Scheduler on a real store (SQLite, a file in WAL mode; or PostgreSQL,
+// with -database) with the scripted fake executor, so that no process is spawned and what
+// is measured is scheduling and the event log. It reports stage transitions per second
+// (StageQueued, StageStarted, StageFinished appended), the time from Create being called to
+// the run's first StageStarted (p50, p99, max), and the process's peak RSS.
 //
-// Usage: go run ./bench/queue [-runs 1000] [-capacity 1000] [-creators 32]
+// Usage: go run ./bench/queue [-runs 1000] [-capacity 1000] [-creators 32] [-database postgres]
 // It prints a Markdown section for bench/RESULTS.md.
 package main
 
@@ -28,6 +28,8 @@ import (
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/store/postgres"
+	"github.com/paved/paved/internal/store/postgres/pgtest"
 	"github.com/paved/paved/internal/store/sqlite"
 )
 
@@ -38,12 +40,14 @@ func main() {
 	teams := flag.Int("teams", 4, "teams the runs are spread over (fair share is exercised)")
 	step := flag.String("step", "", `each stage's fake step script, e.g. "sleep 1s" to keep runs in flight; "": a no-op`)
 	rate := flag.Float64("rate", 0, "triggers per second; 0: all at once, as fast as the creators go")
+	database := flag.String("database", "", `the store: "" SQLite (a file, the default); "postgres": a throwaway PostgreSQL `+
+		`(fsync off); "postgres-durable": the same, fsync on; or a postgres:// URL`)
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "paved-bench-queue-")
 	check(err)
 	defer os.RemoveAll(dir)
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "paved.db"))
+	st, err := openStore(ctx, *database, dir)
 	check(err)
 	defer st.Close()
 
@@ -137,8 +141,8 @@ func main() {
 	slices.Sort(lat)
 	pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 	fmt.Printf("## Scheduler under load (`bench/queue`) — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Printf("Machine: %s/%s, %d CPUs. Command: `go run ./bench/queue -runs %d -capacity %d -creators %d -teams %d -rate %g -step %q`\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), *runs, *capacity, *creators, *teams, *rate, *step)
+	fmt.Printf("Machine: %s/%s, %d CPUs. Command: `go run ./bench/queue -runs %d -capacity %d -creators %d -teams %d -rate %g -step %q -database %q`\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), *runs, *capacity, *creators, *teams, *rate, *step, *database)
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| runs × stages | %d × 8 = %d stages, all succeeded: %v |\n", *runs, *runs*8, finished.Load() == int64(*runs))
 	fmt.Printf("| wall time | %s |\n", took.Round(time.Millisecond))
@@ -175,6 +179,49 @@ func peakRSS() string {
 		}
 	}
 	return "unknown"
+}
+
+type benchStore interface {
+	schedule.Store
+	Close() error
+}
+
+// openStore opens the store -database names; a throwaway PostgreSQL is stopped by Close.
+func openStore(ctx context.Context, database, dir string) (benchStore, error) {
+	switch database {
+	case "":
+		return sqlite.Open(ctx, filepath.Join(dir, "paved.db"))
+	case "postgres", "postgres-durable":
+		srv, err := pgtest.Start(ctx, pgtest.Config{Durable: database == "postgres-durable"})
+		if err != nil {
+			return nil, err
+		}
+		dsn, err := srv.CreateDatabase(ctx)
+		if err != nil {
+			srv.Stop()
+			return nil, err
+		}
+		st, err := postgres.Open(ctx, dsn) // the server's pool size, not one tuned for this
+
+		if err != nil {
+			srv.Stop()
+			return nil, err
+		}
+		return &throwaway{Store: st, srv: srv}, nil
+	}
+	return postgres.Open(ctx, database)
+}
+
+// throwaway is a store on a server of its own.
+type throwaway struct {
+	*postgres.Store
+	srv *pgtest.Server
+}
+
+func (t *throwaway) Close() error {
+	err := t.Store.Close()
+	t.srv.Stop()
+	return err
 }
 
 func check(err error) {

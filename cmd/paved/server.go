@@ -24,6 +24,7 @@ import (
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/store/postgres"
 	"github.com/paved/paved/internal/store/sqlite"
 	"github.com/paved/paved/internal/trigger"
 	"github.com/paved/paved/internal/trigger/inbox"
@@ -32,6 +33,7 @@ import (
 // serverOptions are the flags shared by server and demo.
 type serverOptions struct {
 	data     string
+	database string // postgres://... selects the PostgreSQL store; "" the SQLite file in data
 	addr     string
 	capacity int
 	sandbox  string
@@ -61,6 +63,7 @@ func (o *serverOptions) quotas() (map[string]int, error) {
 
 func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.data, "data", envOr("PAVED_DATA", ""), "data directory (env PAVED_DATA; default ~/.cache/paved/server)")
+	cmd.Flags().StringVar(&o.database, "database", envOr("PAVED_DATABASE", ""), "postgres://USER:PASSWORD@HOST/DB?sslmode=...: keep the store in PostgreSQL (env PAVED_DATABASE; default: SQLite in the data directory)")
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
 	cmd.Flags().IntVar(&o.capacity, "capacity", 4, "stages that run at once")
 	cmd.Flags().StringVar(&o.sandbox, "sandbox", "auto", "stage isolation: auto, bubblewrap or process-group")
@@ -78,10 +81,40 @@ func envOr(key, def string) string {
 	return def
 }
 
+// serverStore is what the server's parts need of a store (each declares its own
+// interface), and Close. Both stores have it.
+type serverStore interface {
+	schedule.Store
+	api.Store
+	inbox.Store
+	Close() error
+}
+
+// openStore opens the store --database names, or SQLite in the data directory.
+func openStore(ctx context.Context, database, data string) (serverStore, error) {
+	switch {
+	case database == "":
+		return sqlite.Open(ctx, filepath.Join(data, "paved.db"))
+	case strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://"):
+		st, err := postgres.Open(ctx, database)
+		if err != nil {
+			return nil, err
+		}
+		// One server per database until runs have leases. The wait covers a server
+		// killed a moment ago, whose session PostgreSQL has yet to end.
+		if err := st.LockServer(ctx, 10*time.Second); err != nil {
+			st.Close()
+			return nil, err
+		}
+		return st, nil
+	}
+	return nil, usageErr("--database: want a postgres:// or postgresql:// URL, or nothing for SQLite in the data directory")
+}
+
 // server is a running paved server: store, executor, scheduler and HTTP API.
 type server struct {
 	URL    string
-	store  *sqlite.Store
+	store  serverStore
 	sched  *schedule.Scheduler
 	inbox  *inbox.Inbox
 	alerts *insight.Alerter
@@ -117,7 +150,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(data, "paved.db"))
+	st, err := openStore(ctx, o.database, data)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +211,18 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if window == 0 {
 		window = -1 // the inbox reads 0 as "the default"; the flag's 0 means none
 	}
-	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Cron: true, Logger: logger})
+	// A store shared with other processes (PostgreSQL) says when they add triggers.
+	var wake <-chan struct{}
+	if n, ok := st.(interface {
+		TriggerNotify(context.Context) (<-chan struct{}, error)
+	}); ok {
+		if wake, err = n.TriggerNotify(ctx); err != nil {
+			sched.Stop()
+			st.Close()
+			return nil, err
+		}
+	}
+	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Wake: wake, Cron: true, Logger: logger})
 	if err != nil {
 		sched.Stop()
 		st.Close()
@@ -259,7 +303,7 @@ func serverCmd() *cobra.Command {
 	var o serverOptions
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Serve the HTTP API and run pipelines (embedded SQLite store, local sandboxed executor)",
+		Short: "Serve the HTTP API and run pipelines (embedded SQLite store or --database PostgreSQL, local sandboxed executor)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

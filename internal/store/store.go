@@ -2,7 +2,7 @@
 // methods, the sentinel errors, and (in storetest) the conformance suite that every
 // implementation must pass. The interfaces themselves are declared by their consumers
 // (schedule, api), each with only the methods it calls. Implementations: sqlite (the
-// embedded default) and, later, postgres.
+// embedded default) and postgres (--database).
 package store
 
 import (

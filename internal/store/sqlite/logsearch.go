@@ -91,4 +91,3 @@ func ftsQuery(q string) (string, error) {
 	}
 	return b.String(), nil
 }
-

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -11,19 +10,11 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// LogSearcher is the log search of a store (GET /api/v1/logs/search).
-type LogSearcher interface {
-	LogSearch(ctx context.Context, p store.LogSearchParams) ([]run.LogLine, error)
-}
-
 // testLogSearch: lines are found by all their words, whatever the case, newest first, within
 // the filters; punctuation and FTS operators in a query are taken literally.
 func testLogSearch(t *testing.T, h Harness) {
 	s := h.Open(t)
-	ls, ok := s.(LogSearcher)
-	if !ok {
-		t.Skip("this store has no LogSearch")
-	}
+	ls := s
 	createRun(t, s, summary("run-1", at(0)))
 	other := summary("run-2", at(time.Second))
 	other.Repo, other.Team = "acme/shop", "shop"

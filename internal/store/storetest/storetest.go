@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of paved's stores. Every implementation (sqlite
-// now, postgres later) runs Exercise from its own tests against a real database, so that the
+// and postgres) runs Exercise from its own tests against a real database, so that the
 // scheduler and the API can rely on one behaviour whichever store is configured: atomic
 // appends with an expected sequence number, the run projection, logs that tolerate retries,
 // and registered repos.
@@ -23,6 +23,7 @@ type Store interface {
 	RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error)
 	LogAppend(ctx context.Context, lines []run.LogLine) error
 	LogList(ctx context.Context, p store.LogListParams) ([]run.LogLine, error)
+	LogSearch(ctx context.Context, p store.LogSearchParams) ([]run.LogLine, error)
 	RepoPut(ctx context.Context, r trigger.Repo) error
 	RepoGet(ctx context.Context, fullName string) (trigger.Repo, error)
 	RepoList(ctx context.Context) ([]trigger.Repo, error)
@@ -67,6 +68,8 @@ func Exercise(t *testing.T, h Harness) {
 		{"LogsDuplicate", testLogsDuplicate},
 		{"LogsUnknownRun", testLogsUnknownRun},
 		{"LogSearch", testLogSearch},
+		{"LogsBytes", testLogsBytes},
+		{"EventBytes", testEventBytes},
 		{"Repos", testRepos},
 		{"Reopen", testReopen},
 		{"TriggerRoundTrip", testTriggerRoundTrip},

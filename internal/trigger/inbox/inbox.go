@@ -47,6 +47,10 @@ type Config struct {
 	// Poll is how often workers look for pending triggers when nothing woke them (a
 	// trigger added by another process sharing the store). Default: 5s.
 	Poll time.Duration
+	// Wake, if set, receives a value when another process sharing the store added
+	// triggers (the PostgreSQL store's TriggerNotify): workers look at once rather than
+	// at the next Poll. Default: nil, Poll alone.
+	Wake <-chan struct{}
 	// Cron enables on.cron schedules, read from each repo's default branch. Default: off.
 	Cron bool
 	// Logger defaults to slog.Default(); Now to time.Now.
@@ -236,6 +240,7 @@ func (in *Inbox) processLoop() {
 		case <-in.ctx.Done():
 			return
 		case <-in.wake:
+		case <-in.cfg.Wake:
 		case <-poll.C:
 		}
 		for in.ctx.Err() == nil {

@@ -1,0 +1,288 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrateLock is the advisory lock key that serialises migrations across every paved
+// server starting on the database at once ("paved" in ASCII).
+const migrateLock = 0x7061766564
+
+// defaultPoolSize is the pool's size unless the connection string sets pool_max_conns.
+const defaultPoolSize = 16
+
+// serverLock is the advisory lock key a server holds for its life (LockServer): "paved!".
+const serverLock = 0x706176656421
+
+// ErrInUse: another paved server holds the database (see LockServer).
+var ErrInUse = errors.New("postgres: the database is in use by another paved server")
+
+// Store is the PostgreSQL store. Its methods may be called from any number of goroutines.
+type Store struct {
+	pool *pgxpool.Pool
+
+	listenOnce sync.Once
+	notify     *notifier // started by the first TriggerNotify
+
+	lockConn *pgx.Conn // holds serverLock; nil until LockServer
+
+	closeOnce sync.Once
+}
+
+// Open connects to the database named by dsn (a postgres:// URL or a "key=value"
+// connection string, as libpq reads them; PG* environment variables fill what it leaves
+// out) and migrates it to the current schema under an advisory lock, so that servers
+// started together migrate once. pool_max_conns in dsn sizes the pool (default 16).
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: bad connection string (want postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...): %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default (the number of CPUs, at least 4) suits CPU-bound work; appends are
+		// bound by the WAL flush, and commits waiting at once share one flush.
+		cfg.MaxConns = defaultPoolSize
+	}
+	where := describe(cfg.ConnConfig)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open %s: is the server running and the database created? %w", where, err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// describe names the database for errors, without the password.
+func describe(c *pgx.ConnConfig) string {
+	host := c.Host
+	if !strings.HasPrefix(host, "/") {
+		host += ":" + strconv.Itoa(int(c.Port))
+	}
+	return fmt.Sprintf("database %s on %s as %s", c.Database, host, c.User)
+}
+
+// Close stops the listener and closes every connection. It may be called more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.notify != nil {
+			s.notify.stop()
+		}
+		if s.lockConn != nil {
+			s.lockConn.Close(context.Background()) // ends the session: the lock goes with it
+		}
+		s.pool.Close()
+	})
+	return nil
+}
+
+// LockServer takes the database for this process alone, until Close, and fails with an
+// error wrapping ErrInUse if another process holds it after waiting up to wait. A server
+// calls it at start: the scheduler of one server recovers every unfinished run as its own,
+// so two servers on one database would each re-run the other's stages. (Several servers
+// sharing a database need leases on runs; they are not built yet.)
+//
+// The lock is a session advisory lock, held by a connection of its own: it is released
+// when this process closes the store or dies, as soon as PostgreSQL sees the connection
+// end. A server killed on a machine that is still up frees it at once; one on a machine
+// that vanished holds it until TCP keepalives (the server's tcp_keepalives_idle) end the
+// session, or until pg_terminate_backend ends it: the error names the session.
+func (s *Store) LockServer(ctx context.Context, wait time.Duration) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	if err != nil {
+		return fmt.Errorf("postgres: lock the database: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(serverLock)).Scan(&ok); err != nil {
+			conn.Close(context.Background())
+			return fmt.Errorf("postgres: lock the database: %w", err)
+		}
+		if ok {
+			s.lockConn = conn
+			return nil
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		// A server killed a moment ago: its session ends as soon as PostgreSQL notices.
+		select {
+		case <-ctx.Done():
+			conn.Close(context.Background())
+			return fmt.Errorf("postgres: lock the database: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	defer conn.Close(context.Background())
+	var (
+		pid          int
+		client, user string
+		since        time.Time
+	)
+	err = conn.QueryRow(ctx, `SELECT a.pid, coalesce(host(a.client_addr), 'the local socket'), coalesce(a.usename, ''), a.backend_start
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid`, int64(serverLock)).
+		Scan(&pid, &client, &user, &since)
+	if err != nil {
+		return fmt.Errorf("%w (one server per database for now: stop the other or use another database)", ErrInUse)
+	}
+	return fmt.Errorf("%w: session %d of %s from %s, since %s; one server per database for now: stop the other, "+
+		"or if it is gone, end its session with SELECT pg_terminate_backend(%d)",
+		ErrInUse, pid, user, client, since.UTC().Format(time.RFC3339), pid)
+}
+
+// migration is one numbered file in migrations/: NNNN_name.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, path := range entries {
+		base := filepath.Base(path)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
+		}
+		b, err := migrationFiles.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have the same number", ms[i-1].name, ms[i].name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations the database has not seen, all in one transaction
+// (PostgreSQL's DDL is transactional: a failed migration leaves the schema as it was).
+// The transaction first takes an advisory lock, so that servers starting at once wait for
+// the first: the others then find nothing to do.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+		return fmt.Errorf("migrate: take the migration lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     NOT NULL PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if n := len(ms); n > 0 && current > ms[n-1].version {
+		return fmt.Errorf("migrate: the database is at schema version %d, newer than this paved knows (%d); use a newer paved",
+			current, ms[n-1].version)
+	}
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		// Exec without arguments uses the simple protocol: a file of many statements.
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// nanos is t as stored: nanoseconds since the epoch; the zero time, which means "not
+// yet" or "unknown", is NULL.
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// fromNanos reads what nanos stored, in UTC.
+func fromNanos(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n).UTC()
+}
+
+// sqlState is the SQLSTATE of err, or "".
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+const (
+	uniqueViolation      = "23505"
+	foreignKeyViolation  = "23503"
+	serializationFailure = "40001"
+	deadlockDetected     = "40P01"
+)
+
+// limit turns a params Limit into PostgreSQL's LIMIT, where NULL means none.
+func limit(n, zero int) (any, error) {
+	switch {
+	case n < 0:
+		return nil, fmt.Errorf("postgres: limit %d is negative (0 means the default)", n)
+	case n == 0 && zero < 0:
+		return nil, nil
+	case n == 0:
+		return zero, nil
+	}
+	return n, nil
+}
