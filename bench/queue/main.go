@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ func main() {
 	teams := flag.Int("teams", 4, "teams the runs are spread over (fair share is exercised)")
 	step := flag.String("step", "", `each stage's fake step script, e.g. "sleep 1s" to keep runs in flight; "": a no-op`)
 	rate := flag.Float64("rate", 0, "triggers per second; 0: all at once, as fast as the creators go")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured part to this file")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "paved-bench-queue-")
@@ -92,6 +94,12 @@ func main() {
 	defer sched.Stop()
 
 	p := dag(*step)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer f.Close()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	var next atomic.Int64
@@ -129,6 +137,9 @@ func main() {
 	wg.Wait()
 	<-allDone
 	took := time.Since(start)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 
 	var lat []time.Duration
 	for _, d := range firstStart {

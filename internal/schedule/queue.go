@@ -82,10 +82,13 @@ func groupKey(info *run.Info) string {
 	return info.Repo + "\x00" + info.Group
 }
 
-// register makes a run whose RunCreated is durable known to dispatching: its creation order,
-// class, team and group. It returns the older runs of its group that it supersedes. The
-// caller holds a.mu (s.mu is taken here).
-func (s *Scheduler) register(a *active) (superseded []*active) {
+// register makes a run known to dispatching: its creation order, class, team and group. It
+// returns the older runs of its group that it supersedes, and false (registering nothing)
+// when a run of that id is registered already. Create registers a run before its RunCreated
+// is durable, so that the group slot it takes decides whether that first append also queues
+// stages; should the append fail, it unregisters the run. The caller holds a.mu (s.mu is
+// taken here).
+func (s *Scheduler) register(a *active) (superseded []*active, ok bool) {
 	info := a.state.Info
 	a.id, a.class, a.team, a.group = a.state.ID, classRank(info.Priority), info.Team, groupKey(info)
 	a.limit = 1
@@ -94,6 +97,9 @@ func (s *Scheduler) register(a *active) (superseded []*active) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.runs[a.id] != nil {
+		return nil, false
+	}
 	s.order++
 	a.order = s.order
 	s.runs[a.id] = a
@@ -103,7 +109,7 @@ func (s *Scheduler) register(a *active) (superseded []*active) {
 		}
 		s.groups[a.group] = append(s.groups[a.group], a)
 	}
-	return superseded
+	return superseded, true
 }
 
 // unregisterLocked forgets a finished run and wakes the runs of its group that now hold a

@@ -141,7 +141,8 @@ type active struct {
 	cancels map[string]context.CancelCauseFunc // running stages
 	secrets []string                           // values to mask in this run's logs
 	logSeq  map[string]int64                   // last log line seq per stage
-	done    chan struct{}                      // closed once RunFinished is appended
+	done    chan struct{}                      // closed once RunFinished is appended (or the run is gone)
+	gone    bool                               // its RunCreated could not be stored: it never existed
 
 	// Set by register, then fixed.
 	id         string
@@ -199,7 +200,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			return fmt.Errorf("schedule: recover run %s: %w", id, err)
 		}
 		a := newActive(state)
-		for _, old := range s.register(a) {
+		older, _ := s.register(a) // RunList lists each run once
+		for _, old := range older {
 			old.superseder = a.id // the newest wins: later runs overwrite
 		}
 		recovered = append(recovered, a)
@@ -302,14 +304,43 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 	}
 	a := newActive(&run.State{})
 	a.mu.Lock()
-	if err := s.appendLocked(ctx, a, run.Event{RunID: id, Type: run.RunCreated, Info: &info}); err != nil {
+	created := []run.Event{{RunID: id, Type: run.RunCreated, Info: &info}}
+	if err := s.applyLocked(a, created); err != nil {
+		a.mu.Unlock()
+		return "", fmt.Errorf("schedule: create run %s: %w", id, err)
+	}
+	// Registered before RunCreated is durable, so that its first append can also queue
+	// the stages that are ready at once: one write, not two, on the store's one writer
+	// (which is where a burst of triggers waits). Until the append returns, a.mu keeps
+	// everyone else (Cancel, Waiting, a newer run of its group) off the run.
+	older, ok := s.register(a)
+	if !ok {
+		a.mu.Unlock()
+		return id, fmt.Errorf("%w: %s", ErrRunExists, id)
+	}
+	events := created
+	if s.admitted(a) { // else a run beyond its group's limit starts nothing until it gets a slot
+		next := run.Next(a.state, s.cfg.Now().UTC())
+		if err := s.applyLocked(a, next); err != nil {
+			s.forgetLocked(a)
+			a.mu.Unlock()
+			return "", fmt.Errorf("schedule: create run %s: %w", id, err)
+		}
+		events = append(events, next...)
+	}
+	if err := s.commitLocked(ctx, a, 0, events); err != nil {
+		s.forgetLocked(a)
 		a.mu.Unlock()
 		if errors.Is(err, store.ErrConflict) {
 			return id, fmt.Errorf("%w: %s", ErrRunExists, id)
 		}
 		return "", err
 	}
-	older := s.register(a)
+	for _, e := range events {
+		if e.Type == run.StageQueued {
+			s.enqueue(a, e.Stage, e.Attempt)
+		}
+	}
 	a.mu.Unlock()
 	// RunCreated is durable: should we crash before these cancels, Start derives them.
 	for _, o := range older {
@@ -317,9 +348,22 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 			return id, err
 		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return id, s.advanceLocked(ctx, a)
+	return id, nil
+}
+
+// forgetLocked undoes the register of a run whose RunCreated could not be stored: the
+// scheduler drops it, and whoever held it (a newer run of its group about to cancel it, a
+// Wait) finds it gone. The caller holds a.mu.
+func (s *Scheduler) forgetLocked(a *active) {
+	a.gone = true
+	a.state = &run.State{}
+	s.mu.Lock()
+	if s.runs[a.id] == a {
+		s.unregisterLocked(a)
+	}
+	s.mu.Unlock()
+	s.signal() // runs of its group behind it may hold a slot now
+	close(a.done)
 }
 
 // Cancel records a cancel request and kills the run's running stages.
@@ -330,6 +374,9 @@ func (s *Scheduler) Cancel(ctx context.Context, id, reason string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.gone {
+		return ErrUnknownRun
+	}
 	if a.state.Done() || a.state.CancelRequested {
 		return nil
 	}
@@ -375,21 +422,37 @@ func (s *Scheduler) appendLocked(ctx context.Context, a *active, events ...run.E
 		return nil
 	}
 	expected := a.state.Seq
+	if err := s.applyLocked(a, events); err != nil {
+		s.reload(ctx, a)
+		return err
+	}
+	return s.commitLocked(ctx, a, expected, events)
+}
+
+// applyLocked numbers events after the run's last seq, stamps them and folds them into the
+// run's state, in memory only: commitLocked makes them durable. The caller holds a.mu.
+func (s *Scheduler) applyLocked(a *active, events []run.Event) error {
 	now := s.cfg.Now().UTC()
 	for i := range events {
 		e := &events[i]
 		if e.RunID == "" {
 			e.RunID = a.state.ID
 		}
-		e.Seq = expected + int64(i) + 1
+		e.Seq = a.state.Seq + 1
 		if e.Time.IsZero() {
 			e.Time = now
 		}
 		if err := a.state.Apply(*e); err != nil {
-			s.reload(ctx, a)
 			return err
 		}
 	}
+	return nil
+}
+
+// commitLocked appends events that applyLocked folded in, after seq expected. On failure the
+// state is rebuilt from the store, so memory never runs ahead of the log. The caller holds
+// a.mu.
+func (s *Scheduler) commitLocked(ctx context.Context, a *active, expected int64, events []run.Event) error {
 	err := s.store.EventAppend(ctx, store.EventAppendParams{
 		RunID: a.state.ID, ExpectedSeq: expected, Events: events, Summary: a.state.Summary(),
 	})
