@@ -143,6 +143,9 @@ type active struct {
 	logSeq  map[string]int64                   // last log line seq per stage
 	done    chan struct{}                      // closed once RunFinished is appended (or the run is gone)
 	gone    bool                               // its RunCreated could not be stored: it never existed
+	// created: Create made it in this process, so a stage not in logSeq has no log lines
+	// yet (only a recovered run's must be looked up in the store).
+	created bool
 
 	// Set by register, then fixed.
 	id         string
@@ -303,6 +306,7 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 		id = uuid.Must(uuid.NewV7()).String()
 	}
 	a := newActive(&run.State{})
+	a.created = true
 	a.mu.Lock()
 	created := []run.Event{{RunID: id, Type: run.RunCreated, Info: &info}}
 	if err := s.applyLocked(a, created); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/paved/paved/internal/run"
@@ -28,34 +27,12 @@ const upsertRunSQL = `INSERT INTO runs
 
 const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, created_at, finished_at, last_seq`
 
-// maxAppendBatch bounds the appends one group commit takes. A batch holds the write
-// connection for its whole transaction (log lines and triggers wait behind it), and the
-// gain of a bigger one is small past a few hundred appends: the per-transaction cost it
-// shares is by then a small part of the work.
-const maxAppendBatch = 256
-
-// appendReq is one EventAppend waiting for a group commit.
-type appendReq struct {
-	ctx  context.Context
-	p    store.EventAppendParams
-	data []string // the events' JSON, encoded by the caller before it queued
-	err  error    // the result, set by the leader before it sends false on wake
-	// wake gets true when the request is to lead the next batch, false when the batch
-	// that held it is over and err is its result. Buffered: the sender never waits.
-	wake chan bool
-}
-
 // EventAppend appends p.Events to run p.RunID and writes p.Summary as its projection, in
 // one transaction, if the run's last seq is still p.ExpectedSeq; otherwise it returns an
 // error wrapping store.ErrConflict and writes nothing.
 //
-// Concurrent calls are group-committed: appends that arrive while a transaction is being
-// written queue up, and the next transaction takes all of them (up to maxAppendBatch). Each
-// append is still checked and applied on its own, in arrival order, inside that
-// transaction: a conflict of one fails that one alone. The caller that finds no batch
-// being written leads the next one itself, so no goroutine outlives the calls; when its
-// batch is committed it hands the lead to the first caller that queued meanwhile, so that
-// no caller writes others' batches for long.
+// Concurrent appends share a transaction (see groupWrite): each is still checked and
+// applied on its own, in arrival order, so that a conflict of one fails that one alone.
 func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) error {
 	if err := checkAppend(p); err != nil {
 		return err
@@ -71,109 +48,16 @@ func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) erro
 		}
 		data[i] = string(b)
 	}
-	r := &appendReq{ctx: ctx, p: p, data: data, wake: make(chan bool, 1)}
-	s.appendMu.Lock()
-	s.appendQueue = append(s.appendQueue, r)
-	lead := !s.appendLeading
-	s.appendLeading = true
-	s.appendMu.Unlock()
-	// A queued request is not abandoned when ctx ends: the batch holding it may be
-	// committing. The leader checks ctx before it writes the request, and a batch is short.
-	if !lead && !<-r.wake {
-		return r.err
-	}
-
-	s.appendMu.Lock()
-	n := min(len(s.appendQueue), maxAppendBatch)
-	batch := s.appendQueue[:n:n]
-	s.appendQueue = slices.Clone(s.appendQueue[n:]) // lets the batch's array go
-	s.appendMu.Unlock()
-
-	s.commitAppends(batch)
-
-	s.appendMu.Lock()
-	if len(s.appendQueue) > 0 {
-		s.appendQueue[0].wake <- true
-	} else {
-		s.appendLeading = false
-	}
-	s.appendMu.Unlock()
-	for _, b := range batch {
-		if b != r {
-			b.wake <- false
-		}
-	}
-	return r.err
+	return s.groupWrite(ctx, func(ctx context.Context, st *batchStmts) (refused, err error) {
+		return st.appendEvents(ctx, p, data)
+	})
 }
 
-// commitAppends writes a batch of appends in one transaction and sets each request's err.
-// An append that conflicts fails alone: its check comes before it writes anything. Any
-// other error inside the transaction (which may have half-written that append) rolls the
-// transaction back; the append that met it gets the error and the others are written again
-// in a new transaction, so that all or none of each append is stored. An error of the
-// transaction itself (begin, commit) fails the whole batch.
-func (s *Store) commitAppends(batch []*appendReq) {
-	for len(batch) > 0 {
-		bad, err := s.tryAppends(batch)
-		if err == nil {
-			return
-		}
-		if bad < 0 {
-			for _, r := range batch {
-				r.err = err
-			}
-			return
-		}
-		batch[bad].err = err
-		batch = slices.Delete(slices.Clone(batch), bad, bad+1)
-	}
-}
-
-// tryAppends runs one transaction over the batch and, when it commits, sets each request's
-// err (nil, a conflict, or the end of its context). When one request's statement fails it
-// returns that request's index and error, the transaction rolled back; when the transaction
-// as a whole fails, -1 and the error.
-func (s *Store) tryAppends(batch []*appendReq) (int, error) {
-	// Not any caller's context: a batch taken is finished whatever becomes of the caller
-	// that leads it. Each request's own context is checked before it is written.
-	ctx := context.Background()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return -1, fmt.Errorf("sqlite: append events: %w", err)
-	}
-	defer tx.Rollback()
-	st := appendStmts{
-		lastSeq: tx.StmtContext(ctx, s.lastSeq),
-		upsert:  tx.StmtContext(ctx, s.upsertRun),
-		insert:  tx.StmtContext(ctx, s.insertEvent),
-	}
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.err = fmt.Errorf("sqlite: append to run %s: %w", r.p.RunID, err)
-			continue
-		}
-		conflict, err := st.append(ctx, r)
-		if err != nil {
-			return i, err
-		}
-		r.err = conflict
-	}
-	if err := tx.Commit(); err != nil {
-		return -1, fmt.Errorf("sqlite: append events: commit: %w", err)
-	}
-	return -1, nil
-}
-
-// appendStmts are the hot statements bound to one batch's transaction.
-type appendStmts struct {
-	lastSeq, upsert, insert *sql.Stmt
-}
-
-// append writes one request inside the batch's transaction. It returns a conflict (an
-// error wrapping store.ErrConflict, nothing written) or an error that leaves the request
-// perhaps half-written, which the caller must roll back.
-func (st appendStmts) append(ctx context.Context, r *appendReq) (conflict, err error) {
-	p, sum := r.p, r.p.Summary
+// appendEvents writes one append inside a batch's transaction. It returns a conflict as
+// refused (nothing written) or an error that may leave the append half-written, which the
+// batch rolls back.
+func (st *batchStmts) appendEvents(ctx context.Context, p store.EventAppendParams, data []string) (refused, err error) {
+	sum := p.Summary
 	// Earlier appends of the batch, to this run too, are visible here: two appends of one
 	// run in a batch behave as they would one transaction after the other.
 	var last int64
@@ -185,18 +69,17 @@ func (st appendStmts) append(ctx context.Context, r *appendReq) (conflict, err e
 			p.RunID, p.ExpectedSeq, last, store.ErrConflict), nil
 	}
 	// The run row first: the events reference it.
-	if _, err := st.upsert.ExecContext(ctx,
+	if _, err := st.upsertRun.ExecContext(ctx,
 		sum.ID, sum.Repo, sum.Team, sum.Ref, sum.SHA, sum.Pipeline, sum.Trigger, string(sum.Phase),
 		sum.Phase.Done(), formatTime(sum.CreatedAt), formatTimeOrNull(sum.FinishedAt), sum.LastSeq,
 	); err != nil {
 		return nil, fmt.Errorf("sqlite: append to run %s: write summary: %w", p.RunID, err)
 	}
 	for i, e := range p.Events {
-		if _, err := st.insert.ExecContext(ctx, e.RunID, e.Seq, string(e.Type), formatTime(e.Time), r.data[i]); err != nil {
+		if _, err := st.insertEvent.ExecContext(ctx, e.RunID, e.Seq, string(e.Type), formatTime(e.Time), data[i]); err != nil {
 			// Unreachable while every writer checks the seq under the write lock, as
 			// above (another process included: BEGIN IMMEDIATE serialises them). Kept so
-			// that one that does not still yields ErrConflict, not a constraint error;
-			// the batch is rolled back and written again without this append.
+			// that one that does not still yields ErrConflict, not a constraint error.
 			if isPrimaryKeyViolation(err) {
 				return nil, fmt.Errorf("sqlite: append to run %s: seq %d exists: %w", p.RunID, e.Seq, store.ErrConflict)
 			}

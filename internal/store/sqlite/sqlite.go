@@ -44,11 +44,11 @@ type Store struct {
 	insertEvent *sql.Stmt
 	insertLog   *sql.Stmt
 
-	// The group commit of EventAppend (events.go): appends waiting for the next batch, and
-	// whether a caller is leading one (writing a batch, or woken to write the next).
-	appendMu      sync.Mutex
-	appendQueue   []*appendReq
-	appendLeading bool
+	// The group commit of events and log lines (commit.go): writes waiting for the next
+	// batch, and whether a caller is leading one (writing a batch, or woken to write the next).
+	writeMu      sync.Mutex
+	writeQueue   []*writeReq
+	writeLeading bool
 
 	closeOnce sync.Once
 	closeErr  error

@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+)
+
+// maxBatch bounds the writes one group commit takes. A batch holds the write connection for
+// its whole transaction (triggers and repos wait behind it), and past a few hundred writes
+// the per-transaction cost a bigger batch would share is a small part of its work.
+const maxBatch = 256
+
+// writeFunc is one write of a batch, run inside the batch's transaction. refused is the
+// write's own failure when it wrote nothing (a seq conflict): the batch goes on without it.
+// err means the write may be half done: the batch's transaction is rolled back, the write
+// fails with err, and the others are written again without it.
+type writeFunc func(ctx context.Context, st *batchStmts) (refused, err error)
+
+// writeReq is one write waiting for a group commit.
+type writeReq struct {
+	ctx context.Context
+	do  writeFunc
+	err error // the result, set by the leader before it sends false on wake
+	// wake gets true when the request is to lead the next batch, false when the batch that
+	// held it is over and err is its result. Buffered: the sender never waits.
+	wake chan bool
+}
+
+// batchStmts are the hot statements, bound to one batch's transaction.
+type batchStmts struct {
+	lastSeq, upsertRun, insertEvent, insertLog *sql.Stmt
+}
+
+// groupWrite runs do in a transaction shared with the writes of other goroutines (group
+// commit) and returns once that transaction is over: do's error, or nil once committed.
+//
+// Under load most of a short transaction's cost is its own (BEGIN IMMEDIATE, the WAL frames
+// of pages every write touches, COMMIT, and the wait for the one write connection), so
+// writes that arrive while a transaction is being written queue up and the next transaction
+// takes all of them (up to maxBatch), in arrival order. The caller that finds no batch being
+// written leads the next one itself, so no goroutine outlives the calls; once its batch is
+// over it hands the lead to the first caller that queued meanwhile, so that no caller writes
+// others' batches for long.
+//
+// A queued write is not abandoned when its ctx ends (the batch holding it may be
+// committing): the leader checks ctx just before it runs the write, and a batch is short.
+func (s *Store) groupWrite(ctx context.Context, do writeFunc) error {
+	r := &writeReq{ctx: ctx, do: do, wake: make(chan bool, 1)}
+	s.writeMu.Lock()
+	s.writeQueue = append(s.writeQueue, r)
+	lead := !s.writeLeading
+	s.writeLeading = true
+	s.writeMu.Unlock()
+	if !lead && !<-r.wake {
+		return r.err
+	}
+
+	s.writeMu.Lock()
+	n := min(len(s.writeQueue), maxBatch)
+	batch := s.writeQueue[:n:n]
+	s.writeQueue = slices.Clone(s.writeQueue[n:]) // lets the batch's array go
+	s.writeMu.Unlock()
+
+	s.commitBatch(batch)
+
+	for _, b := range batch {
+		if b != r {
+			b.wake <- false
+		}
+	}
+	// The lead last: the goroutine readied last is the one Go's scheduler runs next, and
+	// every write waits for the next batch to start.
+	s.writeMu.Lock()
+	if len(s.writeQueue) > 0 {
+		s.writeQueue[0].wake <- true
+	} else {
+		s.writeLeading = false
+	}
+	s.writeMu.Unlock()
+	return r.err
+}
+
+// commitBatch writes a batch in one transaction and sets each request's err. A write that
+// refuses fails alone. A write that fails (perhaps half done) rolls the transaction back;
+// it gets its error and the others are written again in a new transaction, so that all or
+// none of each write is stored. An error of the transaction itself (begin, commit) fails
+// the whole batch.
+func (s *Store) commitBatch(batch []*writeReq) {
+	for len(batch) > 0 {
+		bad, err := s.tryBatch(batch)
+		switch {
+		case err == nil:
+			return
+		case bad < 0:
+			for _, r := range batch {
+				r.err = err
+			}
+			return
+		}
+		batch[bad].err = err
+		batch = slices.Delete(slices.Clone(batch), bad, bad+1)
+	}
+}
+
+// tryBatch runs one transaction over the batch and, when it commits, sets each request's
+// err (nil, its refusal, or the end of its context). When a write fails it returns that
+// request's index and error, the transaction rolled back; when the transaction as a whole
+// fails, -1 and the error.
+func (s *Store) tryBatch(batch []*writeReq) (int, error) {
+	// Not any caller's context: a batch taken is finished whatever becomes of the caller
+	// that leads it. Each request's own context is checked before it is written.
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return -1, fmt.Errorf("sqlite: write: %w", err)
+	}
+	defer tx.Rollback()
+	st := &batchStmts{
+		lastSeq:     tx.StmtContext(ctx, s.lastSeq),
+		upsertRun:   tx.StmtContext(ctx, s.upsertRun),
+		insertEvent: tx.StmtContext(ctx, s.insertEvent),
+		insertLog:   tx.StmtContext(ctx, s.insertLog),
+	}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("sqlite: write: %w", err)
+			continue
+		}
+		refused, err := r.do(ctx, st)
+		if err != nil {
+			return i, err
+		}
+		r.err = refused
+	}
+	if err := tx.Commit(); err != nil {
+		return -1, fmt.Errorf("sqlite: write: commit: %w", err)
+	}
+	return -1, nil
+}
