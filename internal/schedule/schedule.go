@@ -117,7 +117,7 @@ type Scheduler struct {
 	// Derived from the runs' events (rebuilt by Start), never stored on their own.
 	mu          sync.Mutex
 	runs        map[string]*active
-	queue       []item               // ready stages; pickLocked chooses among them
+	queue       readyQueue           // ready stages; popLocked chooses among them
 	free        int                  // executor slots free
 	order       uint64               // last creation order given to a run, and enqueue order of items
 	teamRunning map[string]int       // running stages per team
@@ -522,7 +522,7 @@ func (s *Scheduler) advanceLocked(ctx context.Context, a *active) error {
 func (s *Scheduler) enqueue(a *active, stage string, attempt int) {
 	s.mu.Lock()
 	s.order++
-	s.queue = append(s.queue, item{runID: a.id, stage: stage, attempt: attempt, class: a.class, team: a.team, order: s.order})
+	s.queue.push(item{runID: a.id, stage: stage, attempt: attempt, class: a.class, team: a.team, order: s.order})
 	s.mu.Unlock()
 	s.signal()
 }
@@ -546,12 +546,10 @@ func (s *Scheduler) dispatch() {
 		s.advanceKicked()
 		s.mu.Lock()
 		for s.free > 0 {
-			i := s.pickLocked()
-			if i < 0 {
+			it, ok := s.popLocked()
+			if !ok {
 				break
 			}
-			it := s.queue[i]
-			s.queue = slices.Delete(s.queue, i, i+1)
 			a := s.runs[it.runID]
 			if a == nil {
 				continue
