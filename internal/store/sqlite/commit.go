@@ -30,7 +30,7 @@ type writeReq struct {
 
 // batchStmts are the hot statements, bound to one batch's transaction.
 type batchStmts struct {
-	lastSeq, upsertRun, insertEvent, insertLog *sql.Stmt
+	lastSeq, insertRun, updateRun, insertEvent, insertLog *sql.Stmt
 }
 
 // groupWrite runs do in a transaction shared with the writes of other goroutines (group
@@ -119,7 +119,8 @@ func (s *Store) tryBatch(batch []*writeReq) (int, error) {
 	defer tx.Rollback()
 	st := &batchStmts{
 		lastSeq:     tx.StmtContext(ctx, s.lastSeq),
-		upsertRun:   tx.StmtContext(ctx, s.upsertRun),
+		insertRun:   tx.StmtContext(ctx, s.insertRun),
+		updateRun:   tx.StmtContext(ctx, s.updateRun),
 		insertEvent: tx.StmtContext(ctx, s.insertEvent),
 		insertLog:   tx.StmtContext(ctx, s.insertLog),
 	}

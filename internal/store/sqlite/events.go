@@ -12,18 +12,20 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// upsertRunSQL writes the projection. On an existing run only what events can change is
-// set: repo, team, ref, sha, pipeline, trigger and created_at come from RunCreated and never
-// change, and leaving them out of SET spares SQLite rewriting the indexes on them at every
-// append.
-const upsertRunSQL = `INSERT INTO runs
+// insertRunSQL writes a new run's projection; it changes nothing (and the append is a
+// conflict) when the run exists.
+const insertRunSQL = `INSERT INTO runs
 	(id, repo, team, ref, sha, pipeline, "trigger", phase, done, created_at, finished_at, last_seq)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET
-		phase = excluded.phase,
-		done = excluded.done,
-		finished_at = excluded.finished_at,
-		last_seq = excluded.last_seq`
+	ON CONFLICT (id) DO NOTHING`
+
+// updateRunSQL writes an existing run's projection if its last seq is still the one the
+// append expects: the check of the expected seq and the write of the summary in one
+// statement. Only what events can change is set (repo, team, ref, sha, pipeline, trigger and
+// created_at come from RunCreated), which spares SQLite rewriting the indexes on the others.
+// runs.last_seq is the events' last seq: every append writes both in one transaction.
+const updateRunSQL = `UPDATE runs SET phase = ?, done = ?, finished_at = ?, last_seq = ?
+	WHERE id = ? AND last_seq = ?`
 
 const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, created_at, finished_at, last_seq`
 
@@ -59,21 +61,28 @@ func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) erro
 func (st *batchStmts) appendEvents(ctx context.Context, p store.EventAppendParams, data []string) (refused, err error) {
 	sum := p.Summary
 	// Earlier appends of the batch, to this run too, are visible here: two appends of one
-	// run in a batch behave as they would one transaction after the other.
-	var last int64
-	if err := st.lastSeq.QueryRowContext(ctx, p.RunID).Scan(&last); err != nil {
-		return nil, fmt.Errorf("sqlite: append to run %s: %w", p.RunID, err)
+	// run in a batch behave as they would one transaction after the other. The run row
+	// first: the events reference it.
+	var res sql.Result
+	if p.ExpectedSeq == 0 {
+		res, err = st.insertRun.ExecContext(ctx,
+			sum.ID, sum.Repo, sum.Team, sum.Ref, sum.SHA, sum.Pipeline, sum.Trigger, string(sum.Phase),
+			sum.Phase.Done(), formatTime(sum.CreatedAt), formatTimeOrNull(sum.FinishedAt), sum.LastSeq)
+	} else {
+		res, err = st.updateRun.ExecContext(ctx,
+			string(sum.Phase), sum.Phase.Done(), formatTimeOrNull(sum.FinishedAt), sum.LastSeq, p.RunID, p.ExpectedSeq)
 	}
-	if last != p.ExpectedSeq {
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: append to run %s: write summary: %w", p.RunID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		// Nothing written: the run's last seq is another (or it does not exist).
+		var last int64
+		if err := st.lastSeq.QueryRowContext(ctx, p.RunID).Scan(&last); err != nil {
+			return nil, fmt.Errorf("sqlite: append to run %s: %w", p.RunID, err)
+		}
 		return fmt.Errorf("sqlite: append to run %s after seq %d: its last seq is %d: %w",
 			p.RunID, p.ExpectedSeq, last, store.ErrConflict), nil
-	}
-	// The run row first: the events reference it.
-	if _, err := st.upsertRun.ExecContext(ctx,
-		sum.ID, sum.Repo, sum.Team, sum.Ref, sum.SHA, sum.Pipeline, sum.Trigger, string(sum.Phase),
-		sum.Phase.Done(), formatTime(sum.CreatedAt), formatTimeOrNull(sum.FinishedAt), sum.LastSeq,
-	); err != nil {
-		return nil, fmt.Errorf("sqlite: append to run %s: write summary: %w", p.RunID, err)
 	}
 	for i, e := range p.Events {
 		if _, err := st.insertEvent.ExecContext(ctx, e.RunID, e.Seq, string(e.Type), formatTime(e.Time), data[i]); err != nil {
