@@ -246,11 +246,11 @@ func (s *Scheduler) recover(ctx context.Context, a *active) error {
 			s.enqueue(a, st.Name(), st.Attempt)
 		}
 	}
-	if err := s.appendLocked(ctx, a, interrupted...); err != nil {
+	if err := s.appendAdvanceLocked(ctx, a, interrupted...); err != nil {
 		return fmt.Errorf("schedule: recover run %s: %w", id, err)
 	}
-	s.log.Info("recovered run", "run", id, "seq", state.Seq, "interrupted", len(interrupted))
-	return s.advanceLocked(ctx, a)
+	s.log.Info("recovered run", "run", id, "seq", a.state.Seq, "interrupted", len(interrupted))
+	return nil
 }
 
 // Stop kills running stages without recording them as finished (a later Start re-runs them)
@@ -314,36 +314,21 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 		return "", fmt.Errorf("schedule: create run %s: %w", id, err)
 	}
 	// Registered before RunCreated is durable, so that its first append can also queue
-	// the stages that are ready at once: one write, not two, on the store's one writer
-	// (which is where a burst of triggers waits). Until the append returns, a.mu keeps
-	// everyone else (Cancel, Waiting, a newer run of its group) off the run.
+	// the stages that are ready at once (if it holds a slot of its group): one write, not
+	// two, on the store's one writer, where a burst of triggers waits. Until the append
+	// returns, a.mu keeps everyone else (Cancel, Waiting, a newer run of its group) off it.
 	older, ok := s.register(a)
 	if !ok {
 		a.mu.Unlock()
 		return id, fmt.Errorf("%w: %s", ErrRunExists, id)
 	}
-	events := created
-	if s.admitted(a) { // else a run beyond its group's limit starts nothing until it gets a slot
-		next := run.Next(a.state, s.cfg.Now().UTC())
-		if err := s.applyLocked(a, next); err != nil {
-			s.forgetLocked(a)
-			a.mu.Unlock()
-			return "", fmt.Errorf("schedule: create run %s: %w", id, err)
-		}
-		events = append(events, next...)
-	}
-	if err := s.commitLocked(ctx, a, 0, events); err != nil {
+	if err := s.commitAdvanceLocked(ctx, a, 0, created); err != nil {
 		s.forgetLocked(a)
 		a.mu.Unlock()
 		if errors.Is(err, store.ErrConflict) {
 			return id, fmt.Errorf("%w: %s", ErrRunExists, id)
 		}
 		return "", err
-	}
-	for _, e := range events {
-		if e.Type == run.StageQueued {
-			s.enqueue(a, e.Stage, e.Attempt)
-		}
 	}
 	a.mu.Unlock()
 	// RunCreated is durable: should we crash before these cancels, Start derives them.
@@ -384,13 +369,13 @@ func (s *Scheduler) Cancel(ctx context.Context, id, reason string) error {
 	if a.state.Done() || a.state.CancelRequested {
 		return nil
 	}
-	if err := s.appendLocked(ctx, a, run.Event{Type: run.RunCancelRequested, Reason: reason}); err != nil {
+	if err := s.appendAdvanceLocked(ctx, a, run.Event{Type: run.RunCancelRequested, Reason: reason}); err != nil {
 		return err
 	}
 	for _, cancel := range a.cancels {
 		cancel(errRunCancelled)
 	}
-	return s.advanceLocked(ctx, a)
+	return nil
 }
 
 // Wait blocks until the run finishes and returns its final state.
@@ -517,6 +502,44 @@ func (s *Scheduler) advanceLocked(ctx context.Context, a *active) error {
 		return nil
 	}
 	return fmt.Errorf("schedule: run %s: %w after 3 tries", a.state.ID, store.ErrConflict)
+}
+
+// appendAdvanceLocked appends events and, in the same write, what run.Next decides once
+// they are folded in; then it queues the stages made ready. One write instead of two for
+// every stage result is a good part of what the store's one writer does under load. The
+// caller holds a.mu.
+func (s *Scheduler) appendAdvanceLocked(ctx context.Context, a *active, events ...run.Event) error {
+	expected := a.state.Seq
+	if err := s.applyLocked(a, events); err != nil {
+		s.reload(ctx, a)
+		return err
+	}
+	return s.commitAdvanceLocked(ctx, a, expected, events)
+}
+
+// commitAdvanceLocked is appendAdvanceLocked for events that applyLocked folded in already,
+// after seq expected. The caller holds a.mu.
+func (s *Scheduler) commitAdvanceLocked(ctx context.Context, a *active, expected int64, events []run.Event) error {
+	if !a.state.Done() && (a.state.CancelRequested || s.admitted(a)) { // else: see advanceLocked
+		next := run.Next(a.state, s.cfg.Now().UTC())
+		if err := s.applyLocked(a, next); err != nil {
+			s.reload(ctx, a)
+			return err
+		}
+		events = append(events, next...)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := s.commitLocked(ctx, a, expected, events); err != nil {
+		return err
+	}
+	for _, e := range events {
+		if e.Type == run.StageQueued {
+			s.enqueue(a, e.Stage, e.Attempt)
+		}
+	}
+	return nil
 }
 
 func (s *Scheduler) enqueue(a *active, stage string, attempt int) {
