@@ -20,9 +20,10 @@ type writeFunc func(ctx context.Context, st *batchStmts) (refused, err error)
 
 // writeReq is one write waiting for a group commit.
 type writeReq struct {
-	ctx context.Context
-	do  writeFunc
-	err error // the result, set by the leader before it sends false on wake
+	ctx    context.Context
+	do     writeFunc
+	urgent bool
+	err    error // the result, set by the leader before it sends false on wake
 	// wake gets true when the request is to lead the next batch, false when the batch that
 	// held it is over and err is its result. Buffered: the sender never waits.
 	wake chan bool
@@ -39,17 +40,26 @@ type batchStmts struct {
 // Under load most of a short transaction's cost is its own (BEGIN IMMEDIATE, the WAL frames
 // of pages every write touches, COMMIT, and the wait for the one write connection), so
 // writes that arrive while a transaction is being written queue up and the next transaction
-// takes all of them (up to maxBatch), in arrival order. The caller that finds no batch being
-// written leads the next one itself, so no goroutine outlives the calls; once its batch is
-// over it hands the lead to the first caller that queued meanwhile, so that no caller writes
-// others' batches for long.
+// takes all of them (up to maxBatch). The caller that finds no batch being written leads the
+// next one itself, so no goroutine outlives the calls; once its batch is over it hands the
+// lead to the first caller that queued meanwhile, so that no caller writes others' batches
+// for long.
+//
+// An urgent write (one that starts work: see EventAppend) goes before every write that is
+// not: when more writes wait than a batch takes, the urgent ones are in the next batch and
+// the others wait a batch longer. Under a burst this keeps a new run's first stage from
+// waiting behind the step records and log lines of every run already going.
 //
 // A queued write is not abandoned when its ctx ends (the batch holding it may be
 // committing): the leader checks ctx just before it runs the write, and a batch is short.
-func (s *Store) groupWrite(ctx context.Context, do writeFunc) error {
-	r := &writeReq{ctx: ctx, do: do, wake: make(chan bool, 1)}
+func (s *Store) groupWrite(ctx context.Context, urgent bool, do writeFunc) error {
+	r := &writeReq{ctx: ctx, do: do, urgent: urgent, wake: make(chan bool, 1)}
 	s.writeMu.Lock()
-	s.writeQueue = append(s.writeQueue, r)
+	if urgent {
+		s.urgentQueue = append(s.urgentQueue, r)
+	} else {
+		s.writeQueue = append(s.writeQueue, r)
+	}
 	lead := !s.writeLeading
 	s.writeLeading = true
 	s.writeMu.Unlock()
@@ -58,9 +68,7 @@ func (s *Store) groupWrite(ctx context.Context, do writeFunc) error {
 	}
 
 	s.writeMu.Lock()
-	n := min(len(s.writeQueue), maxBatch)
-	batch := s.writeQueue[:n:n]
-	s.writeQueue = slices.Clone(s.writeQueue[n:]) // lets the batch's array go
+	batch := s.takeBatchLocked(r)
 	s.writeMu.Unlock()
 
 	s.commitBatch(batch)
@@ -73,13 +81,35 @@ func (s *Store) groupWrite(ctx context.Context, do writeFunc) error {
 	// The lead last: the goroutine readied last is the one Go's scheduler runs next, and
 	// every write waits for the next batch to start.
 	s.writeMu.Lock()
-	if len(s.writeQueue) > 0 {
+	switch {
+	case len(s.urgentQueue) > 0:
+		s.urgentQueue[0].wake <- true
+	case len(s.writeQueue) > 0:
 		s.writeQueue[0].wake <- true
-	} else {
+	default:
 		s.writeLeading = false
 	}
 	s.writeMu.Unlock()
 	return r.err
+}
+
+// takeBatchLocked takes the leader's own write, then urgent writes, then the others, up to
+// maxBatch, each kind in arrival order. The leader's write heads its queue: the lead only
+// ever goes to a queue's head, and a caller that finds no leader finds both queues empty.
+// The caller holds s.writeMu.
+func (s *Store) takeBatchLocked(r *writeReq) []*writeReq {
+	if r.urgent {
+		s.urgentQueue = s.urgentQueue[1:]
+	} else {
+		s.writeQueue = s.writeQueue[1:]
+	}
+	batch := []*writeReq{r}
+	for _, q := range []*[]*writeReq{&s.urgentQueue, &s.writeQueue} {
+		n := min(len(*q), maxBatch-len(batch))
+		batch = append(batch, (*q)[:n]...)
+		*q = slices.Clone((*q)[n:]) // lets the taken part's array go
+	}
+	return batch
 }
 
 // commitBatch writes a batch in one transaction and sets each request's err. A write that

@@ -34,7 +34,9 @@ const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, create
 // error wrapping store.ErrConflict and writes nothing.
 //
 // Concurrent appends share a transaction (see groupWrite): each is still checked and
-// applied on its own, in arrival order, so that a conflict of one fails that one alone.
+// applied on its own, so that a conflict of one fails that one alone. An append that
+// creates a run or starts a stage is urgent: it goes ahead of those that record progress
+// (steps, results) and of log lines, since it is what a trigger and a queued stage wait on.
 func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) error {
 	if err := checkAppend(p); err != nil {
 		return err
@@ -50,7 +52,11 @@ func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) erro
 		}
 		data[i] = string(b)
 	}
-	return s.groupWrite(ctx, func(ctx context.Context, st *batchStmts) (refused, err error) {
+	urgent := false
+	for _, e := range p.Events {
+		urgent = urgent || e.Type == run.RunCreated || e.Type == run.StageStarted
+	}
+	return s.groupWrite(ctx, urgent, func(ctx context.Context, st *batchStmts) (refused, err error) {
 		return st.appendEvents(ctx, p, data)
 	})
 }

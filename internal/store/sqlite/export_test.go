@@ -22,5 +22,5 @@ func HoldWriter(t testing.TB, s *Store) *sql.Conn {
 func QueuedWrites(s *Store) int {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return len(s.writeQueue)
+	return len(s.urgentQueue) + len(s.writeQueue)
 }

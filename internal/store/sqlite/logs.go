@@ -27,7 +27,7 @@ func (s *Store) LogAppend(ctx context.Context, lines []run.LogLine) error {
 	}
 	// In the group commit with the events: a stage's log lines would otherwise take the one
 	// write connection between two batches of events.
-	return s.groupWrite(ctx, func(ctx context.Context, st *batchStmts) (refused, err error) {
+	return s.groupWrite(ctx, false, func(ctx context.Context, st *batchStmts) (refused, err error) {
 		for _, l := range lines {
 			if _, err := st.insertLog.ExecContext(ctx, l.RunID, l.Stage, l.Seq, formatTime(l.Time), l.Text); err != nil {
 				// OR IGNORE covers the key, not the reference to runs.

@@ -46,8 +46,10 @@ type Store struct {
 	insertLog   *sql.Stmt
 
 	// The group commit of events and log lines (commit.go): writes waiting for the next
-	// batch, and whether a caller is leading one (writing a batch, or woken to write the next).
+	// batch (urgent ones apart), and whether a caller is leading one (writing a batch, or
+	// woken to write the next).
 	writeMu      sync.Mutex
+	urgentQueue  []*writeReq
 	writeQueue   []*writeReq
 	writeLeading bool
 
