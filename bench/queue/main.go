@@ -3,7 +3,7 @@
 // executor, so that no process is spawned and what is measured is scheduling and the event
 // log. It reports stage transitions per second (StageQueued, StageStarted, StageFinished
 // appended), the time from Create being called to the run's first StageStarted (p50, p99,
-// max), and the process's peak RSS.
+// max), the process's CPU time and its peak RSS.
 //
 // Usage: go run ./bench/queue [-runs 1000] [-capacity 1000] [-creators 32]
 // It prints a Markdown section for bench/RESULTS.md.
@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/paved/paved/internal/execute/fake"
@@ -100,6 +101,7 @@ func main() {
 		check(pprof.StartCPUProfile(f))
 		defer f.Close()
 	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
 	var next atomic.Int64
@@ -137,6 +139,7 @@ func main() {
 	wg.Wait()
 	<-allDone
 	took := time.Since(start)
+	cpu := cpuTime() - cpu0
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -157,6 +160,7 @@ func main() {
 	fmt.Printf("| stages/s | %.0f |\n", float64(*runs*8)/took.Seconds())
 	fmt.Printf("| trigger → first stage started p50 / p99 / max | %s / %s / %s |\n",
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	fmt.Printf("| CPU time (user+sys; unlike wall time, not stretched by other load) | %s |\n", cpu.Round(10*time.Millisecond))
 	fmt.Printf("| peak RSS | %s |\n", peakRSS())
 	fmt.Printf("| peak runs in flight | %d |\n", peak.Load())
 }
@@ -186,6 +190,15 @@ func peakRSS() string {
 		}
 	}
 	return "unknown"
+}
+
+// cpuTime is the CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func check(err error) {
