@@ -100,3 +100,23 @@ func TestTeamQuotaRoutes(t *testing.T) {
 		t.Errorf("missing limit: %q", body.Error)
 	}
 }
+
+// A manual run asked as a hotfix is in the hotfix class whatever its branch.
+func TestManualRunHotfix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.repo("acme/hf", "stages:\n  s: {steps: [echo]}\n")
+	for _, c := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"repo": "acme/hf", "ref": "main", "hotfix": true}, "hotfix"},
+		{map[string]any{"repo": "acme/hf", "ref": "main"}, "default"},
+	} {
+		var created struct{ ID string }
+		e.do("POST", "/api/v1/runs", c.body, 201, &created)
+		if v := e.waitDone(created.ID); v["priority"] != c.want {
+			t.Errorf("POST %v: priority %v, want %s", c.body, v["priority"], c.want)
+		}
+	}
+}
