@@ -308,8 +308,8 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 	a := newActive(&run.State{})
 	a.created = true
 	a.mu.Lock()
-	created := []run.Event{{RunID: id, Type: run.RunCreated, Info: &info}}
-	if err := s.applyLocked(a, created); err != nil {
+	first := []run.Event{{RunID: id, Type: run.RunCreated, Info: &info}}
+	if err := s.applyLocked(a, first); err != nil {
 		a.mu.Unlock()
 		return "", fmt.Errorf("schedule: create run %s: %w", id, err)
 	}
@@ -322,7 +322,7 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 		a.mu.Unlock()
 		return id, fmt.Errorf("%w: %s", ErrRunExists, id)
 	}
-	if err := s.commitAdvanceLocked(ctx, a, 0, created); err != nil {
+	if err := s.commitAdvanceLocked(ctx, a, 0, first); err != nil {
 		s.forgetLocked(a)
 		a.mu.Unlock()
 		if errors.Is(err, store.ErrConflict) {
