@@ -161,10 +161,6 @@ func (l *Launcher) ManualRun(ctx context.Context, p ManualParams) (id, sha strin
 	return id, rev.SHA, err
 }
 
-func (l *Launcher) create(ctx context.Context, id string, repo trigger.Repo, ref string, rev trigger.Revision, c compiled, tr run.Trigger) (string, error) {
-	return l.Scheduler.Create(ctx, schedule.CreateParams{ID: id, Info: l.info(repo, ref, rev, c, tr)})
-}
-
 func (l *Launcher) info(repo trigger.Repo, ref string, rev trigger.Revision, c compiled, tr run.Trigger) run.Info {
 	return run.Info{
 		Repo: repo.FullName, Team: repo.Team, Ref: ref, SHA: rev.SHA, File: c.file,
