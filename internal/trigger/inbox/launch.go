@@ -157,6 +157,9 @@ func (l *Launcher) ManualRun(ctx context.Context, p ManualParams) (id, sha strin
 	}
 	info := l.info(p.Repo, ref, rev, c, run.Trigger{Kind: trigger.KindManual, Branch: rev.Branch, Tag: rev.Tag, Provider: "api"})
 	info.Hotfix = p.Hotfix
+	if p.Ref == "" {
+		info.DefaultBranch = rev.Branch // what the repository's HEAD names
+	}
 	id, err = l.Scheduler.Create(ctx, schedule.CreateParams{Info: info})
 	return id, rev.SHA, err
 }
