@@ -3,7 +3,7 @@
 // with -database) with the scripted fake executor, so that no process is spawned and what
 // is measured is scheduling and the event log. It reports stage transitions per second
 // (StageQueued, StageStarted, StageFinished appended), the time from Create being called to
-// the run's first StageStarted (p50, p99, max), and the process's peak RSS.
+// the run's first StageStarted (p50, p99, max), the process's CPU time and its peak RSS.
 //
 // Usage: go run ./bench/queue [-runs 1000] [-capacity 1000] [-creators 32] [-database postgres]
 // It prints a Markdown section for bench/RESULTS.md.
@@ -18,10 +18,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/paved/paved/internal/execute/fake"
@@ -42,6 +44,7 @@ func main() {
 	rate := flag.Float64("rate", 0, "triggers per second; 0: all at once, as fast as the creators go")
 	database := flag.String("database", "", `the store: "" SQLite (a file, the default); "postgres": a throwaway PostgreSQL `+
 		`(fsync off); "postgres-durable": the same, fsync on; or a postgres:// URL`)
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured part to this file")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "paved-bench-queue-")
@@ -96,6 +99,13 @@ func main() {
 	defer sched.Stop()
 
 	p := dag(*step)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer f.Close()
+	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
 	var next atomic.Int64
@@ -133,6 +143,10 @@ func main() {
 	wg.Wait()
 	<-allDone
 	took := time.Since(start)
+	cpu := cpuTime() - cpu0
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 
 	var lat []time.Duration
 	for _, d := range firstStart {
@@ -150,6 +164,7 @@ func main() {
 	fmt.Printf("| stages/s | %.0f |\n", float64(*runs*8)/took.Seconds())
 	fmt.Printf("| trigger → first stage started p50 / p99 / max | %s / %s / %s |\n",
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	fmt.Printf("| CPU time (user+sys; unlike wall time, not stretched by other load) | %s |\n", cpu.Round(10*time.Millisecond))
 	fmt.Printf("| peak RSS | %s |\n", peakRSS())
 	fmt.Printf("| peak runs in flight | %d |\n", peak.Load())
 }
@@ -222,6 +237,15 @@ func (t *throwaway) Close() error {
 	err := t.Store.Close()
 	t.srv.Stop()
 	return err
+}
+
+// cpuTime is the CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func check(err error) {

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +100,51 @@ func TestTeamQuotaRoutes(t *testing.T) {
 	e.do("PUT", "/api/v1/teams/red/quota", map[string]any{}, 400, &body)
 	if !strings.Contains(body.Error, "limit") {
 		t.Errorf("missing limit: %q", body.Error)
+	}
+}
+
+// A manual run asked as a hotfix is in the hotfix class whatever its branch.
+func TestManualRunHotfix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.repo("acme/hf", "stages:\n  s: {steps: [echo]}\n")
+	for _, c := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"repo": "acme/hf", "ref": "main", "hotfix": true}, "hotfix"},
+		{map[string]any{"repo": "acme/hf", "ref": "main"}, "default"},
+	} {
+		var created struct{ ID string }
+		e.do("POST", "/api/v1/runs", c.body, 201, &created)
+		if v := e.waitDone(created.ID); v["priority"] != c.want {
+			t.Errorf("POST %v: priority %v, want %s", c.body, v["priority"], c.want)
+		}
+	}
+}
+
+// A push run is in the default class when it is to the default branch the forge's payload
+// names, whatever that branch is called.
+func TestHookRecordsDefaultBranch(t *testing.T) {
+	t.Parallel()
+	e := newHookEnv(t, "on: {push: {branches: [trunk, main]}}\nstages:\n  build: {steps: [echo built]}\n", nil)
+	for i, c := range []struct{ branch, want string }{{"trunk", "default"}, {"main", "branch"}} {
+		var body map[string]any
+		if err := json.Unmarshal(pushBody(c.branch, e.sha, "src/a.go"), &body); err != nil {
+			t.Fatal(err)
+		}
+		body["repository"].(map[string]any)["default_branch"] = "trunk"
+		b, _ := json.Marshal(body)
+		code, v := e.deliver("push", fmt.Sprintf("d-%d", i), b, signed)
+		if code != 202 {
+			t.Fatalf("delivery: %d %v", code, v)
+		}
+		r := e.waitProcessed(v["trigger_id"].(string))
+		if len(r.Runs) != 1 {
+			t.Fatalf("push to %s: trigger %+v", c.branch, r)
+		}
+		if got := e.waitDone(r.Runs[0]); got["priority"] != c.want {
+			t.Errorf("push to %s with default branch trunk: priority %v, want %s", c.branch, got["priority"], c.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
+	"github.com/paved/paved/internal/trigger/inbox"
 )
 
 func (s *Server) repoPut(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +68,8 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Repo string `json:"repo"`
 		Ref  string `json:"ref"`
+		// Hotfix puts the run in the hotfix priority class whatever its branch.
+		Hotfix bool `json:"hotfix"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -86,7 +89,7 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The same path as a webhook's run: resolve, read and compile the pipeline, create.
-	id, sha, err := s.cfg.Launcher.Manual(r.Context(), repo, req.Ref)
+	id, sha, err := s.cfg.Launcher.ManualRun(r.Context(), inbox.ManualParams{Repo: repo, Ref: req.Ref, Hotfix: req.Hotfix})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -35,7 +35,7 @@ type logWriter struct {
 // newLogWriter continues the stage's log after its last line. The caller holds a.mu.
 func (s *Scheduler) newLogWriter(ctx context.Context, a *active, stage string) *logWriter {
 	seq, ok := a.logSeq[stage]
-	if !ok {
+	if !ok && !a.created {
 		seq = s.lastLogSeq(ctx, a.state.ID, stage)
 	}
 	return &logWriter{s: s, ctx: ctx, a: a, runID: a.state.ID, stage: stage, seq: seq, mask: masker(a.secrets)}

@@ -82,10 +82,13 @@ func groupKey(info *run.Info) string {
 	return info.Repo + "\x00" + info.Group
 }
 
-// register makes a run whose RunCreated is durable known to dispatching: its creation order,
-// class, team and group. It returns the older runs of its group that it supersedes. The
-// caller holds a.mu (s.mu is taken here).
-func (s *Scheduler) register(a *active) (superseded []*active) {
+// register makes a run known to dispatching: its creation order, class, team and group. It
+// returns the older runs of its group that it supersedes, and false (registering nothing)
+// when a run of that id is registered already. Create registers a run before its RunCreated
+// is durable, so that the group slot it takes decides whether that first append also queues
+// stages; should the append fail, it unregisters the run. The caller holds a.mu (s.mu is
+// taken here).
+func (s *Scheduler) register(a *active) (superseded []*active, ok bool) {
 	info := a.state.Info
 	a.id, a.class, a.team, a.group = a.state.ID, classRank(info.Priority), info.Team, groupKey(info)
 	a.limit = 1
@@ -94,6 +97,9 @@ func (s *Scheduler) register(a *active) (superseded []*active) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.runs[a.id] != nil {
+		return nil, false
+	}
 	s.order++
 	a.order = s.order
 	s.runs[a.id] = a
@@ -103,7 +109,7 @@ func (s *Scheduler) register(a *active) (superseded []*active) {
 		}
 		s.groups[a.group] = append(s.groups[a.group], a)
 	}
-	return superseded
+	return superseded, true
 }
 
 // unregisterLocked forgets a finished run and wakes the runs of its group that now hold a
@@ -168,11 +174,7 @@ func (s *Scheduler) TeamQuota(team string) Quota {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := Quota{Team: team, Limit: s.quotaLocked(team), Running: s.teamRunning[team]}
-	for _, it := range s.queue {
-		if it.team == team {
-			q.Queued++
-		}
-	}
+	q.Queued = s.queue.queued(team)
 	return q
 }
 
@@ -192,33 +194,13 @@ func (s *Scheduler) SetTeamQuota(team string, limit int) error {
 	return nil
 }
 
-// pickLocked chooses the next queued stage to start, or -1: the highest class first; inside
-// a class the team running the fewest stages (fair share), then the oldest; never a stage
-// of a team at its quota. The caller holds s.mu.
-func (s *Scheduler) pickLocked() int {
-	best := -1
-	for i := range s.queue {
-		it := &s.queue[i]
-		if q := s.quotaLocked(it.team); q > 0 && s.teamRunning[it.team] >= q {
-			continue
-		}
-		if best < 0 || s.beforeLocked(it, &s.queue[best]) {
-			best = i
-		}
-	}
-	return best
-}
-
-func (s *Scheduler) beforeLocked(x, y *item) bool {
-	if x.class != y.class {
-		return x.class < y.class
-	}
-	if x.team != y.team {
-		if rx, ry := s.teamRunning[x.team], s.teamRunning[y.team]; rx != ry {
-			return rx < ry
-		}
-	}
-	return x.order < y.order
+// popLocked removes and returns the next queued stage to start (see readyQueue.pop), or
+// false. The caller holds s.mu.
+func (s *Scheduler) popLocked() (item, bool) {
+	return s.queue.pop(
+		func(team string) bool { q := s.quotaLocked(team); return q > 0 && s.teamRunning[team] >= q },
+		func(team string) int { return s.teamRunning[team] },
+	)
 }
 
 // Waiting says why a stage that has not started waits, and where it stands.
@@ -284,8 +266,8 @@ func (s *Scheduler) Waiting(runID string) map[string]Waiting {
 
 func (s *Scheduler) queuedWaitingLocked(a *active, stage string) Waiting {
 	var me *item
-	for i := range s.queue {
-		if it := &s.queue[i]; it.runID == a.id && it.stage == stage {
+	for it := range s.queue.all() {
+		if it.runID == a.id && it.stage == stage {
 			me = it
 			break
 		}
@@ -294,8 +276,7 @@ func (s *Scheduler) queuedWaitingLocked(a *active, stage string) Waiting {
 		return Waiting{Reason: "starting"}
 	}
 	pos, higher := 1, 0
-	for i := range s.queue {
-		it := &s.queue[i]
+	for it := range s.queue.all() {
 		if it == me || s.runs[it.runID] == nil {
 			continue
 		}

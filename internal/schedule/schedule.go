@@ -117,7 +117,7 @@ type Scheduler struct {
 	// Derived from the runs' events (rebuilt by Start), never stored on their own.
 	mu          sync.Mutex
 	runs        map[string]*active
-	queue       []item               // ready stages; pickLocked chooses among them
+	queue       readyQueue           // ready stages; popLocked chooses among them
 	free        int                  // executor slots free
 	order       uint64               // last creation order given to a run, and enqueue order of items
 	teamRunning map[string]int       // running stages per team
@@ -141,7 +141,11 @@ type active struct {
 	cancels map[string]context.CancelCauseFunc // running stages
 	secrets []string                           // values to mask in this run's logs
 	logSeq  map[string]int64                   // last log line seq per stage
-	done    chan struct{}                      // closed once RunFinished is appended
+	done    chan struct{}                      // closed once RunFinished is appended (or the run is gone)
+	gone    bool                               // its RunCreated could not be stored: it never existed
+	// created: Create made it in this process, so a stage not in logSeq has no log lines
+	// yet (only a recovered run's must be looked up in the store).
+	created bool
 
 	// Set by register, then fixed.
 	id         string
@@ -199,7 +203,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			return fmt.Errorf("schedule: recover run %s: %w", id, err)
 		}
 		a := newActive(state)
-		for _, old := range s.register(a) {
+		older, _ := s.register(a) // RunList lists each run once
+		for _, old := range older {
 			old.superseder = a.id // the newest wins: later runs overwrite
 		}
 		recovered = append(recovered, a)
@@ -241,11 +246,11 @@ func (s *Scheduler) recover(ctx context.Context, a *active) error {
 			s.enqueue(a, st.Name(), st.Attempt)
 		}
 	}
-	if err := s.appendLocked(ctx, a, interrupted...); err != nil {
+	if err := s.appendAdvanceLocked(ctx, a, interrupted...); err != nil {
 		return fmt.Errorf("schedule: recover run %s: %w", id, err)
 	}
-	s.log.Info("recovered run", "run", id, "seq", state.Seq, "interrupted", len(interrupted))
-	return s.advanceLocked(ctx, a)
+	s.log.Info("recovered run", "run", id, "seq", a.state.Seq, "interrupted", len(interrupted))
+	return nil
 }
 
 // Stop kills running stages without recording them as finished (a later Start re-runs them)
@@ -301,15 +306,30 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 		id = uuid.Must(uuid.NewV7()).String()
 	}
 	a := newActive(&run.State{})
+	a.created = true
 	a.mu.Lock()
-	if err := s.appendLocked(ctx, a, run.Event{RunID: id, Type: run.RunCreated, Info: &info}); err != nil {
+	first := []run.Event{{RunID: id, Type: run.RunCreated, Info: &info}}
+	if err := s.applyLocked(a, first); err != nil {
+		a.mu.Unlock()
+		return "", fmt.Errorf("schedule: create run %s: %w", id, err)
+	}
+	// Registered before RunCreated is durable, so that its first append can also queue
+	// the stages that are ready at once (if it holds a slot of its group): one write, not
+	// two, on the store's one writer, where a burst of triggers waits. Until the append
+	// returns, a.mu keeps everyone else (Cancel, Waiting, a newer run of its group) off it.
+	older, ok := s.register(a)
+	if !ok {
+		a.mu.Unlock()
+		return id, fmt.Errorf("%w: %s", ErrRunExists, id)
+	}
+	if err := s.commitAdvanceLocked(ctx, a, 0, first); err != nil {
+		s.forgetLocked(a)
 		a.mu.Unlock()
 		if errors.Is(err, store.ErrConflict) {
 			return id, fmt.Errorf("%w: %s", ErrRunExists, id)
 		}
 		return "", err
 	}
-	older := s.register(a)
 	a.mu.Unlock()
 	// RunCreated is durable: should we crash before these cancels, Start derives them.
 	for _, o := range older {
@@ -317,9 +337,22 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 			return id, err
 		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return id, s.advanceLocked(ctx, a)
+	return id, nil
+}
+
+// forgetLocked undoes the register of a run whose RunCreated could not be stored: the
+// scheduler drops it, and whoever held it (a newer run of its group about to cancel it, a
+// Wait) finds it gone. The caller holds a.mu.
+func (s *Scheduler) forgetLocked(a *active) {
+	a.gone = true
+	a.state = &run.State{}
+	s.mu.Lock()
+	if s.runs[a.id] == a {
+		s.unregisterLocked(a)
+	}
+	s.mu.Unlock()
+	s.signal() // runs of its group behind it may hold a slot now
+	close(a.done)
 }
 
 // Cancel records a cancel request and kills the run's running stages.
@@ -330,16 +363,19 @@ func (s *Scheduler) Cancel(ctx context.Context, id, reason string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.gone {
+		return ErrUnknownRun
+	}
 	if a.state.Done() || a.state.CancelRequested {
 		return nil
 	}
-	if err := s.appendLocked(ctx, a, run.Event{Type: run.RunCancelRequested, Reason: reason}); err != nil {
+	if err := s.appendAdvanceLocked(ctx, a, run.Event{Type: run.RunCancelRequested, Reason: reason}); err != nil {
 		return err
 	}
 	for _, cancel := range a.cancels {
 		cancel(errRunCancelled)
 	}
-	return s.advanceLocked(ctx, a)
+	return nil
 }
 
 // Wait blocks until the run finishes and returns its final state.
@@ -375,21 +411,37 @@ func (s *Scheduler) appendLocked(ctx context.Context, a *active, events ...run.E
 		return nil
 	}
 	expected := a.state.Seq
+	if err := s.applyLocked(a, events); err != nil {
+		s.reload(ctx, a)
+		return err
+	}
+	return s.commitLocked(ctx, a, expected, events)
+}
+
+// applyLocked numbers events after the run's last seq, stamps them and folds them into the
+// run's state, in memory only: commitLocked makes them durable. The caller holds a.mu.
+func (s *Scheduler) applyLocked(a *active, events []run.Event) error {
 	now := s.cfg.Now().UTC()
 	for i := range events {
 		e := &events[i]
 		if e.RunID == "" {
 			e.RunID = a.state.ID
 		}
-		e.Seq = expected + int64(i) + 1
+		e.Seq = a.state.Seq + 1
 		if e.Time.IsZero() {
 			e.Time = now
 		}
 		if err := a.state.Apply(*e); err != nil {
-			s.reload(ctx, a)
 			return err
 		}
 	}
+	return nil
+}
+
+// commitLocked appends events that applyLocked folded in, after seq expected. On failure the
+// state is rebuilt from the store, so memory never runs ahead of the log. The caller holds
+// a.mu.
+func (s *Scheduler) commitLocked(ctx context.Context, a *active, expected int64, events []run.Event) error {
 	err := s.store.EventAppend(ctx, store.EventAppendParams{
 		RunID: a.state.ID, ExpectedSeq: expected, Events: events, Summary: a.state.Summary(),
 	})
@@ -452,10 +504,48 @@ func (s *Scheduler) advanceLocked(ctx context.Context, a *active) error {
 	return fmt.Errorf("schedule: run %s: %w after 3 tries", a.state.ID, store.ErrConflict)
 }
 
+// appendAdvanceLocked appends events and, in the same write, what run.Next decides once
+// they are folded in; then it queues the stages made ready. One write instead of two for
+// every stage result is a good part of what the store's one writer does under load. The
+// caller holds a.mu.
+func (s *Scheduler) appendAdvanceLocked(ctx context.Context, a *active, events ...run.Event) error {
+	expected := a.state.Seq
+	if err := s.applyLocked(a, events); err != nil {
+		s.reload(ctx, a)
+		return err
+	}
+	return s.commitAdvanceLocked(ctx, a, expected, events)
+}
+
+// commitAdvanceLocked is appendAdvanceLocked for events that applyLocked folded in already,
+// after seq expected. The caller holds a.mu.
+func (s *Scheduler) commitAdvanceLocked(ctx context.Context, a *active, expected int64, events []run.Event) error {
+	if !a.state.Done() && (a.state.CancelRequested || s.admitted(a)) { // else: see advanceLocked
+		next := run.Next(a.state, s.cfg.Now().UTC())
+		if err := s.applyLocked(a, next); err != nil {
+			s.reload(ctx, a)
+			return err
+		}
+		events = append(events, next...)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := s.commitLocked(ctx, a, expected, events); err != nil {
+		return err
+	}
+	for _, e := range events {
+		if e.Type == run.StageQueued {
+			s.enqueue(a, e.Stage, e.Attempt)
+		}
+	}
+	return nil
+}
+
 func (s *Scheduler) enqueue(a *active, stage string, attempt int) {
 	s.mu.Lock()
 	s.order++
-	s.queue = append(s.queue, item{runID: a.id, stage: stage, attempt: attempt, class: a.class, team: a.team, order: s.order})
+	s.queue.push(item{runID: a.id, stage: stage, attempt: attempt, class: a.class, team: a.team, order: s.order})
 	s.mu.Unlock()
 	s.signal()
 }
@@ -479,12 +569,10 @@ func (s *Scheduler) dispatch() {
 		s.advanceKicked()
 		s.mu.Lock()
 		for s.free > 0 {
-			i := s.pickLocked()
-			if i < 0 {
+			it, ok := s.popLocked()
+			if !ok {
 				break
 			}
-			it := s.queue[i]
-			s.queue = slices.Delete(s.queue, i, i+1)
 			a := s.runs[it.runID]
 			if a == nil {
 				continue

@@ -102,12 +102,8 @@ func (s *Scheduler) runStage(a *active, it item) {
 	if m := masker(a.secrets); m != nil {
 		fin.Reason = m.Replace(fin.Reason) // an executor's error may quote what a step printed
 	}
-	if err := s.appendLocked(ctx, a, append(stored, fin)...); err != nil {
+	if err := s.appendAdvanceLocked(ctx, a, append(stored, fin)...); err != nil {
 		s.log.Error("cannot record stage result", "run", a.state.ID, "stage", it.stage, "err", err)
-		return
-	}
-	if err := s.advanceLocked(ctx, a); err != nil {
-		s.log.Error("cannot advance run", "run", a.state.ID, "err", err)
 	}
 }
 

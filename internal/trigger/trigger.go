@@ -56,6 +56,9 @@ type Trigger struct {
 	ReceivedAt time.Time `json:"received_at"`
 	// Schedule is the cron expression of a cron trigger.
 	Schedule string `json:"schedule,omitempty"`
+	// DefaultBranch is the repository's default branch, where the forge's payload says it
+	// (GitHub, GitLab); runs of it are in the scheduler's default priority class.
+	DefaultBranch string `json:"default_branch,omitempty"`
 }
 
 // PR is what a pull (merge) request trigger knows of it. Trigger.Branch is the target.

@@ -6,11 +6,17 @@
 //
 // SQLite allows one writer at a time per file. Rather than let many connections race for the
 // write lock and spin in busy_timeout, every write goes through a pool of exactly one
-// connection: database/sql queues the callers, and each write is one short BEGIN IMMEDIATE
-// transaction with statements prepared once. Reads use a separate pool of several read-only
-// connections; in WAL mode they see the last committed state and never wait for the writer.
-// ":memory:" is one connection for both, since an in-memory database lives and dies with
-// its connection.
+// connection, in short BEGIN IMMEDIATE transactions with statements prepared once. Reads use
+// a separate pool of several read-only connections; in WAL mode they see the last committed
+// state and never wait for the writer. ":memory:" is one connection for both, since an
+// in-memory database lives and dies with its connection.
+//
+// Event appends and log lines, the writes that come by the thousand under a burst of
+// triggers, are group-committed (commit.go): those that arrive while a transaction is being
+// written share the next one, each still checked and applied on its own, so that one
+// append's seq conflict fails that append alone. Appends that start work (RunCreated,
+// StageStarted) go ahead of the rest. Triggers keep their own transaction (it alone fsyncs,
+// see TriggerAdd); repos and trigger marks are rare.
 //
 // # Durability
 //

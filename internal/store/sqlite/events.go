@@ -12,31 +12,38 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// upsertRunSQL writes the projection. On an existing run only what events can change is
-// set: repo, team, ref, sha, pipeline, trigger and created_at come from RunCreated and never
-// change, and leaving them out of SET spares SQLite rewriting the indexes on them at every
-// append.
-const upsertRunSQL = `INSERT INTO runs
+// insertRunSQL writes a new run's projection; it changes nothing (and the append is a
+// conflict) when the run exists.
+const insertRunSQL = `INSERT INTO runs
 	(id, repo, team, ref, sha, pipeline, "trigger", phase, done, created_at, finished_at, last_seq)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET
-		phase = excluded.phase,
-		done = excluded.done,
-		finished_at = excluded.finished_at,
-		last_seq = excluded.last_seq`
+	ON CONFLICT (id) DO NOTHING`
+
+// updateRunSQL writes an existing run's projection if its last seq is still the one the
+// append expects: the check of the expected seq and the write of the summary in one
+// statement. Only what events can change is set (repo, team, ref, sha, pipeline, trigger and
+// created_at come from RunCreated), which spares SQLite rewriting the indexes on the others.
+// runs.last_seq is the events' last seq: every append writes both in one transaction.
+const updateRunSQL = `UPDATE runs SET phase = ?, done = ?, finished_at = ?, last_seq = ?
+	WHERE id = ? AND last_seq = ?`
 
 const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, created_at, finished_at, last_seq`
 
 // EventAppend appends p.Events to run p.RunID and writes p.Summary as its projection, in
 // one transaction, if the run's last seq is still p.ExpectedSeq; otherwise it returns an
 // error wrapping store.ErrConflict and writes nothing.
+//
+// Concurrent appends share a transaction (see groupWrite): each is still checked and
+// applied on its own, so that a conflict of one fails that one alone. An append that
+// creates a run or starts a stage is urgent: it goes ahead of those that record progress
+// (steps, results) and of log lines, since it is what a trigger and a queued stage wait on.
 func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) error {
 	if err := checkAppend(p); err != nil {
 		return err
 	}
-	// Encode before taking the write connection: every caller waits for it. Strings, not
-	// []byte: the driver binds []byte as a BLOB, which the STRICT TEXT column
-	// refuses (and TEXT is what SQLite's JSON functions and the sqlite3 shell read).
+	// Encode before queueing: every caller waits for the writer. Strings, not []byte: the
+	// driver binds []byte as a BLOB, which the STRICT TEXT column refuses (and TEXT is what
+	// SQLite's JSON functions and the sqlite3 shell read).
 	data := make([]string, len(p.Events))
 	for i, e := range p.Events {
 		b, err := json.Marshal(e)
@@ -45,44 +52,56 @@ func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) erro
 		}
 		data[i] = string(b)
 	}
-	sum := p.Summary
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: append to run %s: %w", p.RunID, err)
+	urgent := false
+	for _, e := range p.Events {
+		urgent = urgent || e.Type == run.RunCreated || e.Type == run.StageStarted
 	}
-	defer tx.Rollback()
+	return s.groupWrite(ctx, urgent, func(ctx context.Context, st *batchStmts) (refused, err error) {
+		return st.appendEvents(ctx, p, data)
+	})
+}
 
-	var last int64
-	if err := tx.StmtContext(ctx, s.lastSeq).QueryRowContext(ctx, p.RunID).Scan(&last); err != nil {
-		return fmt.Errorf("sqlite: append to run %s: %w", p.RunID, err)
+// appendEvents writes one append inside a batch's transaction. It returns a conflict as
+// refused (nothing written) or an error that may leave the append half-written, which the
+// batch rolls back.
+func (st *batchStmts) appendEvents(ctx context.Context, p store.EventAppendParams, data []string) (refused, err error) {
+	sum := p.Summary
+	// Earlier appends of the batch, to this run too, are visible here: two appends of one
+	// run in a batch behave as they would one transaction after the other. The run row
+	// first: the events reference it.
+	var res sql.Result
+	if p.ExpectedSeq == 0 {
+		res, err = st.insertRun.ExecContext(ctx,
+			sum.ID, sum.Repo, sum.Team, sum.Ref, sum.SHA, sum.Pipeline, sum.Trigger, string(sum.Phase),
+			sum.Phase.Done(), formatTime(sum.CreatedAt), formatTimeOrNull(sum.FinishedAt), sum.LastSeq)
+	} else {
+		res, err = st.updateRun.ExecContext(ctx,
+			string(sum.Phase), sum.Phase.Done(), formatTimeOrNull(sum.FinishedAt), sum.LastSeq, p.RunID, p.ExpectedSeq)
 	}
-	if last != p.ExpectedSeq {
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: append to run %s: write summary: %w", p.RunID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		// Nothing written: the run's last seq is another (or it does not exist).
+		var last int64
+		if err := st.lastSeq.QueryRowContext(ctx, p.RunID).Scan(&last); err != nil {
+			return nil, fmt.Errorf("sqlite: append to run %s: %w", p.RunID, err)
+		}
 		return fmt.Errorf("sqlite: append to run %s after seq %d: its last seq is %d: %w",
-			p.RunID, p.ExpectedSeq, last, store.ErrConflict)
+			p.RunID, p.ExpectedSeq, last, store.ErrConflict), nil
 	}
-	// The run row first: the events reference it.
-	if _, err := tx.StmtContext(ctx, s.upsertRun).ExecContext(ctx,
-		sum.ID, sum.Repo, sum.Team, sum.Ref, sum.SHA, sum.Pipeline, sum.Trigger, string(sum.Phase),
-		sum.Phase.Done(), formatTime(sum.CreatedAt), formatTimeOrNull(sum.FinishedAt), sum.LastSeq,
-	); err != nil {
-		return fmt.Errorf("sqlite: append to run %s: write summary: %w", p.RunID, err)
-	}
-	ins := tx.StmtContext(ctx, s.insertEvent)
 	for i, e := range p.Events {
-		if _, err := ins.ExecContext(ctx, e.RunID, e.Seq, string(e.Type), formatTime(e.Time), data[i]); err != nil {
+		if _, err := st.insertEvent.ExecContext(ctx, e.RunID, e.Seq, string(e.Type), formatTime(e.Time), data[i]); err != nil {
 			// Unreachable while every writer checks the seq under the write lock, as
 			// above (another process included: BEGIN IMMEDIATE serialises them). Kept so
 			// that one that does not still yields ErrConflict, not a constraint error.
 			if isPrimaryKeyViolation(err) {
-				return fmt.Errorf("sqlite: append to run %s: seq %d exists: %w", p.RunID, e.Seq, store.ErrConflict)
+				return nil, fmt.Errorf("sqlite: append to run %s: seq %d exists: %w", p.RunID, e.Seq, store.ErrConflict)
 			}
-			return fmt.Errorf("sqlite: append to run %s: event %d: %w", p.RunID, e.Seq, err)
+			return nil, fmt.Errorf("sqlite: append to run %s: event %d: %w", p.RunID, e.Seq, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: append to run %s: commit: %w", p.RunID, err)
-	}
-	return nil
+	return nil, nil
 }
 
 // checkAppend rejects what can only be a caller's bug, before any I/O. These are plain

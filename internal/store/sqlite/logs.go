@@ -25,25 +25,20 @@ func (s *Store) LogAppend(ctx context.Context, lines []run.LogLine) error {
 			return fmt.Errorf("sqlite: append logs of run %s stage %s: seq %d, want 1 or more", l.RunID, l.Stage, l.Seq)
 		}
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: append logs: %w", err)
-	}
-	defer tx.Rollback()
-	ins := tx.StmtContext(ctx, s.insertLog)
-	for _, l := range lines {
-		if _, err := ins.ExecContext(ctx, l.RunID, l.Stage, l.Seq, formatTime(l.Time), l.Text); err != nil {
-			// OR IGNORE covers the key, not the reference to runs.
-			if isForeignKeyViolation(err) {
-				return fmt.Errorf("sqlite: append logs of run %s: %w", l.RunID, store.ErrNotFound)
+	// In the group commit with the events: a stage's log lines would otherwise take the one
+	// write connection between two batches of events.
+	return s.groupWrite(ctx, false, func(ctx context.Context, st *batchStmts) (refused, err error) {
+		for _, l := range lines {
+			if _, err := st.insertLog.ExecContext(ctx, l.RunID, l.Stage, l.Seq, formatTime(l.Time), l.Text); err != nil {
+				// OR IGNORE covers the key, not the reference to runs.
+				if isForeignKeyViolation(err) {
+					return nil, fmt.Errorf("sqlite: append logs of run %s: %w", l.RunID, store.ErrNotFound)
+				}
+				return nil, fmt.Errorf("sqlite: append logs of run %s stage %s: line %d: %w", l.RunID, l.Stage, l.Seq, err)
 			}
-			return fmt.Errorf("sqlite: append logs of run %s stage %s: line %d: %w", l.RunID, l.Stage, l.Seq, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: append logs: commit: %w", err)
-	}
-	return nil
+		return nil, nil
+	})
 }
 
 // LogList returns a stage's log lines after p.AfterSeq, in order.

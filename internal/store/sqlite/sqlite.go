@@ -40,9 +40,18 @@ type Store struct {
 	// Statements run on every append, prepared once: parsing SQL would otherwise be a good
 	// part of the cost of a short transaction.
 	lastSeq     *sql.Stmt
-	upsertRun   *sql.Stmt
+	insertRun   *sql.Stmt
+	updateRun   *sql.Stmt
 	insertEvent *sql.Stmt
 	insertLog   *sql.Stmt
+
+	// The group commit of events and log lines (commit.go): writes waiting for the next
+	// batch (urgent ones apart), and whether a caller is leading one (writing a batch, or
+	// woken to write the next).
+	writeMu      sync.Mutex
+	urgentQueue  []*writeReq
+	writeQueue   []*writeReq
+	writeLeading bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,7 +156,8 @@ func (s *Store) init(ctx context.Context) error {
 		sql  string
 	}{
 		{&s.lastSeq, `SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?`},
-		{&s.upsertRun, upsertRunSQL},
+		{&s.insertRun, insertRunSQL},
+		{&s.updateRun, updateRunSQL},
 		{&s.insertEvent, `INSERT INTO events (run_id, seq, type, time, data) VALUES (?, ?, ?, ?, ?)`},
 		{&s.insertLog, `INSERT OR IGNORE INTO logs (run_id, stage, seq, time, text) VALUES (?, ?, ?, ?, ?)`},
 	} {
@@ -176,7 +186,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.lastSeq, s.upsertRun, s.insertEvent, s.insertLog} {
+	for _, st := range []*sql.Stmt{s.lastSeq, s.insertRun, s.updateRun, s.insertEvent, s.insertLog} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

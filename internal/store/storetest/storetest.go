@@ -57,6 +57,8 @@ func Exercise(t *testing.T, h Harness) {
 		{"EventAppendConflict", testEventAppendConflict},
 		{"EventAppendRace", testEventAppendRace},
 		{"EventAppendManyRuns", testEventAppendManyRuns},
+		{"EventAppendConflictIsolated", testEventAppendConflictIsolated},
+		{"WriteCancelledAmongMany", testWriteCancelledAmongMany},
 		{"EventListAfterSeqLimit", testEventListAfterSeqLimit},
 		{"EventListWhileAppending", testEventListWhileAppending},
 		{"RunProjection", testRunProjection},

@@ -20,8 +20,9 @@ func Verify(h trigger.Header, body []byte, secret string) error {
 }
 
 type repository struct {
-	FullName string `json:"full_name"`
-	CloneURL string `json:"clone_url"`
+	FullName      string `json:"full_name"`
+	CloneURL      string `json:"clone_url"`
+	DefaultBranch string `json:"default_branch"`
 }
 
 type user struct {
@@ -230,7 +231,7 @@ func setRepo(t *trigger.Trigger, r *repository, event string) error {
 	if r == nil || r.FullName == "" {
 		return fmt.Errorf("%w: %s event without repository.full_name", trigger.ErrMalformed, event)
 	}
-	t.Repo, t.CloneURL = r.FullName, r.CloneURL
+	t.Repo, t.CloneURL, t.DefaultBranch = r.FullName, r.CloneURL, r.DefaultBranch
 	return nil
 }
 

@@ -22,6 +22,7 @@ func Verify(h trigger.Header, _ []byte, secret string) error {
 type project struct {
 	PathWithNamespace string `json:"path_with_namespace"`
 	GitHTTPURL        string `json:"git_http_url"`
+	DefaultBranch     string `json:"default_branch"`
 }
 
 type commit struct {
@@ -97,7 +98,7 @@ func Parse(h trigger.Header, body []byte) (trigger.Trigger, error) {
 		return t, fmt.Errorf("%w: %s: %v", trigger.ErrMalformed, event, err)
 	}
 	if head.Project != nil {
-		t.Repo, t.CloneURL = head.Project.PathWithNamespace, head.Project.GitHTTPURL
+		t.Repo, t.CloneURL, t.DefaultBranch = head.Project.PathWithNamespace, head.Project.GitHTTPURL, head.Project.DefaultBranch
 	}
 	switch head.ObjectKind {
 	case "push", "tag_push":

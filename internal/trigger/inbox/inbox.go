@@ -364,7 +364,9 @@ func (in *Inbox) route(ctx context.Context, t *trigger.Trigger) (runs []string, 
 	if t.Tag != "" {
 		refName = t.Tag
 	}
-	id, err := l.create(ctx, RunID(t.ID, l.file()), repo, refName, rev, c, runTrigger(t, paths))
+	info := l.info(repo, refName, rev, c, runTrigger(t, paths))
+	info.DefaultBranch = t.DefaultBranch
+	id, err := l.Scheduler.Create(ctx, schedule.CreateParams{ID: RunID(t.ID, l.file()), Info: info})
 	if err != nil && !errors.Is(err, schedule.ErrRunExists) {
 		return nil, fmt.Sprintf("create run: %v", err)
 	}

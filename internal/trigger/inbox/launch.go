@@ -134,24 +134,43 @@ func (l *Launcher) generate(ctx context.Context, repo trigger.Repo, rev trigger.
 
 // Manual starts a run of repo at ref by hand (POST /api/v1/runs).
 func (l *Launcher) Manual(ctx context.Context, repo trigger.Repo, ref string) (id, sha string, err error) {
-	rev, c, err := l.resolve(ctx, repo, ref)
+	return l.ManualRun(ctx, ManualParams{Repo: repo, Ref: ref})
+}
+
+// ManualParams describe a run started by hand.
+type ManualParams struct {
+	Repo trigger.Repo
+	Ref  string // branch, tag or sha; empty: the default branch
+	// Hotfix puts the run in the hotfix priority class whatever its branch.
+	Hotfix bool
+}
+
+// ManualRun is Manual with every choice of a run started by hand.
+func (l *Launcher) ManualRun(ctx context.Context, p ManualParams) (id, sha string, err error) {
+	rev, c, err := l.resolve(ctx, p.Repo, p.Ref)
 	if err != nil {
 		return "", "", err
 	}
+	ref := p.Ref
 	if ref == "" {
 		ref = rev.Branch
 	}
-	id, err = l.create(ctx, "", repo, ref, rev, c, run.Trigger{Kind: trigger.KindManual, Branch: rev.Branch, Tag: rev.Tag, Provider: "api"})
+	info := l.info(p.Repo, ref, rev, c, run.Trigger{Kind: trigger.KindManual, Branch: rev.Branch, Tag: rev.Tag, Provider: "api"})
+	info.Hotfix = p.Hotfix
+	if p.Ref == "" {
+		info.DefaultBranch = rev.Branch // what the repository's HEAD names
+	}
+	id, err = l.Scheduler.Create(ctx, schedule.CreateParams{Info: info})
 	return id, rev.SHA, err
 }
 
-func (l *Launcher) create(ctx context.Context, id string, repo trigger.Repo, ref string, rev trigger.Revision, c compiled, tr run.Trigger) (string, error) {
-	return l.Scheduler.Create(ctx, schedule.CreateParams{ID: id, Info: run.Info{
+func (l *Launcher) info(repo trigger.Repo, ref string, rev trigger.Revision, c compiled, tr run.Trigger) run.Info {
+	return run.Info{
 		Repo: repo.FullName, Team: repo.Team, Ref: ref, SHA: rev.SHA, File: c.file,
 		Trigger:  tr,
 		Source:   run.Source{Repo: rev.Source, SHA: rev.SHA},
 		Pipeline: c.p,
-	}})
+	}
 }
 
 // runTrigger is what a run records of its trigger (run.Info.Trigger).
