@@ -181,3 +181,7 @@ func snapshotAll(mu *sync.Mutex, in map[string]*counter) map[string]Counts {
 	}
 	return out
 }
+
+// BucketBounds are the latency histogram's upper bounds in seconds (the last bucket, +Inf,
+// is not listed), for exporting it.
+func BucketBounds() []float64 { return append([]float64(nil), bucketBounds...) }
