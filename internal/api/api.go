@@ -63,6 +63,10 @@ type Config struct {
 	Inbox *inbox.Inbox
 	// Metrics serves Prometheus metrics at /metrics. Default nil: no /metrics.
 	Metrics http.Handler
+	// Environments and Deployments serve /api/v1/environments and /api/v1/deployments
+	// (environments.go). Default nil: no such routes.
+	Environments Environments
+	Deployments  Deployments
 }
 
 // Server serves the API.
@@ -116,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/runs/{id}/cancel", s.runCancel)
 		r.Get("/teams/{team}/quota", s.quotaGet)
 		r.Put("/teams/{team}/quota", s.quotaPut)
+		s.environmentRoutes(r)
 	})
 	return r
 }

@@ -259,7 +259,6 @@ func (l *load) total() int64 { return l.ok.Load() + l.failed.Load() + l.lost.Loa
 
 func digestVersion(v string) string { return strings.TrimPrefix(digests[v], "sha256:")[:12] }
 
-
 func countVersion(l *load, v string) int64 {
 	var n int64
 	l.versions.Range(func(k, c any) bool {

@@ -42,6 +42,12 @@ func (m *Metrics) StageStarted(info *run.Info, _ string, wait time.Duration) {
 	m.queueWait.WithLabelValues(info.Priority).Observe(max(wait, 0).Seconds())
 }
 
+// Register adds a collector of another part of paved (the deploy controller's proxy
+// metrics); a collector already registered is left as it is.
+func (m *Metrics) Register(c prometheus.Collector) {
+	_ = m.reg.Register(c)
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
