@@ -38,7 +38,7 @@ func main() {
 	}
 	root.AddCommand(runCmd(), validateCmd(), serverCmd(), demoCmd())
 	root.AddCommand(artifactCmd(), imageCmd())
-	root.AddCommand(initCmd())
+	root.AddCommand(initCmd(), rollbackCmd())
 	err := root.Execute()
 	if err == nil {
 		return
