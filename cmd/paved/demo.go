@@ -414,7 +414,7 @@ func deploymentLine(e run.Event) string {
 		}
 		return line
 	case run.RollbackStarted:
-		return fmt.Sprintf("ROLLBACK: %s (canary at 0%% after %.2f ms)", d.Reason, d.RollbackMS)
+		return fmt.Sprintf("ROLLBACK: %s (canary at 0%% after %.3f ms)", d.Reason, d.RollbackMS)
 	case run.DeploymentFinished:
 		if d.Reason != "" {
 			return fmt.Sprintf("deployment %s %s: %s", d.ID, d.Outcome, d.Reason)
