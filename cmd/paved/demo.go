@@ -403,12 +403,19 @@ func deploymentLine(e run.Event) string {
 		}
 		var ms []string
 		for _, m := range a.Metrics {
-			switch m.Name {
-			case "error_rate", "p99_latency_ms", "requests":
+			switch {
+			case m.Name != "error_rate" && m.Name != "p99_latency_ms" && m.Name != "requests":
+			case d.Phase == "verifying": // the SLO window has no baseline
+				ms = append(ms, fmt.Sprintf("%s %g", m.Name, m.Value))
+			default:
 				ms = append(ms, fmt.Sprintf("%s %g (baseline %g)", m.Name, m.Value, m.Baseline))
 			}
 		}
-		line := fmt.Sprintf("analysis %s: %s", a.Outcome, strings.Join(ms, ", "))
+		what := "analysis"
+		if d.Phase == "verifying" {
+			what = "SLO window"
+		}
+		line := fmt.Sprintf("%s %s: %s", what, a.Outcome, strings.Join(ms, ", "))
 		if d.Phase == "paused" {
 			line += " [paused: " + a.Reason + "]"
 		}

@@ -169,6 +169,21 @@ func TestBlueGreenZeroLoss(t *testing.T) {
 	if !strings.Contains(rec.text(), "preview") {
 		t.Errorf("no preview in the log:\n%s", rec.text())
 	}
+	// Rolling back within keep_warm switches to blue's replicas: no process starts.
+	rb := &recorder{}
+	d, err := h.c.Rollback(t.Context(), deploy.RollbackParams{Environment: "bg"}, rb)
+	if err != nil || d.Outcome != store.DeploymentSucceeded {
+		t.Fatalf("rollback: %+v, %v\n%s", d, err, rb.text())
+	}
+	if !strings.Contains(rb.text(), "kept warm") {
+		t.Errorf("rollback did not switch to the warm release:\n%s", rb.text())
+	}
+	if body := get(t, h.url("bg")+"/"); !strings.Contains(body, v1) {
+		t.Errorf("after rollback: %q", body)
+	}
+	if st, _ := h.c.Status("bg"); st.Warm != digestVersion(v2) {
+		t.Errorf("warm after rollback %q, want %s", st.Warm, digestVersion(v2))
+	}
 }
 
 // TestRollingNotReadyRollsBack: a version that never becomes ready is rolled back and the

@@ -190,6 +190,9 @@ func (d *deployment) switchBack(why string, newReps []*local.Replica) (string, s
 // traffic in one swap, and keeps blue warm for an instant way back.
 func (d *deployment) blueGreen(ctx context.Context) (string, string, error) {
 	spec := d.spec
+	if warm := d.takeWarm(); warm != nil {
+		return d.switchToWarm(ctx, warm)
+	}
 	green, err := d.c.startReplicas(ctx, d.env, d.new, spec.Replicas)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -232,6 +235,51 @@ func (d *deployment) blueGreen(ctx context.Context) (string, string, error) {
 	}
 	if why != "" {
 		return d.switchBack(why, green)
+	}
+	d.keepWarm(d.old)
+	d.promoteTo(d.new)
+	return store.DeploymentSucceeded, "", nil
+}
+
+// takeWarm returns the release blue-green keeps warm when it is the artifact being
+// deployed and all its replicas are ready, and stops keeping it.
+func (d *deployment) takeWarm() *release {
+	env := d.env
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	w := env.warm
+	if w == nil || w.rec.Artifact != d.new.rec.Artifact {
+		return nil
+	}
+	for _, r := range w.replicas {
+		if !r.Ready() {
+			return nil
+		}
+	}
+	if env.warmStop != nil {
+		env.warmStop.Stop()
+	}
+	env.warm, env.warmStop = nil, nil
+	return w
+}
+
+// switchToWarm is a rollback within keep_warm: all traffic back to the warm replicas in
+// one swap, no process started.
+func (d *deployment) switchToWarm(ctx context.Context, warm *release) (string, string, error) {
+	d.new.replicas = warm.replicas
+	d.env.proxy.SetPools([]local.Pool{{Name: trackStable, Weight: 100, Replicas: warm.replicas}})
+	d.log("switched %s back to %s, kept warm", d.spec.Environment, d.base.Version)
+	if err := d.event(run.DeploymentStepAdvanced, func(x *run.Deployment) {
+		x.Step, x.Steps, x.Weights, x.Phase = 1, 1, map[string]int{"blue": 100, "green": 0}, "verifying"
+	}); err != nil {
+		return "", "", err
+	}
+	why, err := d.verify(ctx, d.new)
+	if err != nil {
+		return "", "", err
+	}
+	if why != "" {
+		return d.switchBack(why, nil)
 	}
 	d.keepWarm(d.old)
 	d.promoteTo(d.new)
