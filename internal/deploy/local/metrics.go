@@ -168,13 +168,16 @@ func (m *metrics) get(track, version string) (*counter, *counter) {
 	return t, v
 }
 
-func snapshotAll(mu *sync.Mutex, in map[string]*counter) map[string]Counts {
-	mu.Lock()
+// snapshot copies the counters of one of m's maps (which one is picked under the lock:
+// the maps are made on first use).
+func (m *metrics) snapshot(which func(*metrics) map[string]*counter) map[string]Counts {
+	m.mu.Lock()
+	in := which(m)
 	cs := make(map[string]*counter, len(in))
 	for k, v := range in {
 		cs[k] = v
 	}
-	mu.Unlock()
+	m.mu.Unlock()
 	out := make(map[string]Counts, len(cs))
 	for k, c := range cs {
 		out[k] = c.snapshot()

@@ -116,10 +116,14 @@ func (p *Proxy) SetPools(pools []Pool) {
 func (p *Proxy) Pools() []Pool { return *p.pools.Load() }
 
 // Metrics is a snapshot of the cumulative counts by track; subtract two snapshots for a window.
-func (p *Proxy) Metrics() map[string]Counts { return snapshotAll(&p.m.mu, p.m.byTrack) }
+func (p *Proxy) Metrics() map[string]Counts {
+	return p.m.snapshot(func(m *metrics) map[string]*counter { return m.byTrack })
+}
 
 // VersionMetrics is a snapshot of the cumulative counts by replica version.
-func (p *Proxy) VersionMetrics() map[string]Counts { return snapshotAll(&p.m.mu, p.m.byVersion) }
+func (p *Proxy) VersionMetrics() map[string]Counts {
+	return p.m.snapshot(func(m *metrics) map[string]*counter { return m.byVersion })
+}
 
 // pick chooses a pool by weight among those with a ready replica, then a ready replica of it
 // round robin; except for the replica in avoid (a failed connection attempt).
