@@ -96,7 +96,7 @@ func main() {
 	// The first push creates prod (and fills the Go caches): not measured.
 	first := push(base, repo, "")
 	if first.phase != "SUCCEEDED" {
-		fail(serverLog.String(), "first run ended %s", first.phase)
+		fail(serverLog.String(), "first run ended %s: %s", first.phase, first.reason)
 	}
 	var st struct{ URL string }
 	get(base+"/api/v1/environments/prod", &st)
@@ -106,7 +106,7 @@ func main() {
 	for i := range *pushes {
 		r := push(base, repo, fmt.Sprintf("1.%d.0", i+1))
 		if r.phase != "SUCCEEDED" {
-			fail(serverLog.String(), "push %d ended %s", i+1, r.phase)
+			fail("", "push %d ended %s: %s", i+1, r.phase, r.reason)
 		}
 		totals, builds, deploys = append(totals, r.total), append(builds, r.build), append(deploys, r.deploy)
 	}
@@ -127,7 +127,7 @@ func main() {
 }
 
 type result struct {
-	phase                string
+	phase, reason        string
 	total, build, deploy time.Duration
 }
 
@@ -153,22 +153,26 @@ func push(base, repo, version string) result {
 	total := time.Since(t0)
 	var evs struct {
 		Events []struct {
-			Type  string    `json:"type"`
-			Stage string    `json:"stage"`
-			Time  time.Time `json:"time"`
+			Type   string    `json:"type"`
+			Stage  string    `json:"stage"`
+			Time   time.Time `json:"time"`
+			Reason string    `json:"reason"`
 		} `json:"events"`
 	}
 	get(base+"/api/v1/runs/"+created.ID+"/events", &evs)
-	started, took := map[string]time.Time{}, map[string]time.Duration{}
+	started, took, reason := map[string]time.Time{}, map[string]time.Duration{}, ""
 	for _, e := range evs.Events {
 		switch e.Type {
 		case "StageStarted":
 			started[e.Stage] = e.Time
 		case "StageFinished":
 			took[e.Stage] = e.Time.Sub(started[e.Stage])
+			if e.Reason != "" {
+				reason += e.Stage + ": " + e.Reason + "; "
+			}
 		}
 	}
-	return result{phase: sum.Phase, total: total, build: took["build"], deploy: took["deploy-prod"]}
+	return result{phase: sum.Phase, reason: reason, total: total, build: took["build"], deploy: took["deploy-prod"]}
 }
 
 // load sends about rps requests a second to url until stop is called.

@@ -145,6 +145,7 @@ func (an *analyzer) judge(c, b Sample, restarts int) run.Analysis {
 		rss, limit := an.rss(), 0.9*float64(a.MemoryLimit)
 		add(run.MetricValue{Name: "memory_bytes", Value: float64(rss), Threshold: limit, Outcome: outcome(float64(rss) > limit)})
 	}
+	latencyShort := false
 	enough := c.Requests >= int64(a.MinSamples) && b.Requests >= int64(a.MinSamples)
 	sampleOutcome := run.AnalysisPass
 	if !enough {
@@ -156,8 +157,14 @@ func (an *analyzer) judge(c, b Sample, restarts int) run.Analysis {
 		add(run.MetricValue{Name: "error_rate", Value: round(c.ErrorRate), Threshold: round(errThreshold), Baseline: round(b.ErrorRate),
 			Outcome: outcome(c.ErrorRate > errThreshold)})
 		p99Threshold := max(float64(b.P99)*(1+a.MaxP99Increase), float64(b.P99+a.P99Slack))
-		add(run.MetricValue{Name: "p99_latency_ms", Value: ms2(float64(c.P99)), Threshold: ms2(p99Threshold), Baseline: ms2(float64(b.P99)),
-			Outcome: outcome(float64(c.P99) > p99Threshold)})
+		v := run.MetricValue{Name: "p99_latency_ms", Value: ms2(float64(c.P99)), Threshold: ms2(p99Threshold), Baseline: ms2(float64(b.P99)),
+			Outcome: outcome(float64(c.P99) > p99Threshold)}
+		if c.Requests < minP99Samples || b.Requests < minP99Samples {
+			// The P99 of fewer than 100 requests is their maximum: one slow request, noise.
+			v.Outcome = run.AnalysisInconclusive
+			latencyShort = true
+		}
+		add(v)
 	}
 	out := run.Analysis{Metrics: ms}
 	switch {
@@ -166,11 +173,17 @@ func (an *analyzer) judge(c, b Sample, restarts int) run.Analysis {
 	case !enough:
 		out.Outcome = run.AnalysisInconclusive
 		out.Reason = fmt.Sprintf("too little traffic: canary %d, baseline %d requests, %d each needed", c.Requests, b.Requests, a.MinSamples)
+	case latencyShort:
+		out.Outcome = run.AnalysisInconclusive
+		out.Reason = fmt.Sprintf("too little traffic to judge P99: canary %d, baseline %d requests, %d each needed", c.Requests, b.Requests, minP99Samples)
 	default:
 		out.Outcome = run.AnalysisPass
 	}
 	return out
 }
+
+// minP99Samples: below it a P99 is not judged (the window grows until it is).
+const minP99Samples = 100
 
 func round(f float64) float64 { return math.Round(f*1e5) / 1e5 }
 func ms2(ns float64) float64  { return math.Round(ns/1e4) / 100 }

@@ -71,7 +71,7 @@ func TestCanaryPromotesHealthyVersion(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	spec := fastSpec("prod", deploy.Canary, 2)
-	h.deploy(spec, v1)
+	h.deployOK(spec, v1)
 	l := startLoad(h.url("prod"), 400, 8)
 	rec, out := h.deploy(spec, v2)
 	l.stop()
@@ -96,7 +96,7 @@ func TestCanaryInconclusivePauses(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	spec := fastSpec("quiet", deploy.Canary, 1)
-	h.deploy(spec, v1)
+	h.deployOK(spec, v1)
 	spec.Analysis.InconclusiveTimeout = 600 * time.Millisecond
 	rec, out := h.deploy(spec, v2)
 	if out != store.DeploymentRolledBack {
@@ -131,7 +131,7 @@ func TestRollingZeroLoss(t *testing.T) {
 	h := newHarness(t)
 	spec := fastSpec("web", deploy.Rolling, 3)
 	spec.MaxSurge = "1"
-	h.deploy(spec, v1)
+	h.deployOK(spec, v1)
 	l := startLoad(h.url("web"), 300, 6)
 	waitFor(t, func() bool { return l.total() >= 100 })
 	rec, out := h.deploy(spec, v2)
@@ -154,7 +154,7 @@ func TestBlueGreenZeroLoss(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	spec := fastSpec("bg", deploy.BlueGreen, 3)
-	h.deploy(spec, v1)
+	h.deployOK(spec, v1)
 	l := startLoad(h.url("bg"), 300, 6)
 	waitFor(t, func() bool { return l.total() >= 100 })
 	rec, out := h.deploy(spec, v2)
@@ -196,7 +196,7 @@ func TestRollingNotReadyRollsBack(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	spec := fastSpec("crashy", deploy.Rolling, 2)
-	h.deploy(spec, v1)
+	h.deployOK(spec, v1)
 	spec.ReadinessTimeout = time.Second
 	rec, out := h.deploy(spec, vCrash)
 	if out != store.DeploymentRolledBack {

@@ -295,3 +295,12 @@ func get(t *testing.T, url string) string {
 	b.Write(buf[:n])
 	return b.String()
 }
+
+// deployOK deploys v and fails the test unless it succeeded.
+func (h *harness) deployOK(spec deploy.Spec, v string) {
+	h.t.Helper()
+	rec, out := h.deploy(spec, v)
+	if out != "succeeded" {
+		h.t.Fatalf("deploy %s: %s\n%s", v, out, rec.text())
+	}
+}

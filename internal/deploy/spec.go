@@ -91,7 +91,8 @@ type Analysis struct {
 	// it. Default 0.001 (0.1%).
 	MaxErrorRate float64 `json:"max_error_rate"`
 	// MaxP99Increase: the canary's P99 latency fails above the baseline's times 1+it and
-	// more than P99Slack above it. Defaults 0.10 and 5ms (below a few ms, 10% is noise).
+	// more than P99Slack above it. Defaults 0.10 and 20ms (at a few ms, 10% is scheduler
+	// noise). A P99 is judged only over windows of 100 requests or more on both sides.
 	MaxP99Increase float64       `json:"max_p99_increase"`
 	P99Slack       time.Duration `json:"p99_slack"`
 	// MaxRestarts of canary replicas during the step. Default 0.
@@ -182,7 +183,7 @@ func (s Spec) Defaults() (Spec, error) {
 		a.MaxP99Increase = 0.10
 	}
 	if a.P99Slack <= 0 {
-		a.P99Slack = 5 * time.Millisecond
+		a.P99Slack = 20 * time.Millisecond
 	}
 	if a.Source == "" {
 		a.Source = "proxy"
