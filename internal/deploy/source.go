@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -164,35 +163,60 @@ func (s *promSource) query(ctx context.Context, tmpl string, vars map[string]str
 	if err != nil {
 		return 0, fmt.Errorf("deploy: prometheus: %w", err)
 	}
+	v, err := parsePromValue(body)
+	if err != nil {
+		return 0, fmt.Errorf("deploy: prometheus query %s (%s): %w", q.String(), resp.Status, err)
+	}
+	return v, nil
+}
+
+// parsePromValue reads the one number of an instant query's answer. No series is 0 (no
+// requests of that kind), NaN and ±Inf too (0/0 over an empty window).
+func parsePromValue(body []byte) (float64, error) {
 	var r struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return 0, fmt.Errorf("deploy: prometheus: %s: %.200s", resp.Status, body)
+		return 0, fmt.Errorf("not a Prometheus API answer: %.100q", body)
 	}
 	if r.Status != "success" {
-		return 0, fmt.Errorf("deploy: prometheus query %s: %s", q.String(), r.Error)
+		return 0, fmt.Errorf("prometheus: %s", r.Error)
 	}
-	if r.Data.ResultType != "vector" && r.Data.ResultType != "scalar" {
-		return 0, fmt.Errorf("deploy: prometheus query %s: result is a %s, want one number", q.String(), r.Data.ResultType)
+	var sample [2]any
+	switch r.Data.ResultType {
+	case "scalar":
+		if err := json.Unmarshal(r.Data.Result, &sample); err != nil {
+			return 0, fmt.Errorf("bad scalar: %w", err)
+		}
+	case "vector":
+		var vec []struct {
+			Value [2]any `json:"value"`
+		}
+		if err := json.Unmarshal(r.Data.Result, &vec); err != nil {
+			return 0, fmt.Errorf("bad vector: %w", err)
+		}
+		if len(vec) == 0 {
+			return 0, nil
+		}
+		if len(vec) > 1 {
+			return 0, fmt.Errorf("%d series, want one (aggregate with sum)", len(vec))
+		}
+		sample = vec[0].Value
+	default:
+		return 0, fmt.Errorf("result is a %q, want one number (a scalar or a vector of one)", r.Data.ResultType)
 	}
-	if len(r.Data.Result) == 0 {
-		return 0, nil
+	str, ok := sample[1].(string)
+	if !ok {
+		return 0, fmt.Errorf("sample value %v is not a string", sample[1])
 	}
-	if len(r.Data.Result) > 1 {
-		return 0, fmt.Errorf("deploy: prometheus query %s: %d series, want one (aggregate with sum)", q.String(), len(r.Data.Result))
-	}
-	str, _ := r.Data.Result[0].Value[1].(string)
 	v, err := strconv.ParseFloat(str, 64)
 	if err != nil {
-		return 0, errors.New("deploy: prometheus: bad sample value " + str)
+		return 0, fmt.Errorf("bad sample value %q", str)
 	}
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, nil
