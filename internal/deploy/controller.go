@@ -474,6 +474,8 @@ func (d *deployment) track(reps []*local.Replica) {
 func (d *deployment) abandon() {
 	if d.old != nil {
 		d.env.proxy.SetPools([]local.Pool{{Name: trackStable, Weight: 100, Replicas: d.old.replicas}})
+	} else {
+		d.env.proxy.SetPools(nil)
 	}
 	d.mu.Lock()
 	reps := d.started
