@@ -4,7 +4,7 @@
 // measurements a step: 2 s per step; a 2 s SLO window), under 200 requests/s of load. Each
 // push commits a new VERSION and triggers a run; the time to its RunFinished is measured
 // and set beside floors measured in the same run: the build stage's own time, and the
-// analysis windows the canary must wait by design (2 steps × 2 s + 2 s).
+// analysis windows the canary must wait by design (see windows).
 //
 // Usage: go run ./bench/deploy -paved bin/paved [-pushes 3]
 // It prints a Markdown report for bench/RESULTS.md.
@@ -55,9 +55,17 @@ stages:
       slo_window: 2s
 `
 
-// windows is what the canary waits by design: 2 analysed steps × 2 measurements × 1 s, and
-// the SLO window.
-const windows = 6 * time.Second
+// windows is what the canary must wait by design at rps requests a second: in each analysed
+// step (20%, 50%) 2 measurements, each at least the 1 s interval and long enough for the
+// canary to get the 100 requests a P99 is judged on, then the 2 s SLO window.
+func windows(rps int) time.Duration {
+	var w time.Duration
+	for _, share := range []float64{0.20, 0.50} {
+		need := time.Duration(100 / (share * float64(rps)) * float64(time.Second))
+		w += 2 * max(time.Second, need)
+	}
+	return w + 2*time.Second
+}
 
 func main() {
 	paved := flag.String("paved", "bin/paved", "the paved binary to measure")
@@ -112,11 +120,12 @@ func main() {
 	}
 	stop()
 	m := func(ds []time.Duration) string { return fmt.Sprintf("%.2f s", median(ds).Seconds()) }
+	windows := windows(*rps)
 	fmt.Printf("| measure (median of %d pushes) | value | floor | overhead |\n|---|---|---|---|\n", *pushes)
 	fmt.Printf("| push → verified canary deployment (RunFinished SUCCEEDED) | %s | %s (build stage + analysis windows) | %.2f s |\n",
 		m(totals), fmt.Sprintf("%.2f s", (median(builds)+windows).Seconds()), (median(totals) - median(builds) - windows).Seconds())
 	fmt.Printf("| build stage (go build, warm cache) | %s | | |\n", m(builds))
-	fmt.Printf("| deploy stage: 20%% → 50%% → 100%% + SLO window | %s | %.0f s (windows by design) | %.2f s |\n",
+	fmt.Printf("| deploy stage: 20%% → 50%% → 100%% + SLO window | %s | %.2f s (windows by design) | %.2f s |\n",
 		m(deploys), windows.Seconds(), (median(deploys) - windows).Seconds())
 	fmt.Printf("| requests to prod during the pushes, failed | %d, %d | | |\n\n", sent.Load(), failed.Load())
 	goal := "met"

@@ -223,3 +223,8 @@ func parsePromValue(body []byte) (float64, error) {
 	}
 	return v, nil
 }
+
+var (
+	_ Source = (*proxySource)(nil)
+	_ Source = (*promSource)(nil)
+)
