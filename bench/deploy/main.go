@@ -50,7 +50,7 @@ stages:
       replicas: 2
       readiness: {path: /healthz, period: 100ms}
       steps: [20, 50, 100]
-      analysis: {interval: 1s, count: 2, min_samples: 20}
+      analysis: {interval: 1s, count: 2, min_samples: 20, failure_limit: 1, p99_slack: 50ms}
       smoke: [{path: /healthz, body: ok}]
       slo_window: 2s
 `

@@ -141,7 +141,7 @@ func fastSpec(env, strategy string, replicas int) deploy.Spec {
 		Drain:            5 * time.Second,
 		Steps:            []int{25, 50, 100},
 		KeepWarm:         time.Minute,
-		Analysis: deploy.Analysis{Interval: 150 * time.Millisecond, Count: 2, MinSamples: 15,
+		Analysis: deploy.Analysis{Interval: 150 * time.Millisecond, Count: 2, MinSamples: 15, FailureLimit: 1,
 			InconclusiveTimeout: 30 * time.Second, P99Slack: 50 * time.Millisecond},
 		Smoke: []deploy.Smoke{{Path: "/healthz", Body: "ok"}},
 	}
