@@ -71,7 +71,7 @@ func triggeredBy(t run.Trigger) string {
 
 // pickArtifact finds the service binary among the upstream artifacts: the one at want, or
 // without want the only executable file.
-func pickArtifact(want string, in []executeArtifact) (string, error) {
+func pickArtifact(want string, in []execute.Artifact) (string, error) {
 	var exec []string
 	byPath := map[string]string{}
 	for _, a := range in {
@@ -136,11 +136,11 @@ func SpecFrom(p *pipeline.Deploy) (Spec, error) {
 		}
 		return d
 	}
-	probe := func(p *pipeline.DeployProbe, what string) *localProbe {
+	probe := func(p *pipeline.DeployProbe, what string) *local.Probe {
 		if p == nil {
 			return nil
 		}
-		return &localProbe{Path: p.Path, InitialDelay: dur(p.InitialDelay, what+".initial_delay"), Period: dur(p.Period, what+".period"),
+		return &local.Probe{Path: p.Path, InitialDelay: dur(p.InitialDelay, what+".initial_delay"), Period: dur(p.Period, what+".period"),
 			Timeout: dur(p.Timeout, what+".timeout"), SuccessThreshold: p.SuccessThreshold, FailureThreshold: p.FailureThreshold}
 	}
 	s := Spec{
@@ -171,8 +171,3 @@ func SpecFrom(p *pipeline.Deploy) (Spec, error) {
 	}
 	return s.Defaults()
 }
-
-type (
-	localProbe      = local.Probe
-	executeArtifact = execute.Artifact
-)
