@@ -100,10 +100,11 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 		defer close(loadDone)
 		demoLoad(lctx, c, "prod", 200, out)
 	}()
-	defer func() {
+	endLoad := sync.OnceFunc(func() {
 		stopLoad()
 		<-loadDone
-	}()
+	})
+	defer endLoad()
 
 	var phases []run.Phase
 	for i, rel := range demoReleases {
@@ -126,6 +127,7 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 		fmt.Fprintf(out, "paved demo: run %s\n  %s\n", phase, runURL)
 		phases = append(phases, phase)
 	}
+	endLoad() // the demo's traffic was for the canaries; the environments stay up
 	fmt.Fprintf(out, "\npaved demo: environments\n")
 	var envs []struct {
 		Name   string `json:"name"`
