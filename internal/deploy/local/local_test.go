@@ -157,9 +157,17 @@ func TestProxySplitsAndDrains(t *testing.T) {
 	if counts["b"] < 60 || counts["b"] > 140 {
 		t.Errorf("canary got %d of 500 at weight 20", counts["b"])
 	}
-	m := p.Metrics()
-	if m["canary"].Requests != int64(counts["b"]) || p.VersionMetrics()["a"].Requests != int64(counts["a"]) {
-		t.Errorf("metrics %+v vs %v", m, counts)
+	// A request is counted once its response is written: the last may still be on its way.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := p.Metrics()
+		if m["canary"].Requests == int64(counts["b"]) && p.VersionMetrics()["a"].Requests == int64(counts["a"]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics %v, %v vs %v", m["canary"].Summary(), p.VersionMetrics()["a"].Summary(), counts)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	// A slow request to b, then b leaves: the request still completes.
 	p.SetPools([]Pool{{Name: "canary", Weight: 100, Replicas: []*Replica{b}}})
