@@ -375,6 +375,10 @@ func (c *Controller) Deploy(ctx context.Context, req Request, rep Reporter) (sto
 	if err != nil {
 		return store.Deployment{}, err
 	}
+	if want := fmt.Sprintf("127.0.0.1:%d", spec.Port); spec.Port > 0 && env.proxy.Addr() != want {
+		return store.Deployment{}, fmt.Errorf("%w: %s listens on %s, not on port %d: an environment keeps its address while the server runs (restart the server to move it, or remove port:)",
+			ErrBadRequest, spec.Environment, env.proxy.Addr(), spec.Port)
+	}
 	select {
 	case env.sem <- struct{}{}:
 	case <-ctx.Done():
