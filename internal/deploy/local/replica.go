@@ -165,7 +165,9 @@ func (r *Replica) spawn() (*exec.Cmd, error) {
 	cmd.Dir = r.Spec.Dir
 	cmd.Env = append(append(os.Environ(), r.Spec.Env...), "PORT="+strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = r.output, r.output
-	// Its own process group, so that stopping it stops what it started too.
+	// Its own process group, so that stopping it stops what it started too; killed with
+	// paved (Pdeathsig), as the executor's sandboxes are: a restarted server starts the
+	// environment again rather than finding strays on its ports.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("local: start replica %s (%s): %w", r.ID, r.Spec.Binary, err)
