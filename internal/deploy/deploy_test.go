@@ -251,3 +251,31 @@ func TestRestartRestoresAndRollback(t *testing.T) {
 		t.Error("rollback of an unknown environment: no error")
 	}
 }
+
+// TestCanaryScalesWithItsShare: at 50% of 4 replicas the canary and the baseline run 2
+// each; a healthy canary then takes all 4.
+func TestCanaryScalesWithItsShare(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	spec := fastSpec("wide", deploy.Canary, 4)
+	spec.Steps = []int{25, 50}
+	h.deployOK(spec, v1)
+	l := startLoad(h.url("wide"), 400, 8)
+	rec, out := h.deploy(spec, v2)
+	l.stop()
+	if out != store.DeploymentSucceeded {
+		t.Fatalf("outcome %s\n%s", out, rec.text())
+	}
+	for _, want := range []string{"canary 25% on 1 replica, baseline 25% on 1 replica", "canary 50% on 2 replicas, baseline 50% on 2 replicas"} {
+		if !strings.Contains(rec.text(), want) {
+			t.Errorf("log lacks %q:\n%s", want, rec.text())
+		}
+	}
+	st, _ := h.c.Status("wide")
+	if len(st.Pools) != 1 || len(st.Pools[0].Replicas) != 4 {
+		t.Errorf("after promotion: %+v", st.Pools)
+	}
+	if n := l.failed.Load() + l.lost.Load(); n != 0 {
+		t.Errorf("%d requests failed", n)
+	}
+}

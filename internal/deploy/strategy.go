@@ -100,18 +100,42 @@ func (d *deployment) canary(ctx context.Context) (string, string, error) {
 		d.mu.Unlock()
 		return store.DeploymentRolledBack, reason, err
 	}
+	// scale grows a pool to its share of the replicas (at least one), so that no replica
+	// takes more than its part of the traffic.
+	scale := func(reps []*local.Replica, rel *release, share int) ([]*local.Replica, error) {
+		want := min(spec.Replicas, max(1, (spec.Replicas*share+99)/100))
+		if len(reps) >= want {
+			return reps, nil
+		}
+		more, err := d.c.startReplicas(ctx, d.env, rel, want-len(reps))
+		if err != nil {
+			return reps, err
+		}
+		d.track(more)
+		return concat(reps, more), nil
+	}
 	for i, w := range spec.Steps {
 		if w >= 100 {
 			break
 		}
 		b := min(w, 100-w)
+		var err error
+		if canaryReps, err = scale(canaryReps, d.new, w); err == nil {
+			baseReps, err = scale(baseReps, baseRel, b)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", "", ctx.Err()
+			}
+			return cutOff(i+1, run.Analysis{Step: i + 1, Outcome: run.AnalysisFail, Reason: "scaling to the step's share: " + err.Error()})
+		}
 		weights = map[string]int{trackStable: 100 - w - b, trackCanary: w, trackBaseline: b}
 		d.env.proxy.SetPools([]local.Pool{
 			{Name: trackStable, Weight: 100 - w - b, Replicas: old.replicas},
 			{Name: trackCanary, Weight: w, Replicas: canaryReps},
 			{Name: trackBaseline, Weight: b, Replicas: baseReps},
 		})
-		d.log("step %d/%d: canary %d%%, baseline %d%%, stable %d%%", i+1, len(spec.Steps), w, b, 100-w-b)
+		d.log("step %d/%d: canary %d%% on %s, baseline %d%% on %s, stable %d%%", i+1, len(spec.Steps), w, replicas(len(canaryReps)), b, replicas(len(baseReps)), 100-w-b)
 		if err := d.event(run.DeploymentStepAdvanced, func(x *run.Deployment) {
 			x.Step, x.Steps, x.Weights, x.Phase = i+1, len(spec.Steps), weights, "progressing"
 		}); err != nil {
@@ -139,7 +163,7 @@ func (d *deployment) canary(ctx context.Context) (string, string, error) {
 		}
 	}
 	// Promote: the canary becomes the stable release at full size.
-	more, err := d.c.startReplicas(ctx, d.env, d.new, spec.Replicas-1)
+	more, err := d.c.startReplicas(ctx, d.env, d.new, spec.Replicas-len(canaryReps))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()
@@ -462,6 +486,13 @@ func (d *deployment) verify(ctx context.Context, rel *release) (string, error) {
 		return "", err
 	}
 	return why, nil
+}
+
+func replicas(n int) string {
+	if n == 1 {
+		return "1 replica"
+	}
+	return fmt.Sprintf("%d replicas", n)
 }
 
 func passIf(ok bool) string {
