@@ -161,6 +161,26 @@ func (r *Replica) spawn() (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: replica %s: %w", r.ID, err)
 	}
+	cmd := r.command(port)
+	// A binary just written can be "busy" for a moment: a process forked elsewhere in paved
+	// may still hold the writer's descriptor until it execs (golang.org/issue/22315).
+	for wait := 5 * time.Millisecond; ; wait *= 2 {
+		if err = cmd.Start(); !errors.Is(err, syscall.ETXTBSY) || wait > time.Second {
+			break
+		}
+		time.Sleep(wait)
+		cmd = r.command(port)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local: start replica %s (%s): %w", r.ID, r.Spec.Binary, err)
+	}
+	r.mu.Lock()
+	r.addr, r.pid = net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd.Process.Pid
+	r.mu.Unlock()
+	return cmd, nil
+}
+
+func (r *Replica) command(port int) *exec.Cmd {
 	cmd := exec.Command(r.Spec.Binary, r.Spec.Args...)
 	cmd.Dir = r.Spec.Dir
 	cmd.Env = append(append(os.Environ(), r.Spec.Env...), "PORT="+strconv.Itoa(port))
@@ -169,13 +189,7 @@ func (r *Replica) spawn() (*exec.Cmd, error) {
 	// paved (Pdeathsig), as the executor's sandboxes are: a restarted server starts the
 	// environment again rather than finding strays on its ports.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("local: start replica %s (%s): %w", r.ID, r.Spec.Binary, err)
-	}
-	r.mu.Lock()
-	r.addr, r.pid = net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd.Process.Pid
-	r.mu.Unlock()
-	return cmd, nil
+	return cmd
 }
 
 func freePort() (int, error) {
