@@ -17,6 +17,12 @@ deps:
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null; \
 		else echo "make: bubblewrap is not installed (apt-get install bubblewrap); sandbox tests will use process groups"; fi; \
 	fi
+	@if ! command -v prometheus >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "make: installing prometheus (the deploy analysis is tested against a real one)"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null; \
+		else echo "make: prometheus is not installed (apt-get install prometheus); its deploy test will be skipped"; fi; \
+	fi
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './examples/*')); \

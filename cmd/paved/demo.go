@@ -14,7 +14,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,10 +32,13 @@ func demoCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Start a server on the embedded store and run the sample service's pipeline",
+		Short: "Start a server on the embedded store, build the sample service and deploy it (rolling, canary, rollback)",
 		Long: "demo starts paved on the embedded store, registers examples/hello-service as a local\n" +
-			"git repository, triggers a run of its pipeline, prints its progress and the run's URL,\n" +
-			"and keeps serving (with --once it exits with the run's result: 0 succeeded, 1 not).",
+			"git repository and pushes three versions: the first is built, tested and deployed to dev\n" +
+			"(rolling) and prod (canary); the second fails 20% of its requests and the canary rolls it\n" +
+			"back by itself; the third is good and completes. It prints every stage and deployment step\n" +
+			"and the URLs, and keeps serving (with --once it exits: 0 when the runs ended SUCCEEDED,\n" +
+			"ROLLED_BACK, SUCCEEDED, 1 otherwise).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -45,6 +50,16 @@ func demoCmd() *cobra.Command {
 	cmd.Flags().Lookup("data").Usage = "data directory (env PAVED_DATA; default ~/.cache/paved/demo, kept between demos)"
 	cmd.Flags().BoolVar(&once, "once", false, "exit with the run's result instead of serving")
 	return cmd
+}
+
+// demoReleases are the versions the demo pushes, one run each: the first is deployed to
+// dev and prod, the second fails 20% of its requests and the canary rolls it back, the
+// third is good and goes all the way (examples/hello-service/main.go reads its behaviour
+// from its version).
+var demoReleases = []struct{ version, expect string }{
+	{"", "the version in examples/hello-service/VERSION: build, test, deploy to dev (rolling) and prod (canary)"},
+	{"1.1.0-err20", "a faulty version (20% errors): the canary's analysis rolls it back by itself"},
+	{"1.2.0", "a good version: every canary step passes and it reaches 100%"},
 }
 
 func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error {
@@ -70,6 +85,7 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 	}
 	defer s.shutdown()
 	fmt.Fprintf(out, "paved demo: server at %s (data in %s)\n", s.URL, o.data)
+	fmt.Fprintf(out, "  environments: %s/api/v1/environments\n", s.URL)
 
 	c := &client{base: s.URL}
 	if err := c.post(ctx, "/api/v1/repos", map[string]string{
@@ -77,21 +93,66 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 	}, nil); err != nil {
 		return err
 	}
-	var created struct{ ID, SHA string }
-	if err := c.post(ctx, "/api/v1/runs", map[string]string{"repo": "demo/hello-service", "ref": "main"}, &created); err != nil {
-		return err
-	}
-	runURL := s.URL + "/api/v1/runs/" + created.ID
-	fmt.Fprintf(out, "paved demo: run %s of demo/hello-service@%.12s\n  %s\n  logs: %s/logs\n", created.ID, created.SHA, runURL, runURL)
+	// Users of prod: steady traffic, so the canary analysis has requests to judge.
+	lctx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		demoLoad(lctx, c, "prod", 200, out)
+	}()
+	endLoad := sync.OnceFunc(func() {
+		stopLoad()
+		<-loadDone
+	})
+	defer endLoad()
 
-	phase, err := c.follow(ctx, created.ID, out)
-	if err != nil {
-		return err
+	var phases []run.Phase
+	for i, rel := range demoReleases {
+		if rel.version != "" {
+			if err := commitVersion(ctx, repoDir, rel.version); err != nil {
+				return fmt.Errorf("push %s: %w", rel.version, err)
+			}
+		}
+		fmt.Fprintf(out, "\npaved demo: push %d of %d: %s\n", i+1, len(demoReleases), rel.expect)
+		var created struct{ ID, SHA string }
+		if err := c.post(ctx, "/api/v1/runs", map[string]string{"repo": "demo/hello-service", "ref": "main"}, &created); err != nil {
+			return err
+		}
+		runURL := s.URL + "/api/v1/runs/" + created.ID
+		fmt.Fprintf(out, "paved demo: run %s of demo/hello-service@%.12s\n  %s\n  logs: %s/logs\n", created.ID, created.SHA, runURL, runURL)
+		phase, err := c.follow(ctx, created.ID, out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "paved demo: run %s\n  %s\n", phase, runURL)
+		phases = append(phases, phase)
 	}
-	fmt.Fprintf(out, "paved demo: run %s\n  %s\n", phase, runURL)
+	endLoad() // the demo's traffic was for the canaries; the environments stay up
+	fmt.Fprintf(out, "\npaved demo: environments\n")
+	var envs []struct {
+		Name   string `json:"name"`
+		URL    string `json:"url"`
+		Stable *struct {
+			ID      string `json:"id"`
+			Version string `json:"version"`
+		} `json:"stable"`
+	}
+	if err := c.get(ctx, "/api/v1/environments", &envs); err == nil {
+		for _, e := range envs {
+			line := fmt.Sprintf("  %-5s %s", e.Name, e.URL)
+			if e.Stable != nil {
+				line += fmt.Sprintf("  serving %s (deployment %s)", e.Stable.Version, e.Stable.ID)
+			}
+			fmt.Fprintln(out, line)
+		}
+		fmt.Fprintf(out, "  history: %s/api/v1/environments/prod/deployments\n", s.URL)
+		fmt.Fprintf(out, "  roll back: paved rollback prod --server %s\n", s.URL)
+	}
+	want := []run.Phase{run.Succeeded, run.RolledBack, run.Succeeded}
+	ok := slices.Equal(phases, want)
 	if once {
-		if phase != run.Succeeded {
-			return &exitError{code: 1, err: fmt.Errorf("the demo run ended %s; see %s/logs", phase, runURL)}
+		if !ok {
+			return &exitError{code: 1, err: fmt.Errorf("the demo runs ended %v, want %v", phases, want)}
 		}
 		return nil
 	}
@@ -102,6 +163,69 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 		return err
 	}
 	return nil
+}
+
+// commitVersion writes VERSION in the sample repository and commits it: a developer's push.
+func commitVersion(ctx context.Context, repoDir, version string) error {
+	if err := os.WriteFile(filepath.Join(repoDir, "VERSION"), []byte(version+"\n"), 0o644); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"add", "VERSION"},
+		{"-c", "user.name=paved demo", "-c", "user.email=demo@paved.invalid", "commit", "--quiet", "--allow-empty", "-m", "hello-service " + version},
+	} {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = repoDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s: %v: %s", args[0], err, out)
+		}
+	}
+	return nil
+}
+
+// demoLoad sends about rps requests a second to the environment once it exists, until ctx
+// ends: bounded, to 127.0.0.1 only.
+func demoLoad(ctx context.Context, c *client, env string, rps int, out io.Writer) {
+	var url string
+	tick := time.NewTicker(200 * time.Millisecond)
+	for url == "" {
+		select {
+		case <-ctx.Done():
+			tick.Stop()
+			return
+		case <-tick.C:
+		}
+		var st struct {
+			URL string `json:"url"`
+		}
+		if c.get(ctx, "/api/v1/environments/"+env, &st) == nil {
+			url = st.URL
+		}
+	}
+	tick.Stop()
+	fmt.Fprintf(out, "paved demo: sending %d requests/s to %s (%s)\n", rps, env, url)
+	hc := &http.Client{Timeout: 5 * time.Second}
+	const workers = 4
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			t := time.NewTicker(time.Second * workers / time.Duration(rps))
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/?name=demo", nil)
+				if resp, err := hc.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // findExample looks for examples/NAME in the current directory or one of its parents, so
@@ -179,6 +303,20 @@ func (c *client) post(ctx context.Context, path string, body, out any) error {
 	return nil
 }
 
+func (c *client) get(ctx context.Context, path string, out any) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(data)))
+	}
+	return json.Unmarshal(data, out)
+}
+
 // follow streams the run's events and prints each stage's progress until the run finishes.
 func (c *client) follow(ctx context.Context, id string, out io.Writer) (run.Phase, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/runs/"+id+"/events", nil)
@@ -217,6 +355,10 @@ func (c *client) follow(ctx context.Context, id string, out io.Writer) (run.Phas
 			if e.Reason != "" {
 				fmt.Fprintf(out, "  %-10s queued again: %s\n", e.Stage, e.Reason)
 			}
+		case run.DeploymentStarted, run.DeploymentStepAdvanced, run.AnalysisRun, run.RollbackStarted, run.DeploymentFinished:
+			if line := deploymentLine(e); line != "" {
+				fmt.Fprintf(out, "  %-10s %s\n", e.Stage, line)
+			}
 		case run.RunFinished:
 			return run.Phase(e.Status), nil
 		}
@@ -228,4 +370,65 @@ func (c *client) follow(ctx context.Context, id string, out io.Writer) (run.Phas
 		return "", ctx.Err()
 	}
 	return "", errors.New("event stream ended before the run finished")
+}
+
+// deploymentLine says what a deployment event means, in one line.
+func deploymentLine(e run.Event) string {
+	d := e.Deployment
+	if d == nil {
+		return ""
+	}
+	weights := func() string {
+		var parts []string
+		for _, k := range []string{"stable", "canary", "baseline", "blue", "green"} {
+			if w, ok := d.Weights[k]; ok {
+				parts = append(parts, fmt.Sprintf("%s %d%%", k, w))
+			}
+		}
+		if len(parts) == 0 {
+			for k, w := range d.Weights {
+				parts = append(parts, fmt.Sprintf("%s %d%%", k, w))
+			}
+			slices.Sort(parts)
+		}
+		return strings.Join(parts, ", ")
+	}
+	switch e.Type {
+	case run.DeploymentStarted:
+		return fmt.Sprintf("deploying %s to %s (%s) at %s", d.Version, d.Environment, d.Strategy, d.URL)
+	case run.DeploymentStepAdvanced:
+		return fmt.Sprintf("step %d/%d: %s", d.Step, d.Steps, weights())
+	case run.AnalysisRun:
+		a := d.Analysis
+		if a == nil {
+			return ""
+		}
+		var ms []string
+		for _, m := range a.Metrics {
+			switch {
+			case m.Name != "error_rate" && m.Name != "p99_latency_ms" && m.Name != "requests":
+			case d.Phase == "verifying": // the SLO window has no baseline
+				ms = append(ms, fmt.Sprintf("%s %g", m.Name, m.Value))
+			default:
+				ms = append(ms, fmt.Sprintf("%s %g (baseline %g)", m.Name, m.Value, m.Baseline))
+			}
+		}
+		what := "analysis"
+		if d.Phase == "verifying" {
+			what = "SLO window"
+		}
+		line := fmt.Sprintf("%s %s: %s", what, a.Outcome, strings.Join(ms, ", "))
+		if d.Phase == "paused" {
+			line += " [paused: " + a.Reason + "]"
+		}
+		return line
+	case run.RollbackStarted:
+		return fmt.Sprintf("ROLLBACK: %s (canary at 0%% after %.3f ms)", d.Reason, d.RollbackMS)
+	case run.DeploymentFinished:
+		if d.Reason != "" {
+			return fmt.Sprintf("deployment %s %s: %s", d.ID, d.Outcome, d.Reason)
+		}
+		return fmt.Sprintf("deployment %s %s", d.ID, d.Outcome)
+	}
+	return ""
 }

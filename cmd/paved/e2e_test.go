@@ -453,7 +453,8 @@ func TestDemoOnce(t *testing.T) {
 		t.Skip("the demo compiles a Go service from a cold cache")
 	}
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Three pushes: the first compiles from a cold cache, the other two canary to prod.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, pavedBin, "demo", "--once", "--addr", "127.0.0.1:0", "--data", t.TempDir())
 	cmd.Dir = "../.."
@@ -461,7 +462,9 @@ func TestDemoOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"run SUCCEEDED", "/api/v1/runs/", "package", "succeeded"} {
+	for _, want := range []string{"run SUCCEEDED", "/api/v1/runs/", "package", "succeeded",
+		"deploy-prod step 1/3: stable 60%, canary 20%, baseline 20%", "ROLLBACK: analysis failed", "run ROLLED_BACK",
+		"/api/v1/environments"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/paved/paved/internal/cache"
+	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/schedule"
 )
@@ -19,6 +20,9 @@ type kindEnv struct {
 	// kind's own outputs (an SBOM) are stored in it.
 	Artifacts *cache.Blobs
 	Logger    *slog.Logger
+	// Deploy is the server's deploy controller (environments and their replicas); nil in
+	// paved run.
+	Deploy *deploy.Controller
 }
 
 // builtin is one built-in stage kind of this binary.

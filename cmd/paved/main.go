@@ -38,8 +38,8 @@ func main() {
 	}
 	root.AddCommand(runCmd(), validateCmd(), serverCmd(), demoCmd())
 	root.AddCommand(artifactCmd(), imageCmd())
-	root.AddCommand(initCmd())
 	root.AddCommand(verifyCmd(), keysCmd())
+	root.AddCommand(initCmd(), rollbackCmd())
 	err := root.Execute()
 	if err == nil {
 		return

@@ -101,6 +101,10 @@ func localRun(ctx context.Context, o localRunOptions) error {
 		fmt.Fprintln(os.Stderr, err) // FILE:LINE:COL: message, one a line, as paved validate prints
 		return &exitError{code: 2, err: errors.New("")}
 	}
+	p, left := withoutDeploys(p)
+	if len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "paved run: leaving out %s: deploy: stages deploy through a paved server\n", strings.Join(left, ", "))
+	}
 	var eventsOut *os.File
 	if o.events != "" {
 		if eventsOut, err = os.Create(o.events); err != nil {

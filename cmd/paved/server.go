@@ -20,6 +20,7 @@ import (
 	"github.com/paved/paved/internal/api"
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
+	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/run"
@@ -87,6 +88,8 @@ type serverStore interface {
 	schedule.Store
 	api.Store
 	inbox.Store
+	deploy.History
+	api.Deployments
 	Close() error
 }
 
@@ -116,6 +119,7 @@ type server struct {
 	URL    string
 	store  serverStore
 	sched  *schedule.Scheduler
+	deploy *deploy.Controller
 	inbox  *inbox.Inbox
 	alerts *insight.Alerter
 	http   *http.Server
@@ -174,7 +178,23 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
-	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger})
+	// The deploy controller brings every environment back to its last successful
+	// deployment before the scheduler re-runs an interrupted deploy stage.
+	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger})
+	if err == nil {
+		err = deployer.Start(ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	served := false
+	defer func() {
+		if !served {
+			deployer.Stop() // its replicas are processes: never leave them behind a failed start
+		}
+	}()
+	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger, Deploy: deployer})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -185,6 +205,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		c := depCache.Stats()
 		return c.Hits, c.Partials, c.Misses
 	})
+	metrics.Register(deployer)
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
@@ -249,7 +270,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
-		Metrics: metrics.Handler(), Alerts: alerts,
+		Metrics: metrics.Handler(), Alerts: alerts, Environments: deployer, Deployments: st,
 	})
 	if err != nil {
 		sched.Stop()
@@ -264,7 +285,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	s := &server{
 		URL:   "http://" + ln.Addr().String(),
-		store: st, sched: sched, inbox: ib, done: make(chan error, 1),
+		store: st, sched: sched, deploy: deployer, inbox: ib, done: make(chan error, 1),
 		http: &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second},
 	}
 	// Before serving: Add needs a started inbox, and Start takes up what a previous
@@ -282,6 +303,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	s.alerts = alerts
+	served = true
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("paved server listening", "url", s.URL, "data", data)
 	return s, nil
@@ -296,6 +318,7 @@ func (s *server) shutdown() {
 	s.alerts.Stop()
 	s.inbox.Stop() // before the scheduler: a trigger being routed may still create a run
 	s.sched.Stop()
+	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	_ = s.store.Close()
 }
 

@@ -69,6 +69,10 @@ type Config struct {
 	Alerts interface{ Firing() []insight.Alert }
 	// Keys lists the signing keys at GET /api/v1/keys. Default nil: that route answers 404.
 	Keys KeyLister
+	// Environments and Deployments serve /api/v1/environments and /api/v1/deployments
+	// (environments.go). Default nil: no such routes.
+	Environments Environments
+	Deployments  Deployments
 }
 
 // Server serves the API.
@@ -126,6 +130,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/insights/runs", s.insightRuns)
 		r.Get("/insights/alerts", s.insightAlerts)
 		r.Get("/keys", s.keyList)
+		s.environmentRoutes(r)
 	})
 	return r
 }

@@ -301,7 +301,7 @@ func (a *Alerter) failureSpikes(states []*run.State, now time.Time) []Alert {
 		if rate > bound {
 			out = append(out, Alert{Rule: "failure_spike", Subject: name,
 				Summary: fmt.Sprintf("pipeline %s: %d of %d runs failed in the last day (%.0f%%; baseline %.0f%%)", name, days[0][0], days[0][1], rate*100, med*100),
-				Value: rate, Baseline: med, Threshold: bound})
+				Value:   rate, Baseline: med, Threshold: bound})
 		}
 	}
 	return out

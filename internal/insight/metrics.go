@@ -65,6 +65,12 @@ func (m *Metrics) WatchCache(stats func() (hits, partials, misses int64)) {
 	}
 }
 
+// Register adds a collector of another part of paved (the deploy controller's proxy
+// metrics); a collector already registered is left as it is.
+func (m *Metrics) Register(c prometheus.Collector) {
+	_ = m.reg.Register(c)
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

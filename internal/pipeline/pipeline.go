@@ -119,10 +119,70 @@ type Cache struct {
 	RestoreKeys []string `json:"restore_keys,omitempty"`
 }
 
-// Deploy makes the stage a deployment of the run's artifacts to an environment.
+// Deploy makes the stage a deployment of the run's artifacts to an environment. Durations
+// are kept as written (validated Go durations); internal/deploy fills in the defaults
+// (docs/deploy.md).
 type Deploy struct {
 	Environment string `json:"environment"`
 	Strategy    string `json:"strategy"` // rolling (default), blue-green, canary
+	// Artifact is the path, among the artifacts of the stages upstream, of the service's
+	// executable. Default: the only executable file among them.
+	Artifact string            `json:"artifact,omitempty"`
+	Replicas int               `json:"replicas,omitempty"` // default 1
+	Port     int               `json:"port,omitempty"`     // default: a free port, kept
+	Args     []string          `json:"args,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+
+	Startup          *DeployProbe `json:"startup,omitempty"`
+	Readiness        *DeployProbe `json:"readiness,omitempty"`
+	Liveness         *DeployProbe `json:"liveness,omitempty"`
+	ReadinessTimeout string       `json:"readiness_timeout,omitempty"`
+	Drain            string       `json:"drain,omitempty"`
+
+	MaxSurge       string `json:"max_surge,omitempty"`       // count or percentage
+	MaxUnavailable string `json:"max_unavailable,omitempty"` // count or percentage
+	Steps          []int  `json:"steps,omitempty"`
+	Pause          string `json:"pause,omitempty"`
+	PreviewPort    int    `json:"preview_port,omitempty"`
+	KeepWarm       string `json:"keep_warm,omitempty"`
+
+	Analysis  *DeployAnalysis `json:"analysis,omitempty"`
+	Smoke     []DeploySmoke   `json:"smoke,omitempty"`
+	SLOWindow string          `json:"slo_window,omitempty"`
+}
+
+// DeployProbe is an HTTP probe of a replica, as in Kubernetes.
+type DeployProbe struct {
+	Path             string `json:"path,omitempty"`
+	InitialDelay     string `json:"initial_delay,omitempty"`
+	Period           string `json:"period,omitempty"`
+	Timeout          string `json:"timeout,omitempty"`
+	SuccessThreshold int    `json:"success_threshold,omitempty"`
+	FailureThreshold int    `json:"failure_threshold,omitempty"`
+}
+
+// DeployAnalysis are a deployment's analysis settings (Argo Rollouts' vocabulary).
+type DeployAnalysis struct {
+	Interval              string            `json:"interval,omitempty"`
+	Count                 int               `json:"count,omitempty"`
+	FailureLimit          int               `json:"failure_limit,omitempty"`
+	ConsecutiveErrorLimit int               `json:"consecutive_error_limit,omitempty"`
+	MinSamples            int               `json:"min_samples,omitempty"`
+	InconclusiveTimeout   string            `json:"inconclusive_timeout,omitempty"`
+	MaxErrorRate          float64           `json:"max_error_rate,omitempty"`   // a fraction; "0.1%" in the file
+	MaxP99Increase        float64           `json:"max_p99_increase,omitempty"` // a fraction; "10%" in the file
+	P99Slack              string            `json:"p99_slack,omitempty"`
+	MaxRestarts           int               `json:"max_restarts,omitempty"`
+	MemoryLimit           int64             `json:"memory_limit,omitempty"` // bytes; "256Mi" in the file
+	Source                string            `json:"source,omitempty"`       // proxy (default) or prometheus
+	Prometheus            map[string]string `json:"prometheus,omitempty"`   // url, requests, error_rate, p99
+}
+
+// DeploySmoke is an HTTP check of a deployment.
+type DeploySmoke struct {
+	Path   string `json:"path"`
+	Status int    `json:"status,omitempty"`
+	Body   string `json:"body,omitempty"`
 }
 
 // Reports names files a stage produces for paved to read (test results, coverage).

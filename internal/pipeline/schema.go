@@ -35,6 +35,16 @@ import (
 //	stages.*.with.KEY                scalar or list of scalars    only on uses: stages; KEY from Options.KindKeys
 //	stages.*.deploy.environment      string, required             name like a stage name
 //	stages.*.deploy.strategy         rolling|blue-green|canary    rolling; needs "deploy" in Options.Kinds
+//	stages.*.deploy.artifact         relative path                the only executable among upstream artifacts
+//	stages.*.deploy.replicas|port    int 1..100 | 1..65535        1 | a free port
+//	stages.*.deploy.args|env         list | map of strings        none
+//	stages.*.deploy.startup|readiness|liveness  probe map         see deployProbeKeys; readiness: port open
+//	stages.*.deploy.readiness_timeout|drain|pause|keep_warm|slo_window  Go duration  120s|30s|0|30m|0
+//	stages.*.deploy.max_surge|max_unavailable   N or N%           25% | 0
+//	stages.*.deploy.steps            list of ints, increasing     5, 25, 50, 100 (100 added if missing)
+//	stages.*.deploy.preview_port     int 1..65535                 a free port
+//	stages.*.deploy.analysis         map, see deployAnalysisKeys  docs/deploy.md
+//	stages.*.deploy.smoke            list of {path, status, body} none
 //	stages.*.env                     map                          merged over the pipeline env
 //	stages.*.shell                   sh | bash                    the pipeline's shell
 //	stages.*.timeout                 Go duration, 0 < d <= 24h    DefaultTimeout
@@ -60,11 +70,19 @@ var (
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
 		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase"}
-	stepKeys    = []string{"name", "run"}
-	whenKeys    = []string{"branches", "events", "paths"}
-	cacheKeys   = []string{"key", "key_files", "paths", "restore_keys"}
-	deployKeys  = []string{"environment", "strategy"}
-	reportsKeys = []string{"junit", "coverage"}
+	stepKeys   = []string{"name", "run"}
+	whenKeys   = []string{"branches", "events", "paths"}
+	cacheKeys  = []string{"key", "key_files", "paths", "restore_keys"}
+	deployKeys = []string{"environment", "strategy", "artifact", "replicas", "port", "args", "env", "startup",
+		"readiness", "liveness", "readiness_timeout", "drain", "max_surge", "max_unavailable", "steps", "pause",
+		"preview_port", "keep_warm", "analysis", "smoke", "slo_window"}
+	deployProbeKeys    = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
+	deployAnalysisKeys = []string{"interval", "count", "failure_limit", "consecutive_error_limit", "min_samples",
+		"inconclusive_timeout", "max_error_rate", "max_p99_increase", "p99_slack", "max_restarts", "memory_limit",
+		"source", "prometheus"}
+	deploySmokeKeys      = []string{"path", "status", "body"}
+	deployPrometheusKeys = []string{"url", "requests", "error_rate", "p99"}
+	reportsKeys          = []string{"junit", "coverage"}
 
 	shells     = []string{"sh", "bash"}
 	events     = []string{"push", "pull_request", "tag", "manual", "cron"}

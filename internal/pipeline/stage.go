@@ -275,7 +275,9 @@ func (c *compiler) deploy(e field) *Deploy {
 				dp.Strategy = s
 			}
 		default:
-			hinted = append(hinted, c.unknownKey(f, "in deploy", deployKeys))
+			if !c.deployOption(dp, f) {
+				hinted = append(hinted, c.unknownKey(f, "in deploy", deployKeys))
+			}
 		}
 	}
 	if !c.has(fs, "environment") && !slices.Contains(hinted, "environment") {

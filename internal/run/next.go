@@ -99,18 +99,25 @@ func Next(s *State, now time.Time) []Event {
 	if running > 0 {
 		return out
 	}
-	var failed []string
+	var failed, rolledBack []string
 	for _, st := range s.Stages {
 		if !terminalAfter(st, status(st), s.CancelRequested) {
 			return out
 		}
 		if status(st) == StatusFailed {
 			failed = append(failed, st.Name())
+			if st.Deployment != nil && st.Deployment.Outcome == DeployRolledBack {
+				rolledBack = append(rolledBack, st.Name())
+			}
 		}
 	}
 	switch {
 	case s.CancelRequested:
 		emit(Event{Type: RunFinished, Status: string(Cancelled), Reason: s.CancelReason})
+	case len(rolledBack) > 0 && len(rolledBack) == len(failed):
+		// Every failure is a deployment that was judged bad and undone: the environments
+		// are as they were, which is what ROLLED_BACK tells apart from FAILED.
+		emit(Event{Type: RunFinished, Status: string(RolledBack), Reason: "rolled back: " + strings.Join(rolledBack, ", ")})
 	case len(failed) > 0:
 		emit(Event{Type: RunFinished, Status: string(Failed), Reason: "failed: " + strings.Join(failed, ", ")})
 	default:

@@ -323,3 +323,28 @@ func TestLockServer(t *testing.T) {
 		t.Errorf("LockServer after the holder closed = %v", err)
 	}
 }
+
+func TestDeployments(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	dsns := map[storetest.DeploymentStore]string{}
+	storetest.ExerciseDeployments(t, storetest.DeploymentHarness{
+		Open: func(t *testing.T) storetest.DeploymentStore {
+			dsn := pgtest.DSN(t)
+			s := open(t, dsn)
+			mu.Lock()
+			dsns[s] = dsn
+			mu.Unlock()
+			return s
+		},
+		Reopen: func(t *testing.T, s storetest.DeploymentStore) storetest.DeploymentStore {
+			mu.Lock()
+			dsn := dsns[s]
+			mu.Unlock()
+			if err := s.(*postgres.Store).Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t, dsn)
+		},
+	})
+}

@@ -9,7 +9,7 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// LogSearch finds log lines by their words with the FTS5 index (migration 0003), newest
+// LogSearch finds log lines by their words with the FTS5 index (migration 0004), newest
 // first.
 func (s *Store) LogSearch(ctx context.Context, p store.LogSearchParams) ([]run.LogLine, error) {
 	n, err := limit(p.Limit, 100)
