@@ -44,6 +44,8 @@ type serverOptions struct {
 	teamQuotas       []string // TEAM=N
 	defaultTeamQuota int
 	hotfixBranches   []string
+	// deployAllow are ENV=REPO[@REF] rules of what each environment deploys.
+	deployAllow []string
 	// alertWebhooks receive alert notifications (insight.AlertConfig.Webhooks).
 	alertWebhooks []string
 }
@@ -71,6 +73,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.teamQuotas, "team-quota", nil, "TEAM=N: at most N stages of TEAM run at once (repeatable; 0 = no limit)")
 	cmd.Flags().IntVar(&o.defaultTeamQuota, "default-team-quota", 0, "running stages allowed to a team without --team-quota (0 = no limit)")
 	cmd.Flags().StringArrayVar(&o.hotfixBranches, "hotfix-branch", []string{"hotfix/*"}, "glob of branches whose runs are in the hotfix priority class (repeatable)")
+	cmd.Flags().StringArrayVar(&o.deployAllow, "deploy-allow", nil, "ENV=REPO[@REF]: environment ENV deploys only artifacts built from REPO (and REF) (globs, repeatable; ENV * for all)")
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
@@ -180,7 +183,13 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	// The deploy controller brings every environment back to its last successful
 	// deployment before the scheduler re-runs an interrupted deploy stage.
-	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger})
+	supply, err := newSupplyChain(data, o.deployAllow)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger,
+		Verify: supply.verify})
 	if err == nil {
 		err = deployer.Start(ctx)
 	}
@@ -207,7 +216,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	})
 	metrics.Register(deployer)
 	sched, err := schedule.New(schedule.Config{
-		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds,
+		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		OnEvent: func(e run.Event) { hub.PublishEvent(e); metrics.Event(e) }, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)
@@ -270,7 +279,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
-		Metrics: metrics.Handler(), Alerts: alerts, Environments: deployer, Deployments: st,
+		Metrics: metrics.Handler(), Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
 	})
 	if err != nil {
 		sched.Stop()

@@ -56,7 +56,12 @@ type Config struct {
 	Dir     string
 	Blobs   Blobs   // required
 	History History // required
-	Logger  *slog.Logger
+	// Verify checks the artifact's bytes (its signature, provenance and the environment's
+	// policy) before every deployment, rollbacks included; a refusal (err wrapping
+	// ErrRefused) fails the deployment with its reason, before anything starts. Default:
+	// none, every artifact is deployed.
+	Verify func(ctx context.Context, environment, digest string, r io.Reader) error
+	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -257,6 +262,28 @@ func (c *Controller) env(spec Spec) (*environment, error) {
 }
 
 // materialize copies an artifact's blob to releases/HEX/service, executable, once.
+// ErrRefused is wrapped when Config.Verify refuses an artifact.
+var ErrRefused = errors.New("deploy: artifact refused")
+
+// verify runs Config.Verify on the very file the replicas will run.
+func (c *Controller) verify(ctx context.Context, environment, digest, bin string) error {
+	if c.cfg.Verify == nil {
+		return nil
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	defer f.Close()
+	if err := c.cfg.Verify(ctx, environment, digest, f); err != nil {
+		if errors.Is(err, ErrRefused) {
+			return fmt.Errorf("%w: %s refused for %s: %v", ErrBadRequest, digest, environment, err)
+		}
+		return fmt.Errorf("deploy: verify %s: %w", digest, err)
+	}
+	return nil
+}
+
 func (c *Controller) materialize(digest string) (string, error) {
 	hex, ok := strings.CutPrefix(digest, "sha256:")
 	if !ok || len(hex) != 64 || strings.ContainsAny(hex, "/.") {
@@ -369,6 +396,9 @@ func (c *Controller) Deploy(ctx context.Context, req Request, rep Reporter) (sto
 	}
 	bin, err := c.materialize(req.Artifact)
 	if err != nil {
+		return store.Deployment{}, err
+	}
+	if err := c.verify(ctx, spec.Environment, req.Artifact, bin); err != nil {
 		return store.Deployment{}, err
 	}
 	env, err := c.env(spec)

@@ -53,6 +53,10 @@ type Config struct {
 	// "deploy"); pipelines should be compiled with these names as pipeline.Options.Kinds.
 	// Default: none, and a stage of a kind not here fails saying so.
 	Kinds map[string]Kind
+	// Attest signs a succeeded stage's artifacts and records their provenance, from the
+	// server, after the artifact store hashed them and before they are recorded; an error
+	// fails the stage. Default: none (artifacts are not signed).
+	Attest func(ctx context.Context, p AttestParams) error
 	// OnEvent is called after events are durably appended, in order per run. Default: none.
 	OnEvent func(run.Event)
 	// OnLog is called after log lines are stored, in order per stage. Default: none.

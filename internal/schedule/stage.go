@@ -43,6 +43,7 @@ func (s *Scheduler) runStage(a *active, it item) {
 	stageCtx, cancelTimeout := context.WithTimeout(stageCtx, st.Def.Timeout)
 	a.cancels[it.stage] = cancel
 	lw := s.newLogWriter(ctx, a, it.stage)
+	info, started := a.state.Info, st.StartedAt
 	a.mu.Unlock()
 
 	var res execute.Result
@@ -89,10 +90,17 @@ func (s *Scheduler) runStage(a *active, it item) {
 	default:
 		fin.Status = run.StatusSucceeded
 		if len(res.Artifacts) > 0 {
+			arts := runArtifacts(res.Artifacts)
+			// Signed before they are recorded: an artifact a later stage or a deployment
+			// is given always has its signature and provenance.
+			if err := s.attest(ctx, info, it, started, job, arts); err != nil {
+				fin.Status, fin.Reason = run.StatusFailed, err.Error()
+				break
+			}
 			// In the same append as the result: a stage never shows succeeded without the
 			// artifacts its downstream stages are given.
 			stored = append(stored, run.Event{Type: run.ArtifactsStored, Stage: it.stage, Attempt: it.attempt,
-				Artifacts: runArtifacts(res.Artifacts)})
+				Artifacts: arts})
 		}
 	}
 
@@ -105,6 +113,29 @@ func (s *Scheduler) runStage(a *active, it item) {
 	if err := s.appendAdvanceLocked(ctx, a, append(stored, fin)...); err != nil {
 		s.log.Error("cannot record stage result", "run", a.state.ID, "stage", it.stage, "err", err)
 	}
+}
+
+// AttestParams is one stage attempt's artifacts, for Config.Attest to sign.
+type AttestParams struct {
+	Info            *run.Info
+	RunID, Stage    string
+	Attempt         int
+	Started         time.Time
+	Finished        time.Time
+	Inputs, Outputs []run.Artifact // the upstream artifacts it was given; what it stored
+}
+
+// attest hands a succeeded stage's artifacts to Config.Attest.
+func (s *Scheduler) attest(ctx context.Context, info *run.Info, it item, started time.Time, job execute.Job, arts []run.Artifact) error {
+	if s.cfg.Attest == nil {
+		return nil
+	}
+	err := s.cfg.Attest(ctx, AttestParams{Info: info, RunID: it.runID, Stage: it.stage, Attempt: it.attempt,
+		Started: started, Finished: s.cfg.Now().UTC(), Inputs: runArtifacts(job.ArtifactsIn), Outputs: arts})
+	if err != nil {
+		return fmt.Errorf("sign artifacts: %w", err)
+	}
+	return nil
 }
 
 func (a *active) cancelReason() string {

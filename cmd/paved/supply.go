@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/gate/sign"
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/schedule"
+)
+
+// supplyChain signs what stages produce and verifies it before every deployment
+// (docs/supply-chain.md): the server's side of internal/gate/sign.
+type supplyChain struct {
+	signer   *sign.Signer
+	verifier *sign.Verifier
+	policies map[string]sign.Policy // by environment; "*" for every environment not named
+}
+
+// newSupplyChain opens the data dir's keys (making the first on first start) and parses
+// --deploy-allow ENV=REPOGLOB[@REFGLOB] flags into per-environment policies.
+func newSupplyChain(data string, allow []string) (*supplyChain, error) {
+	keys, index, err := openSigning(data)
+	if err != nil {
+		return nil, err
+	}
+	sc := &supplyChain{
+		signer:   &sign.Signer{Keys: keys, Index: index},
+		verifier: &sign.Verifier{Keys: keys, Index: index},
+		policies: map[string]sign.Policy{},
+	}
+	for _, a := range allow {
+		env, rule, ok := strings.Cut(a, "=")
+		repo, ref, _ := strings.Cut(rule, "@")
+		if !ok || env == "" || repo == "" {
+			return nil, usageErr("--deploy-allow %q: want ENV=REPO[@REF] with globs, e.g. prod=acme/*@main (ENV * for every environment)", a)
+		}
+		p := sc.policies[env]
+		p.Repos = append(p.Repos, repo)
+		if ref != "" {
+			p.Refs = append(p.Refs, ref)
+		}
+		if err := p.Validate(); err != nil {
+			return nil, usageErr("--deploy-allow %q: %v", a, err)
+		}
+		sc.policies[env] = p
+	}
+	return sc, nil
+}
+
+// attest signs a stage's file artifacts with provenance built from the run's record
+// (schedule.Config.Attest).
+func (sc *supplyChain) attest(ctx context.Context, p schedule.AttestParams) error {
+	b := sign.StageBuild(p.Info, p.RunID, p.Stage, p.Attempt, p.Started, p.Finished, p.Inputs, "")
+	for _, a := range p.Outputs {
+		if a.Type != run.ArtifactFile {
+			continue
+		}
+		if err := sc.signer.Attest(ctx, sign.Artifact{Name: a.Path, Digest: a.Digest}, b); err != nil {
+			return fmt.Errorf("%s: %w", a.Path, err)
+		}
+	}
+	return nil
+}
+
+// verify checks an artifact before it is deployed to an environment (deploy.Config.Verify).
+func (sc *supplyChain) verify(ctx context.Context, environment, digest string, r io.Reader) error {
+	p, ok := sc.policies[environment]
+	if !ok {
+		p = sc.policies["*"]
+	}
+	_, err := sc.verifier.Verify(ctx, digest, r, p)
+	if sign.IsRefusal(err) {
+		return errors.Join(deploy.ErrRefused, err)
+	}
+	return err
+}
