@@ -20,6 +20,7 @@ import (
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
 	"github.com/paved/paved/internal/trigger/inbox"
+	"github.com/paved/paved/web"
 )
 
 // Store is what the API reads and writes directly.
@@ -117,6 +118,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/teams/{team}/quota", s.quotaGet)
 		r.Put("/teams/{team}/quota", s.quotaPut)
 	})
+	r.Handle("/*", web.Handler()) // the UI (web/), for every path the routes above do not take
 	return r
 }
 
