@@ -41,7 +41,6 @@ const StageNodeView = memo(function StageNodeView({ data }: NodeProps<StageNode>
   const timing = stageTiming(s, now);
   const wait = waitingText(s);
   const queueWait = s.queue_wait_ms != null ? `waited ${duration(s.queue_wait_ms)}` : "";
-  const label = [s.name, s.status, timing, wait, s.reason, queueWait].filter(Boolean).join(", ");
   return (
     <>
       <Handle type="target" position={vertical ? Position.Top : Position.Left} isConnectable={false} />
@@ -49,7 +48,6 @@ const StageNodeView = memo(function StageNodeView({ data }: NodeProps<StageNode>
         type="button"
         className={`stage-node s-${s.status}${selected ? " selected" : ""}`}
         style={{ width: nodeWidth, height: nodeHeight }}
-        aria-label={`Stage ${label}. Show its log`}
         aria-pressed={selected}
         data-stage={s.name}
         data-status={s.status}

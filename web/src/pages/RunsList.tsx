@@ -1,6 +1,6 @@
 // The runs list: newest first, filtered by repo, branch, phase and team. Filters live in the
 // URL query so a filtered view can be bookmarked and shared; the list polls while visible.
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { cloneElement, useEffect, useId, useMemo, useState, type FormEvent, type ReactElement } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { ApiError, listRepos, listRuns, phases, startRun, type Repo, type RunSummary } from "../api";
 import { PhaseBadge } from "../components/StatusBadge";
@@ -75,8 +75,7 @@ export function RunsList() {
         <StartRun repos={repos} defaultRepo={repo} />
       </div>
       <form className="filters" role="search" aria-label="Filter runs" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Repo
+        <Field label="Repo">
           <select value={repo} onChange={(e) => setFilter("repo", e.target.value)}>
             <option value="">All repos</option>
             {repos.map((r) => (
@@ -86,18 +85,16 @@ export function RunsList() {
             ))}
             {repo && !repos.some((r) => r.full_name === repo) && <option value={repo}>{repo}</option>}
           </select>
-        </label>
-        <label>
-          Branch
+        </Field>
+        <Field label="Branch">
           <input
             type="search"
             value={branchFilter}
             placeholder="any"
             onChange={(e) => setFilter("branch", e.target.value)}
           />
-        </label>
-        <label>
-          Status
+        </Field>
+        <Field label="Status">
           <select value={phase} onChange={(e) => setFilter("phase", e.target.value)}>
             <option value="">Any status</option>
             {phases.map((p) => (
@@ -106,9 +103,8 @@ export function RunsList() {
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          Team
+        </Field>
+        <Field label="Team">
           <select value={team} onChange={(e) => setFilter("team", e.target.value)}>
             <option value="">All teams</option>
             {teams.map((t) => (
@@ -118,7 +114,7 @@ export function RunsList() {
             ))}
             {team && !teams.includes(team) && <option value={team}>{team}</option>}
           </select>
-        </label>
+        </Field>
         {filtered && (
           <button type="button" className="link" onClick={() => setParams(new URLSearchParams(), { replace: true })}>
             Clear filters
@@ -222,18 +218,16 @@ function StartRun({ repos, defaultRepo }: { repos: Repo[]; defaultRepo: string }
   };
   return (
     <form className="start-run" onSubmit={submit} aria-label="Start a run">
-      <label>
-        Repo
+      <Field label="Repo to run">
         <select value={repo || repos[0]?.full_name} onChange={(e) => setRepo(e.target.value)}>
           {repos.map((r) => (
             <option key={r.full_name}>{r.full_name}</option>
           ))}
         </select>
-      </label>
-      <label>
-        Ref
+      </Field>
+      <Field label="Ref">
         <input value={ref} onChange={(e) => setRef(e.target.value)} placeholder="default branch" />
-      </label>
+      </Field>
       <button type="submit" disabled={busy}>
         {busy ? "Starting…" : "Start"}
       </button>
@@ -255,5 +249,16 @@ function StartRun({ repos, defaultRepo }: { repos: Repo[]; defaultRepo: string }
         </div>
       )}
     </form>
+  );
+}
+
+/** Field labels one control with a label outside it, so the control's name is the label alone. */
+function Field({ label, children }: { label: string; children: ReactElement<{ id?: string }> }) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      {cloneElement(children, { id })}
+    </div>
   );
 }
