@@ -36,7 +36,7 @@ stages:
       - name: compile
         run: |
           printf '\\033[32mcompiled\\033[0m ok\\n'
-          for i in 1 2 3 4 5 6; do echo "build line $i"; sleep 0.4; done
+          for i in 1 2 3 4 5 6 7 8; do echo "build line $i"; sleep 0.4; done
   test:
     needs: [prepare]
     steps:
@@ -98,7 +98,9 @@ before(async () => {
   git(repo, "add", "-A");
   git(repo, "commit", "--quiet", "-m", "init");
 
-  server = spawn(bin, ["server", "--data", join(tmp, "data"), "--addr", "127.0.0.1:0"], {
+  // One running stage per team at a time: build and test, ready together, take turns, so
+  // the page shows a queued stage with its reason and position.
+  server = spawn(bin, ["server", "--data", join(tmp, "data"), "--addr", "127.0.0.1:0", "--team-quota", "web=1"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let timer;
@@ -186,11 +188,18 @@ test("a run's DAG appears, its stages turn green live and its logs stream", asyn
   for (const s of ["prepare", "build", "test", "package"]) {
     await page.locator(`.dag [data-stage="${s}"]`).waitFor();
   }
+  // React Flow draws edges once it has measured the nodes, a frame or two later.
+  await page.locator(".dag .react-flow__edge").nth(3).waitFor();
   assert.equal(await page.locator(".dag .react-flow__edge").count(), 4, "one edge per need");
   // Seen before it finished, then green without a reload: the page follows live.
   const early = await page.locator('.dag [data-stage="package"]').getAttribute("data-status");
   assert.notEqual(early, "succeeded", "package was already done when the page opened; the test cannot see it change");
   await shot(page, "run-starting", "desktop");
+
+  // Why a queued stage waits, and where it stands.
+  const why = page.locator('.dag [data-status="queued"] .stage-why', { hasText: /#1 in queue · team quota: 1\/1 stages of team "web" running/ });
+  await why.waitFor({ timeout: 15000 });
+  await shot(page, "run-queued", "desktop");
 
   // Pick build's log while it runs: its lines must arrive over the stream, before it ends.
   await page.locator('.dag [data-stage="build"][data-status="running"]').waitFor({ timeout: 15000 });
@@ -205,7 +214,7 @@ test("a run's DAG appears, its stages turn green live and its logs stream", asyn
     await page.locator(`.dag [data-stage="${s}"][data-status="succeeded"]`).waitFor({ timeout: 20000 });
   }
   await page.locator('.badge[data-phase="SUCCEEDED"]').waitFor({ timeout: 10000 });
-  await page.locator(".log-line", { hasText: "build line 6" }).waitFor();
+  await page.locator(".log-line", { hasText: "build line 8" }).waitFor();
   await page.locator('.log-status[data-state="ended"]').waitFor();
   // Durations show on finished stages.
   assert.match(await page.locator('.dag [data-stage="build"] .stage-meta').innerText(), /succeeded · [\d.]+s/);
@@ -221,7 +230,7 @@ test("a run's DAG appears, its stages turn green live and its logs stream", asyn
 
   // Search, then a line link that survives a reload.
   await page.locator('.dag [data-stage="build"]').click();
-  await page.locator(".log-line", { hasText: "build line 6" }).waitFor();
+  await page.locator(".log-line", { hasText: "build line 8" }).waitFor();
   await page.getByLabel("Search the log").fill("line 3");
   await page.locator(".log-status", { hasText: "1 match" }).waitFor();
   assert.equal(await page.locator(".log-line mark").innerText(), "line 3");
@@ -240,7 +249,7 @@ test("a run's DAG appears, its stages turn green live and its logs stream", asyn
   const phone = await newPage("phone");
   await phone.page.goto(`${base}/runs/${id}?stage=build`);
   await phone.page.locator('.dag [data-stage="package"][data-status="succeeded"]').waitFor();
-  await phone.page.locator(".log-line", { hasText: "build line 6" }).waitFor();
+  await phone.page.locator(".log-line", { hasText: "build line 8" }).waitFor();
   const [top, bottom] = await Promise.all(
     ["prepare", "package"].map((s) => phone.page.locator(`.dag [data-stage="${s}"]`).boundingBox()),
   );
@@ -281,7 +290,8 @@ test("the runs list filters by URL query and updates live", async () => {
       await page.locator(`tr[data-run="${id}"]`).waitFor();
       assert.deepEqual(await axe(page), [], "accessibility violations on the runs list");
     }
-    // Let this run end before the next viewport or the server's shutdown.
+    // End this run before the next viewport or the server's shutdown.
+    await api("POST", `/api/v1/runs/${id}/cancel`).catch(() => {}); // 409 if it is over already
     await waitFor(`run ${id} to finish`, async () => (await api("GET", `/api/v1/runs/${id}`)).finished_at);
     assert.deepEqual(problems, [], "browser errors");
   }

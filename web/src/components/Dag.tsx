@@ -10,7 +10,7 @@ import { duration, since } from "../lib/format";
 import { stageSymbol } from "../lib/status";
 
 const nodeWidth = 196;
-const nodeHeight = 84;
+const nodeHeight = 96;
 
 type StageNodeData = {
   stage: Stage;
@@ -32,8 +32,9 @@ export function stageTiming(s: Stage, now: number): string {
 
 function waitingText(s: Stage): string {
   if (!s.waiting) return "";
-  const pos = s.waiting.position ? ` · #${s.waiting.position} in queue` : "";
-  return s.waiting.reason + pos;
+  // The position first: it is what changes, and the reason may be cut on a small node.
+  const pos = s.waiting.position ? `#${s.waiting.position} in queue · ` : "";
+  return pos + s.waiting.reason;
 }
 
 const StageNodeView = memo(function StageNodeView({ data }: NodeProps<StageNode>) {
@@ -67,7 +68,7 @@ const StageNodeView = memo(function StageNodeView({ data }: NodeProps<StageNode>
           <span className="stage-why">{wait}</span>
         ) : s.reason ? (
           <span className="stage-why">{s.reason}</span>
-        ) : queueWait ? (
+        ) : queueWait && (s.queue_wait_ms ?? 0) >= 1000 ? (
           <span className="stage-why">{queueWait} in queue</span>
         ) : s.step_name && s.status === "running" ? (
           <span className="stage-why">step {s.step}: {s.step_name}</span>
@@ -87,9 +88,11 @@ export interface DagProps {
   now: number;
   /** vertical lays layers out top to bottom, for narrow screens. */
   vertical: boolean;
+  /** width of the space the DAG gets, to size its height to the zoom that fits it. */
+  width: number;
 }
 
-export function Dag({ stages, selected, onSelect, now, vertical }: DagProps) {
+export function Dag({ stages, selected, onSelect, now, vertical, width }: DagProps) {
   const shape = useMemo(
     () =>
       layout(stages, {
@@ -129,7 +132,9 @@ export function Dag({ stages, selected, onSelect, now, vertical }: DagProps) {
     };
   });
   const pad = 24;
-  const height = Math.min(shape.height + pad * 2, vertical ? 1400 : 520);
+  // fitView zooms out until the widest layer fits; give the canvas the height that zoom needs.
+  const scale = Math.max(0.3, Math.min(1, (width - pad * 2) / Math.max(shape.width, 1)));
+  const height = Math.min(shape.height * scale + pad * 2, vertical ? 1400 : 520);
   return (
     <figure className="dag" aria-label="Stages of the run and what each needs">
       <div style={{ height }} className="dag-canvas">

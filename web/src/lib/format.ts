@@ -46,7 +46,10 @@ export function bytes(n: number): string {
 }
 
 export const shortSha = (sha?: string) => (sha ? sha.slice(0, 8) : "");
-export const shortId = (id: string) => (id.length > 12 ? id.slice(0, 12) : id);
+/** shortId names a run in lists. Run ids are UUIDv7: the first half is a timestamp shared by
+ * runs started close together, the end is random, so the end tells runs apart. */
+export const shortId = (id: string) =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id.slice(-8) : id;
 
 /** branch is a ref without refs/heads/ (tags keep their refs/tags/ so they read as tags). */
 export const branch = (ref?: string) => (ref ?? "").replace(/^refs\/heads\//, "");

@@ -70,6 +70,7 @@ function useRun(id: string) {
     const t = setInterval(() => void refresh(), pollMs);
     return () => {
       es.close();
+      setLive(false);
       clearInterval(t);
     };
   }, [id, done, refresh]);
@@ -99,6 +100,7 @@ export function RunPage() {
   useTitle(run ? `${run.repo} run ${shortId(run.id)}` : `run ${shortId(id)}`);
 
   const stage = params.get("stage") ?? (run ? defaultStage(run.stages) : undefined);
+  const current = run?.stages.find((s) => s.name === stage);
   const select = useCallback(
     (name: string) => {
       const p = new URLSearchParams(params);
@@ -140,7 +142,7 @@ export function RunPage() {
       </nav>
       <header className="run-head">
         <h1>
-          Run <code>{shortId(run.id)}</code> <PhaseBadge phase={run.phase} />
+          Run <code title={run.id}>{shortId(run.id)}</code> <PhaseBadge phase={run.phase} />
         </h1>
         <dl className="facts">
           <div>
@@ -188,7 +190,7 @@ export function RunPage() {
         </dl>
         {run.reason && <p className="reason">{run.reason}</p>}
         <div className="run-actions">
-          <span className={`live ${live ? "on" : ""}`} role="status">
+          <span className={`live ${live && !done ? "on" : ""}`} role="status">
             {done ? "Finished" : live ? "Live" : "Updating every 3 s"}
           </span>
           {!done && (
@@ -206,7 +208,7 @@ export function RunPage() {
 
       <section aria-labelledby="dag-title">
         <h2 id="dag-title">Stages</h2>
-        <Dag stages={run.stages} selected={stage} onSelect={select} now={now} vertical={width < 640} />
+        <Dag stages={run.stages} selected={stage} onSelect={select} now={now} vertical={width < 640} width={width} />
       </section>
 
       <section aria-labelledby="logs-title" className="logs">
@@ -224,8 +226,9 @@ export function RunPage() {
             </button>
           ))}
         </div>
-        {stage && run.stages.some((s) => s.name === stage) ? (
-          <LogView key={stage} runId={run.id} stage={stage} hash={location.hash} />
+        {current && <StageFacts stage={current} now={now} />}
+        {current ? (
+          <LogView key={current.name} runId={run.id} stage={current.name} hash={location.hash} />
         ) : (
           <p>No stage {stage ? <code>{stage}</code> : ""} in this run.</p>
         )}
@@ -270,5 +273,29 @@ export function RunPage() {
         )}
       </section>
     </div>
+  );
+}
+
+/** StageFacts is what a reader checks first about a stage next to its log. */
+function StageFacts({ stage: s, now }: { stage: Stage; now: number }) {
+  const facts: [string, string][] = [["Status", s.status]];
+  if (s.started_at) facts.push([s.finished_at ? "Ran" : "Running for", duration(s.duration_ms ?? since(s.started_at, undefined, now))]);
+  else if (s.queued_at) facts.push(["Queued for", duration(since(s.queued_at, undefined, now))]);
+  if (s.queue_wait_ms != null) facts.push(["Queue wait", duration(s.queue_wait_ms)]);
+  if (s.waiting) facts.push(["Waiting", s.waiting.reason + (s.waiting.position ? ` (#${s.waiting.position} in queue)` : "")]);
+  if (s.step) facts.push(["Step", `${s.step}${s.step_name ? `: ${s.step_name}` : ""}`]);
+  if (s.exit_code != null) facts.push(["Exit code", String(s.exit_code)]);
+  if (s.attempt > 1) facts.push(["Attempt", String(s.attempt)]);
+  if (s.sandbox) facts.push(["Sandbox", s.sandbox]);
+  if (s.reason) facts.push(["Reason", s.reason]);
+  return (
+    <dl className="facts stage-facts" aria-label={`Stage ${s.name}`}>
+      {facts.map(([k, v]) => (
+        <div key={k}>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </div>
+      ))}
+    </dl>
   );
 }
