@@ -289,6 +289,16 @@ test("the runs list filters by URL query and updates live", async () => {
       await page.goto(`${base}/runs`);
       await page.locator(`tr[data-run="${id}"]`).waitFor();
       assert.deepEqual(await axe(page), [], "accessibility violations on the runs list");
+      // A run started from the page opens its run page.
+      await page.getByRole("button", { name: "Start a run" }).click();
+      await page.getByLabel("Repo to run").selectOption("e2e/ui-demo");
+      await page.getByLabel("Ref").fill("main");
+      await page.getByRole("button", { name: "Start", exact: true }).click();
+      await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+      const started = page.url().split("/").pop();
+      await page.locator('.dag [data-stage="prepare"]').waitFor();
+      await api("POST", `/api/v1/runs/${started}/cancel`).catch(() => {});
+      await page.locator('.badge[data-phase="CANCELLED"]').waitFor();
     }
     // End this run before the next viewport or the server's shutdown.
     await api("POST", `/api/v1/runs/${id}/cancel`).catch(() => {}); // 409 if it is over already

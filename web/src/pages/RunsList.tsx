@@ -168,13 +168,15 @@ export function RunsList() {
                     </Link>
                   </td>
                   <td>{r.repo}</td>
-                  <td>{branch(r.ref)}</td>
+                  <td data-label="on">{branch(r.ref)}</td>
                   <td className="wide-only">
                     <code title={r.sha}>{shortSha(r.sha)}</code>
                   </td>
                   <td className="wide-only">{r.trigger}</td>
-                  <td title={r.created_at}>{ago(r.created_at, now)}</td>
-                  <td>{duration(since(r.created_at, r.finished_at, now))}</td>
+                  <td title={r.created_at} data-label="started">
+                    {ago(r.created_at, now)}
+                  </td>
+                  <td data-label="took">{duration(since(r.created_at, r.finished_at, now))}</td>
                 </tr>
               ))}
             </tbody>
