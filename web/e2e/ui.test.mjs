@@ -152,10 +152,29 @@ const viewports = {
   phone: { width: 390, height: 844 },
 };
 
+// Pages of the running test, screenshotted when it fails so the failure can be seen.
+let openPages = [];
+
+/** showingFailures wraps a test body: on failure, every page it opened is screenshotted. */
+const showingFailures = (fn) => async (t) => {
+  openPages = [];
+  try {
+    await fn(t);
+  } catch (err) {
+    for (const [i, p] of openPages.entries()) {
+      await p.screenshot({ path: join(shots, `FAILED-${t.name.replace(/\W+/g, "-")}-${i}.png`), fullPage: true }).catch(() => {});
+    }
+    throw err;
+  } finally {
+    await Promise.all(openPages.map((p) => p.context().close().catch(() => {})));
+  }
+};
+
 async function newPage(kind) {
   const ctx = await browser.newContext({ viewport: viewports[kind], deviceScaleFactor: 1, reducedMotion: "reduce" });
   ctx.setDefaultTimeout(10000);
   const page = await ctx.newPage();
+  openPages.push(page);
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
@@ -179,7 +198,7 @@ async function axe(page) {
   return res;
 }
 
-test("a run's DAG appears, its stages turn green live and its logs stream", async () => {
+test("a run's DAG appears, its stages turn green live and its logs stream", showingFailures(async () => {
   const { page, problems } = await newPage("desktop");
   const { id } = await api("POST", "/api/v1/runs", { repo: "e2e/ui-demo", ref: "main" });
   await page.goto(`${base}/runs/${id}`);
@@ -258,9 +277,9 @@ test("a run's DAG appears, its stages turn green live and its logs stream", asyn
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
   await shot(phone.page, "run-succeeded", "phone");
   assert.deepEqual(phone.problems, [], "browser errors on the phone");
-});
+}));
 
-test("the runs list filters by URL query and updates live", async () => {
+test("the runs list filters by URL query and updates live", showingFailures(async () => {
   for (const kind of ["desktop", "phone"]) {
     const { page, problems } = await newPage(kind);
     await page.goto(`${base}/runs`);
@@ -305,9 +324,9 @@ test("the runs list filters by URL query and updates live", async () => {
     await waitFor(`run ${id} to finish`, async () => (await api("GET", `/api/v1/runs/${id}`)).finished_at);
     assert.deepEqual(problems, [], "browser errors");
   }
-});
+}));
 
-test("every section has its place in the navigation", async () => {
+test("every section has its place in the navigation", showingFailures(async () => {
   for (const kind of ["desktop", "phone"]) {
     const { page, problems } = await newPage(kind);
     await page.goto(`${base}/`);
@@ -328,7 +347,7 @@ test("every section has its place in the navigation", async () => {
     await page.getByRole("heading", { level: 1, name: "Not found" }).waitFor();
     assert.deepEqual(problems, [], "browser errors");
   }
-});
+}));
 
 if (!existsSync(chromiumPath)) {
   throw new Error(`no chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM`);

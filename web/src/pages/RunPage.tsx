@@ -51,8 +51,10 @@ function useRun(id: string) {
     return () => inflight.current?.abort();
   }, [refresh]);
 
+  const loaded = run !== undefined;
   useEffect(() => {
-    if (done) return;
+    // Only once the run is known to be in progress: a finished run has nothing to follow.
+    if (!loaded || done) return;
     const es = new EventSource(eventsURL(id));
     es.onopen = () => setLive(true);
     es.onmessage = (m) => {
@@ -73,7 +75,7 @@ function useRun(id: string) {
       setLive(false);
       clearInterval(t);
     };
-  }, [id, done, refresh]);
+  }, [id, loaded, done, refresh]);
 
   return { run, error, live, refresh };
 }
