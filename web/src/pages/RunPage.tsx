@@ -35,7 +35,7 @@ function useRun(id: string) {
     } catch (e) {
       if (!ac.signal.aborted) setError(e instanceof ApiError ? e.message : `cannot reach the server: ${e}`);
     } finally {
-      inflight.current = null;
+      if (inflight.current === ac) inflight.current = null;
       if (again.current && !ac.signal.aborted) {
         again.current = false;
         void refresh();
@@ -48,7 +48,11 @@ function useRun(id: string) {
   useEffect(() => {
     setRun(undefined);
     void refresh();
-    return () => inflight.current?.abort();
+    return () => {
+      inflight.current?.abort();
+      inflight.current = null;
+      again.current = false;
+    };
   }, [refresh]);
 
   const loaded = run !== undefined;
