@@ -53,6 +53,24 @@ stages:
     artifacts: [out/app]
 `;
 
+// A pipeline that fails: check exits 3, so deploy is skipped and lint runs on.
+const failing = `name: ui-e2e-fails
+stages:
+  check:
+    steps:
+      - name: vet
+        run: |
+          printf '\\033[31merror:\\033[0m something is wrong\\n'
+          exit 3
+  lint:
+    steps:
+      - run: echo fine
+  deploy:
+    needs: [check, lint]
+    steps:
+      - run: echo never
+`;
+
 let tmp, server, base, browser;
 const serverLog = [];
 
@@ -97,6 +115,12 @@ before(async () => {
   git(repo, "init", "--quiet", "--initial-branch=main");
   git(repo, "add", "-A");
   git(repo, "commit", "--quiet", "-m", "init");
+  const failRepo = join(tmp, "fails");
+  mkdirSync(failRepo);
+  writeFileSync(join(failRepo, ".paved.yml"), failing);
+  git(failRepo, "init", "--quiet", "--initial-branch=main");
+  git(failRepo, "add", "-A");
+  git(failRepo, "commit", "--quiet", "-m", "init");
 
   // One running stage per team at a time: build and test, ready together, take turns, so
   // the page shows a queued stage with its reason and position.
@@ -118,6 +142,7 @@ before(async () => {
   });
   clearTimeout(timer);
   await api("POST", "/api/v1/repos", { full_name: "e2e/ui-demo", clone_url: repo, team: "web" });
+  await api("POST", "/api/v1/repos", { full_name: "e2e/ui-fails", clone_url: failRepo, team: "ops" });
 
   // playwright gives every launch a fresh, temporary --user-data-dir of its own (it refuses
   // one in args), so no profile state leaks between runs.
@@ -170,8 +195,8 @@ const showingFailures = (fn) => async (t) => {
   }
 };
 
-async function newPage(kind) {
-  const ctx = await browser.newContext({ viewport: viewports[kind], deviceScaleFactor: 1, reducedMotion: "reduce" });
+async function newPage(kind, colorScheme = "light") {
+  const ctx = await browser.newContext({ viewport: viewports[kind], deviceScaleFactor: 1, reducedMotion: "reduce", colorScheme });
   ctx.setDefaultTimeout(10000);
   const page = await ctx.newPage();
   openPages.push(page);
@@ -279,6 +304,25 @@ test("a run's DAG appears, its stages turn green live and its logs stream", show
   assert.deepEqual(phone.problems, [], "browser errors on the phone");
 }));
 
+test("a failed run shows what failed, what it skipped and the failing log", showingFailures(async () => {
+  const { id } = await api("POST", "/api/v1/runs", { repo: "e2e/ui-fails", ref: "main" });
+  await waitFor(`run ${id} to finish`, async () => (await api("GET", `/api/v1/runs/${id}`)).finished_at);
+  for (const [kind, scheme] of [["desktop", "light"], ["phone", "dark"]]) {
+    const { page, problems } = await newPage(kind, scheme);
+    await page.goto(`${base}/runs/${id}`);
+    await page.locator('.badge[data-phase="FAILED"]').waitFor();
+    await page.locator('.dag [data-stage="check"][data-status="failed"]').waitFor();
+    await page.locator('.dag [data-stage="lint"][data-status="succeeded"]').waitFor();
+    await page.locator('.dag [data-stage="deploy"][data-status="skipped"] .stage-why', { hasText: "check" }).waitFor();
+    // The failed stage's log opens by itself, its error in red.
+    await page.locator("#log-title", { hasText: "check" }).waitFor();
+    await page.locator(".log-line .ansi-red-fg", { hasText: "error:" }).waitFor();
+    await page.locator(".stage-facts dd", { hasText: /^3$/ }).waitFor(); // the exit code
+    await shot(page, `run-failed${scheme === "dark" ? "-dark" : ""}`, kind);
+    assert.deepEqual(problems, [], "browser errors");
+  }
+}));
+
 test("the runs list filters by URL query and updates live", showingFailures(async () => {
   for (const kind of ["desktop", "phone"]) {
     const { page, problems } = await newPage(kind);
@@ -291,11 +335,18 @@ test("the runs list filters by URL query and updates live", showingFailures(asyn
     assert.equal(await page.locator("tr[data-run]").count(), before + 1);
     await shot(page, "runs", kind);
 
+    await page.getByLabel("Repo", { exact: true }).selectOption("e2e/ui-demo");
     await page.getByLabel("Status").selectOption("FAILED");
-    await page.waitForURL(/phase=FAILED/);
+    await page.waitForURL(/repo=e2e%2Fui-demo&phase=FAILED/);
     await page.locator(".empty", { hasText: "No run matches" }).waitFor();
     await page.getByRole("button", { name: "Clear filters" }).click();
     await page.locator(`tr[data-run="${id}"]`).waitFor();
+    // The failed run of the earlier test is team ops's only run.
+    await page.getByLabel("Team").selectOption("ops");
+    await page.waitForURL(/team=ops/);
+    await waitFor("only ops's runs", async () => (await page.locator("tr[data-run]").count()) === 1);
+    assert.equal(await page.locator("tr[data-run] td", { hasText: "e2e/ui-fails" }).count(), 1);
+    await page.getByRole("button", { name: "Clear filters" }).click();
 
     await page.goto(`${base}/runs?repo=e2e%2Fui-demo&branch=main&team=web`);
     await page.locator(`tr[data-run="${id}"]`).waitFor();

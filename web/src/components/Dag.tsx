@@ -114,6 +114,19 @@ export function Dag({ stages, selected, onSelect, now, vertical, width }: DagPro
     data: { stage: byName.get(p.name)!, selected: p.name === selected, now, vertical, onSelect },
     width: nodeWidth,
     height: nodeHeight,
+    // Sizes and handle places given, not measured: React Flow drops what it measured whenever
+    // it gets new node objects (every update here), and edges then vanish until it measures
+    // again, which a node whose size did not change may never trigger.
+    measured: { width: nodeWidth, height: nodeHeight },
+    handles: vertical
+      ? [
+          { type: "target", position: Position.Top, x: nodeWidth / 2, y: 0, width: 1, height: 1 },
+          { type: "source", position: Position.Bottom, x: nodeWidth / 2, y: nodeHeight - 1, width: 1, height: 1 },
+        ]
+      : [
+          { type: "target", position: Position.Left, x: 0, y: nodeHeight / 2, width: 1, height: 1 },
+          { type: "source", position: Position.Right, x: nodeWidth - 1, y: nodeHeight / 2, width: 1, height: 1 },
+        ],
     draggable: false,
     selectable: false,
     focusable: false,
