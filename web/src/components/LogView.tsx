@@ -139,7 +139,8 @@ export function LogView({ runId, stage, hash }: LogViewProps) {
         )}
         {shown.map((l) => (
           <div key={l.seq} id={`L${l.seq}`} className={`log-line${l.seq === target ? " target" : ""}`}>
-            <a className="ln" href={`#L${l.seq}`} aria-label={`Line ${l.seq}`}>
+            {/* Out of the tab order: a long log would otherwise be thousands of stops. */}
+            <a className="ln" href={`#L${l.seq}`} aria-label={`Line ${l.seq}`} tabIndex={-1}>
               {l.seq}
             </a>
             {query ? (
