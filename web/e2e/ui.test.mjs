@@ -214,7 +214,6 @@ const shot = (page, name, kind) => page.screenshot({ path: join(shots, `${name}-
 async function axe(page) {
   await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
   const res = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
     const r = await axe.run(document, { resultTypes: ["violations"] });
     return r.violations
       .filter((v) => v.impact === "serious" || v.impact === "critical")

@@ -103,7 +103,6 @@ export function Dag({ stages, selected, onSelect, now, vertical, width }: DagPro
         gapY: vertical ? 40 : 20,
       }),
     // The shape depends on names and needs only; statuses change without moving nodes.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [stages.map((s) => s.name + ":" + s.needs.join(",")).join(";"), vertical],
   );
   const byName = new Map(stages.map((s) => [s.name, s]));

@@ -40,8 +40,8 @@ export function LogView({ runId, stage, hash }: LogViewProps) {
     const es = new EventSource(logsURL(runId, stage));
     es.onopen = () => setState("live");
     es.onmessage = (m) => {
-      const l = JSON.parse(m.data) as { seq: number; text: string };
-      pending.push(renderer.render(l.seq, l.text));
+      const l = JSON.parse(m.data) as { seq: number; text: string; time?: string };
+      pending.push(renderer.render(l.seq, l.text, l.time));
       if (!frame) frame = requestAnimationFrame(flush);
     };
     es.addEventListener("end", (m) => {
@@ -140,7 +140,13 @@ export function LogView({ runId, stage, hash }: LogViewProps) {
         {shown.map((l) => (
           <div key={l.seq} id={`L${l.seq}`} className={`log-line${l.seq === target ? " target" : ""}`}>
             {/* Out of the tab order: a long log would otherwise be thousands of stops. */}
-            <a className="ln" href={`#L${l.seq}`} aria-label={`Line ${l.seq}`} tabIndex={-1}>
+            <a
+              className="ln"
+              href={`#L${l.seq}`}
+              aria-label={`Line ${l.seq}`}
+              tabIndex={-1}
+              title={l.time ? new Date(l.time).toLocaleTimeString() : undefined}
+            >
               {l.seq}
             </a>
             {query ? (

@@ -4,12 +4,13 @@ import { AnsiUp } from "ansi_up";
 
 export interface RenderedLine {
   seq: number;
+  time?: string; // when paved stored the line
+
   text: string; // without ANSI escapes, for search
   html: string; // escaped HTML with colour spans
 }
 
 // CSI sequences (colours, cursor moves) and OSC sequences (titles, hyperlinks).
-// eslint-disable-next-line no-control-regex
 const ansiRE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
 
 export const stripAnsi = (s: string) => s.replace(ansiRE, "");
@@ -21,8 +22,8 @@ export class Renderer {
     this.au.use_classes = true; // colours from the stylesheet, readable in light and dark
     this.au.escape_html = true;
   }
-  render(seq: number, raw: string): RenderedLine {
-    return { seq, text: stripAnsi(raw), html: this.au.ansi_to_html(raw) };
+  render(seq: number, raw: string, time?: string): RenderedLine {
+    return { seq, time, text: stripAnsi(raw), html: this.au.ansi_to_html(raw) };
   }
 }
 
