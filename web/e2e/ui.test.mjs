@@ -225,7 +225,8 @@ async function axe(page) {
 test("a run's DAG appears, its stages turn green live and its logs stream", showingFailures(async () => {
   const { page, problems } = await newPage("desktop");
   const { id } = await api("POST", "/api/v1/runs", { repo: "e2e/ui-demo", ref: "main" });
-  await page.goto(`${base}/runs/${id}`);
+  // build's log, chosen before build starts: its lines can only arrive over the live stream.
+  await page.goto(`${base}/runs/${id}?stage=build`);
 
   // The DAG: one node per stage.
   for (const s of ["prepare", "build", "test", "package"]) {
@@ -244,14 +245,23 @@ test("a run's DAG appears, its stages turn green live and its logs stream", show
   await why.waitFor({ timeout: 15000 });
   await shot(page, "run-queued", "desktop");
 
-  // Pick build's log while it runs: its lines must arrive over the stream, before it ends.
-  await page.locator('.dag [data-stage="build"][data-status="running"]').waitFor({ timeout: 15000 });
-  await page.locator('.dag [data-stage="build"]').click();
-  await page.locator(".log-line", { hasText: "build line 1" }).waitFor({ timeout: 10000 });
+  // build's lines arrive while its stream is live, before the stage ends.
+  await page.locator(".log-line", { hasText: "build line 1" }).waitFor({ timeout: 15000 });
   const streamState = await page.locator(".log-status").getAttribute("data-state");
   assert.equal(streamState, "live", "the first line arrived while the stream was live");
   assert.equal(await page.locator(".log-line .ansi-green-fg", { hasText: "compiled" }).count(), 1, "ANSI green rendered");
   await shot(page, "run-live", "desktop");
+
+  // A hidden tab lets go of its streams; shown again, it resumes after the last line it had.
+  const setVisibility = (state) =>
+    page.evaluate((st) => {
+      Object.defineProperty(document, "visibilityState", { value: st, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }, state);
+  await setVisibility("hidden");
+  await page.locator('.log-status[data-state="paused"]').waitFor();
+  await new Promise((r) => setTimeout(r, 800)); // lines go on being written meanwhile
+  await setVisibility("visible");
 
   for (const s of ["prepare", "build", "test", "package"]) {
     await page.locator(`.dag [data-stage="${s}"][data-status="succeeded"]`).waitFor({ timeout: 20000 });
@@ -259,6 +269,8 @@ test("a run's DAG appears, its stages turn green live and its logs stream", show
   await page.locator('.badge[data-phase="SUCCEEDED"]').waitFor({ timeout: 10000 });
   await page.locator(".log-line", { hasText: "build line 8" }).waitFor();
   await page.locator('.log-status[data-state="ended"]').waitFor();
+  const logged = await page.locator(".log-line .lt").allInnerTexts();
+  assert.deepEqual(logged, ["$ compile", "compiled ok", ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => `build line ${i}`)], "every line once, in order");
   // Durations show on finished stages.
   assert.match(await page.locator('.dag [data-stage="build"] .stage-meta').innerText(), /succeeded · [\d.]+s/);
   // Artifacts of the run.

@@ -3,6 +3,7 @@
 // event once the stage is over. The view follows the tail until the reader scrolls up.
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { logsURL } from "../api";
+import { useVisible } from "../lib/hooks";
 import { Renderer, highlight, lineFromHash, matches, type RenderedLine } from "../lib/logs";
 
 export interface LogViewProps {
@@ -12,7 +13,7 @@ export interface LogViewProps {
   hash: string;
 }
 
-type StreamState = "connecting" | "live" | "ended" | "error";
+type StreamState = "connecting" | "live" | "paused" | "ended" | "error";
 
 export function LogView({ runId, stage, hash }: LogViewProps) {
   const [lines, setLines] = useState<RenderedLine[]>([]);
@@ -23,25 +24,38 @@ export function LogView({ runId, stage, hash }: LogViewProps) {
   const box = useRef<HTMLDivElement>(null);
   const target = lineFromHash(hash);
 
+  const renderer = useRef<Renderer | null>(null);
+  renderer.current ??= new Renderer();
+  const lastSeq = useRef(0);
+  const visible = useVisible();
+  const ended = state === "ended";
+
+  // One connection while the tab is visible and the stage not over; a reconnect (the tab
+  // shown again) asks for the lines after the last one it has.
   useEffect(() => {
-    setLines([]);
-    setState("connecting");
-    setEndStatus("");
-    const renderer = new Renderer();
+    if (ended) return;
+    if (!visible) {
+      setState("paused");
+      return;
+    }
     // Lines come in bursts; batch them into one render per frame.
     let pending: RenderedLine[] = [];
     let frame = 0;
     const flush = () => {
       frame = 0;
+      if (pending.length === 0) return;
       const batch = pending;
       pending = [];
       setLines((old) => old.concat(batch));
     };
-    const es = new EventSource(logsURL(runId, stage));
+    const after = lastSeq.current;
+    const es = new EventSource(logsURL(runId, stage) + (after ? `&after=${after}` : ""));
     es.onopen = () => setState("live");
     es.onmessage = (m) => {
       const l = JSON.parse(m.data) as { seq: number; text: string; time?: string };
-      pending.push(renderer.render(l.seq, l.text, l.time));
+      if (l.seq <= lastSeq.current) return;
+      lastSeq.current = l.seq;
+      pending.push(renderer.current!.render(l.seq, l.text, l.time));
       if (!frame) frame = requestAnimationFrame(flush);
     };
     es.addEventListener("end", (m) => {
@@ -49,12 +63,12 @@ export function LogView({ runId, stage, hash }: LogViewProps) {
       es.close();
       if (frame) cancelAnimationFrame(frame);
       flush();
-      setState("ended");
       try {
         setEndStatus((JSON.parse((m as MessageEvent).data) as { status: string }).status);
       } catch {
         setEndStatus("");
       }
+      setState("ended");
     });
     es.onerror = () => {
       // CONNECTING: the browser retries with Last-Event-ID; CLOSED: the server refused.
@@ -63,8 +77,9 @@ export function LogView({ runId, stage, hash }: LogViewProps) {
     return () => {
       es.close();
       if (frame) cancelAnimationFrame(frame);
+      flush();
     };
-  }, [runId, stage]);
+  }, [runId, stage, visible, ended]);
 
   const shown = useMemo(() => lines.filter((l) => matches(l, query)), [lines, query]);
 
@@ -98,7 +113,9 @@ export function LogView({ runId, stage, hash }: LogViewProps) {
       ? `Stage ${endStatus || "over"}; ${lines.length} lines`
       : state === "live"
         ? `Streaming; ${lines.length} lines`
-        : state === "error"
+        : state === "paused"
+          ? `Paused while the tab is hidden; ${lines.length} lines`
+          : state === "error"
           ? "The log stream closed; reload the page to try again"
           : "Connecting…";
 

@@ -30,3 +30,15 @@ export function useTitle(title: string) {
     document.title = title ? `${title} · paved` : "paved";
   }, [title]);
 }
+
+/** useVisible says whether the tab is visible. Hidden tabs drop their live streams: a browser
+ * allows six connections to one server, and every open run page would otherwise hold two. */
+export function useVisible(): boolean {
+  const [visible, setVisible] = useState(() => document.visibilityState !== "hidden");
+  useEffect(() => {
+    const on = () => setVisible(document.visibilityState !== "hidden");
+    document.addEventListener("visibilitychange", on);
+    return () => document.removeEventListener("visibilitychange", on);
+  }, []);
+  return visible;
+}

@@ -9,7 +9,7 @@ import { Dag } from "../components/Dag";
 import { LogView } from "../components/LogView";
 import { PhaseBadge } from "../components/StatusBadge";
 import { ago, branch, bytes, duration, shortId, shortSha, since } from "../lib/format";
-import { useNow, useTitle, useWidth } from "../lib/hooks";
+import { useNow, useTitle, useVisible, useWidth } from "../lib/hooks";
 
 const pollMs = 3000;
 
@@ -19,6 +19,7 @@ function useRun(id: string) {
   const [live, setLive] = useState(false);
   const inflight = useRef<AbortController | null>(null);
   const again = useRef(false);
+  const lastSeq = useRef(0); // the last event seen, to resume the event stream after it
 
   const refresh = useCallback(async () => {
     // One fetch at a time; a burst of events while one is out becomes one more fetch.
@@ -47,6 +48,7 @@ function useRun(id: string) {
 
   useEffect(() => {
     setRun(undefined);
+    lastSeq.current = 0;
     void refresh();
     return () => {
       inflight.current?.abort();
@@ -56,15 +58,21 @@ function useRun(id: string) {
   }, [refresh]);
 
   const loaded = run !== undefined;
+  const visible = useVisible();
   useEffect(() => {
-    // Only once the run is known to be in progress: a finished run has nothing to follow.
-    if (!loaded || done) return;
-    const es = new EventSource(eventsURL(id));
+    // Only once the run is known to be in progress (a finished run has nothing to follow),
+    // and only while the tab is visible.
+    if (!loaded || done || !visible) return;
+    const after = lastSeq.current;
+    if (after) void refresh(); // shown again: catch up with what happened meanwhile
+    const es = new EventSource(eventsURL(id) + (after ? `?after=${after}` : ""));
     es.onopen = () => setLive(true);
     es.onmessage = (m) => {
       void refresh();
       try {
-        if ((JSON.parse(m.data) as { type: string }).type === "RunFinished") {
+        const e = JSON.parse(m.data) as { type: string; seq: number };
+        lastSeq.current = Math.max(lastSeq.current, e.seq);
+        if (e.type === "RunFinished") {
           es.close(); // the server ends the stream here; do not let the browser reconnect
           setLive(false);
         }
@@ -79,7 +87,7 @@ function useRun(id: string) {
       setLive(false);
       clearInterval(t);
     };
-  }, [id, loaded, done, refresh]);
+  }, [id, loaded, done, visible, refresh]);
 
   return { run, error, live, refresh };
 }
