@@ -107,7 +107,8 @@ export function RunPage() {
   const [params, setParams] = useSearchParams();
   const { run, error, live, refresh } = useRun(id);
   const done = run ? terminalPhases.has(run.phase) : false;
-  const now = useNow(1000, !!run && !done);
+  // The tick drives live durations between updates; an update itself renders with the time now.
+  const now = Math.max(useNow(1000, !!run && !done), Date.now());
   const [main, setMain] = useState<HTMLElement | null>(null);
   const width = useWidth(main);
   const [cancelError, setCancelError] = useState<string>();
