@@ -4,9 +4,9 @@ export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 GO ?= go
 
-.PHONY: test deps check unit race build bench fuzz
+.PHONY: test deps check unit race build bench fuzz ui ui-build
 
-test: deps check unit race
+test: deps check unit race ui
 
 # Tools the tests need. Without root we cannot install; the sandbox tests then fall back to
 # the process-group mode and say so.
@@ -46,3 +46,29 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzNext -fuzztime=30s ./internal/run
 	for p in github gitlab bitbucket generic; do \
 		$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./internal/trigger/$$p || exit 1; done
+
+# The web UI (web/): its unit tests (vitest) and the end-to-end test in headless Chromium
+# against a real paved server (node --test web/e2e). Installs Debian's chromium and web/'s
+# npm packages when root and missing; without them, and outside CI, it skips and says why.
+UI_OUT ?= web/test-output
+ui:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "make: installing chromium for the UI tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		if [ -n "$$CI" ]; then echo "make ui: chromium and node/npm are required in CI (apt-get install chromium; Node >= 20.19)"; exit 1; fi; \
+		echo "make ui: SKIPPED: the UI tests need chromium (apt-get install chromium) and Node >= 20.19 with npm"; \
+	else \
+		if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+			echo "make: npm ci in web/"; (cd web && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+		fi; \
+		mkdir -p $(UI_OUT) && $(GO) build -o $(UI_OUT)/paved ./cmd/paved && \
+		(cd web && npx vitest run) && \
+		(cd web && PAVED_BIN=$(abspath $(UI_OUT))/paved UI_OUT=$(abspath $(UI_OUT)) node --test e2e/) && \
+		echo "make ui: screenshots in $(UI_OUT)/screenshots"; \
+	fi
+
+# Rebuild the UI's committed assets (web/dist) after changing anything under web/.
+ui-build:
+	cd web && ([ -d node_modules ] || npm ci --no-audit --no-fund) && npm run build

@@ -2,6 +2,9 @@ module github.com/paved/paved
 
 go 1.26.0
 
+// npm installs web/node_modules; some npm packages ship .go files the go command must not see.
+ignore ./web/node_modules
+
 require (
 	github.com/bmatcuk/doublestar/v4 v4.10.4
 	github.com/go-chi/chi/v5 v5.5.0

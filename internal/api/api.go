@@ -21,6 +21,7 @@ import (
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
 	"github.com/paved/paved/internal/trigger/inbox"
+	"github.com/paved/paved/web"
 )
 
 // Store is what the API reads and writes directly.
@@ -132,6 +133,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/keys", s.keyList)
 		s.environmentRoutes(r)
 	})
+	r.Handle("/*", web.Handler()) // the UI (web/), for every path the routes above do not take
 	return r
 }
 

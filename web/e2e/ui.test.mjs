@@ -1,0 +1,416 @@
+// End-to-end test of the UI in real headless Chromium (Debian's chromium driven by
+// playwright-core; no browser is downloaded) against a real `paved server` binary on
+// 127.0.0.1 with a real git repository. Run by `make ui-e2e` (node --test); screenshots of
+// every page at 1280x800 and 390x844 land in web/test-output/screenshots.
+//
+// Environment: PAVED_BIN (a built paved; default: go build into a temp dir), CHROMIUM
+// (default /usr/bin/chromium), UI_OUT (default web/test-output).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const webDir = resolve(here, "..");
+const out = process.env.UI_OUT || join(webDir, "test-output");
+const shots = join(out, "screenshots");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const require = createRequire(import.meta.url);
+
+const pipeline = `name: ui-e2e
+stages:
+  prepare:
+    steps:
+      - name: fetch
+        run: |
+          echo "preparing the workspace"
+          sleep 2
+  build:
+    needs: [prepare]
+    steps:
+      - name: compile
+        run: |
+          printf '\\033[32mcompiled\\033[0m ok\\n'
+          for i in 1 2 3 4 5 6 7 8; do echo "build line $i"; sleep 0.4; done
+  test:
+    needs: [prepare]
+    steps:
+      - name: unit
+        run: |
+          echo "testing"
+          sleep 1.5
+          echo "tests passed"
+  package:
+    needs: [build, test]
+    steps:
+      - name: pack
+        run: mkdir -p out && echo app > out/app && echo packaged
+    artifacts: [out/app]
+`;
+
+// A pipeline that fails: check exits 3, so deploy is skipped and lint runs on.
+const failing = `name: ui-e2e-fails
+stages:
+  check:
+    steps:
+      - name: vet
+        run: |
+          printf '\\033[31merror:\\033[0m something is wrong\\n'
+          exit 3
+  lint:
+    steps:
+      - run: echo fine
+  deploy:
+    needs: [check, lint]
+    steps:
+      - run: echo never
+`;
+
+let tmp, server, base, browser;
+const serverLog = [];
+
+function git(dir, ...args) {
+  execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@paved.invalid", ...args], { cwd: dir, stdio: "pipe" });
+}
+
+async function api(method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** waitFor polls fn until it returns a truthy value or the deadline passes. */
+async function waitFor(what, fn, ms = 20000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "paved-ui-e2e-"));
+  mkdirSync(shots, { recursive: true });
+  let bin = process.env.PAVED_BIN;
+  if (!bin) {
+    bin = join(tmp, "paved");
+    execFileSync("go", ["build", "-o", bin, "./cmd/paved"], { cwd: resolve(webDir, ".."), stdio: "inherit" });
+  }
+  const repo = join(tmp, "repo");
+  mkdirSync(repo);
+  writeFileSync(join(repo, ".paved.yml"), pipeline);
+  writeFileSync(join(repo, "README.md"), "ui e2e\n");
+  git(repo, "init", "--quiet", "--initial-branch=main");
+  git(repo, "add", "-A");
+  git(repo, "commit", "--quiet", "-m", "init");
+  const failRepo = join(tmp, "fails");
+  mkdirSync(failRepo);
+  writeFileSync(join(failRepo, ".paved.yml"), failing);
+  git(failRepo, "init", "--quiet", "--initial-branch=main");
+  git(failRepo, "add", "-A");
+  git(failRepo, "commit", "--quiet", "-m", "init");
+
+  // One running stage per team at a time: build and test, ready together, take turns, so
+  // the page shows a queued stage with its reason and position.
+  server = spawn(bin, ["server", "--data", join(tmp, "data"), "--addr", "127.0.0.1:0", "--team-quota", "web=1"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let timer;
+  base = await new Promise((resolveURL, reject) => {
+    const onData = (b) => {
+      const s = b.toString();
+      serverLog.push(s);
+      const m = /paved server listening"? url=(\S+)/.exec(s);
+      if (m) resolveURL(m[1]);
+    };
+    server.stderr.on("data", onData);
+    server.stdout.on("data", (b) => serverLog.push(b.toString()));
+    server.on("exit", (code) => reject(new Error(`paved server exited with ${code}:\n${serverLog.join("")}`)));
+    timer = setTimeout(() => reject(new Error(`paved server did not listen in 20 s:\n${serverLog.join("")}`)), 20000);
+  });
+  clearTimeout(timer);
+  await api("POST", "/api/v1/repos", { full_name: "e2e/ui-demo", clone_url: repo, team: "web" });
+  await api("POST", "/api/v1/repos", { full_name: "e2e/ui-fails", clone_url: failRepo, team: "ops" });
+
+  // playwright gives every launch a fresh, temporary --user-data-dir of its own (it refuses
+  // one in args), so no profile state leaks between runs.
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.on("exit", r));
+    server.kill("SIGTERM");
+    await exited;
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const viewports = {
+  desktop: { width: 1280, height: 800 },
+  phone: { width: 390, height: 844 },
+};
+
+// Pages of the running test, screenshotted when it fails so the failure can be seen.
+let openPages = [];
+
+/** showingFailures wraps a test body: on failure, every page it opened is screenshotted. */
+const showingFailures = (fn) => async (t) => {
+  openPages = [];
+  try {
+    await fn(t);
+  } catch (err) {
+    for (const [i, p] of openPages.entries()) {
+      await p.screenshot({ path: join(shots, `FAILED-${t.name.replace(/\W+/g, "-")}-${i}.png`), fullPage: true }).catch(() => {});
+    }
+    throw err;
+  } finally {
+    await Promise.all(openPages.map((p) => p.context().close().catch(() => {})));
+  }
+};
+
+async function newPage(kind, colorScheme = "light") {
+  const ctx = await browser.newContext({ viewport: viewports[kind], deviceScaleFactor: 1, reducedMotion: "reduce", colorScheme });
+  ctx.setDefaultTimeout(10000);
+  const page = await ctx.newPage();
+  openPages.push(page);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+  });
+  return { page, problems };
+}
+
+const shot = (page, name, kind) => page.screenshot({ path: join(shots, `${name}-${kind}.png`), fullPage: true });
+
+/** axe runs axe-core in the page and returns the serious and critical violations. */
+async function axe(page) {
+  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
+  const res = await page.evaluate(async () => {
+    const r = await axe.run(document, { resultTypes: ["violations"] });
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+  });
+  return res;
+}
+
+test("a run's DAG appears, its stages turn green live and its logs stream", showingFailures(async () => {
+  const { page, problems } = await newPage("desktop");
+  const { id } = await api("POST", "/api/v1/runs", { repo: "e2e/ui-demo", ref: "main" });
+  // build's log, chosen before build starts: its lines can only arrive over the live stream.
+  await page.goto(`${base}/runs/${id}?stage=build`);
+
+  // The DAG: one node per stage.
+  for (const s of ["prepare", "build", "test", "package"]) {
+    await page.locator(`.dag [data-stage="${s}"]`).waitFor();
+  }
+  // React Flow draws edges once it has measured the nodes, a frame or two later.
+  await page.locator(".dag .react-flow__edge").nth(3).waitFor();
+  assert.equal(await page.locator(".dag .react-flow__edge").count(), 4, "one edge per need");
+  // Seen before it finished, then green without a reload: the page follows live.
+  const early = await page.locator('.dag [data-stage="package"]').getAttribute("data-status");
+  assert.notEqual(early, "succeeded", "package was already done when the page opened; the test cannot see it change");
+  await shot(page, "run-starting", "desktop");
+
+  // Why a queued stage waits, and where it stands.
+  const why = page.locator('.dag [data-status="queued"] .stage-why', { hasText: /#1 in queue · team quota: 1\/1 stages of team "web" running/ });
+  await why.waitFor({ timeout: 15000 });
+  await shot(page, "run-queued", "desktop");
+
+  // build's lines arrive while its stream is live, before the stage ends.
+  await page.locator(".log-line", { hasText: "build line 1" }).waitFor({ timeout: 15000 });
+  const streamState = await page.locator(".log-status").getAttribute("data-state");
+  assert.equal(streamState, "live", "the first line arrived while the stream was live");
+  assert.equal(await page.locator(".log-line .ansi-green-fg", { hasText: "compiled" }).count(), 1, "ANSI green rendered");
+  await shot(page, "run-live", "desktop");
+
+  // A hidden tab lets go of its streams; shown again, it resumes after the last line it had.
+  const setVisibility = (state) =>
+    page.evaluate((st) => {
+      Object.defineProperty(document, "visibilityState", { value: st, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }, state);
+  await setVisibility("hidden");
+  await page.locator('.log-status[data-state="paused"]').waitFor();
+  await new Promise((r) => setTimeout(r, 800)); // lines go on being written meanwhile
+  await setVisibility("visible");
+
+  for (const s of ["prepare", "build", "test", "package"]) {
+    await page.locator(`.dag [data-stage="${s}"][data-status="succeeded"]`).waitFor({ timeout: 20000 });
+  }
+  await page.locator('.badge[data-phase="SUCCEEDED"]').waitFor({ timeout: 10000 });
+  await page.locator(".log-line", { hasText: "build line 8" }).waitFor();
+  await page.locator('.log-status[data-state="ended"]').waitFor();
+  const logged = await page.locator(".log-line .lt").allInnerTexts();
+  assert.deepEqual(logged, ["$ compile", "compiled ok", ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => `build line ${i}`)], "every line once, in order");
+  // Durations show on finished stages.
+  assert.match(await page.locator('.dag [data-stage="build"] .stage-meta').innerText(), /succeeded · [\d.]+s/);
+  // Artifacts of the run.
+  await page.locator("table.artifacts td", { hasText: "out/app" }).waitFor();
+  await shot(page, "run-succeeded", "desktop");
+
+  // Keyboard: a stage is a button; Enter on it shows its log.
+  await page.locator('.dag [data-stage="test"]').focus();
+  await page.keyboard.press("Enter");
+  await page.locator("#log-title", { hasText: "test" }).waitFor();
+  await page.locator(".log-line", { hasText: "tests passed" }).waitFor();
+
+  // Search, then a line link that survives a reload.
+  await page.locator('.dag [data-stage="build"]').click();
+  await page.locator(".log-line", { hasText: "build line 8" }).waitFor();
+  await page.getByLabel("Search the log").fill("line 3");
+  await page.locator(".log-status", { hasText: "1 match" }).waitFor();
+  assert.equal(await page.locator(".log-line mark").innerText(), "line 3");
+  await shot(page, "run-log-search", "desktop");
+  await page.getByLabel("Search the log").fill("");
+  await page.getByRole("link", { name: "Line 3", exact: true }).click();
+  assert.match(page.url(), /\?stage=build#L3$/);
+  await page.reload();
+  await page.locator("#L3.target").waitFor();
+
+  const violations = await axe(page);
+  assert.deepEqual(violations, [], "accessibility violations on the run page");
+  assert.deepEqual(problems, [], "browser errors");
+
+  // Phone width: the same run, DAG top to bottom.
+  const phone = await newPage("phone");
+  await phone.page.goto(`${base}/runs/${id}?stage=build`);
+  await phone.page.locator('.dag [data-stage="package"][data-status="succeeded"]').waitFor();
+  await phone.page.locator(".log-line", { hasText: "build line 8" }).waitFor();
+  const [top, bottom] = await Promise.all(
+    ["prepare", "package"].map((s) => phone.page.locator(`.dag [data-stage="${s}"]`).boundingBox()),
+  );
+  assert.ok(bottom.y > top.y + 100, `on a phone the DAG runs top to bottom (prepare y=${top.y}, package y=${bottom.y})`);
+  const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
+  await shot(phone.page, "run-succeeded", "phone");
+  assert.deepEqual(phone.problems, [], "browser errors on the phone");
+}));
+
+test("a failed run shows what failed, what it skipped and the failing log", showingFailures(async () => {
+  const { id } = await api("POST", "/api/v1/runs", { repo: "e2e/ui-fails", ref: "main" });
+  await waitFor(`run ${id} to finish`, async () => (await api("GET", `/api/v1/runs/${id}`)).finished_at);
+  for (const [kind, scheme] of [["desktop", "light"], ["phone", "dark"]]) {
+    const { page, problems } = await newPage(kind, scheme);
+    await page.goto(`${base}/runs/${id}`);
+    await page.locator('.badge[data-phase="FAILED"]').waitFor();
+    await page.locator('.dag [data-stage="check"][data-status="failed"]').waitFor();
+    await page.locator('.dag [data-stage="lint"][data-status="succeeded"]').waitFor();
+    await page.locator('.dag [data-stage="deploy"][data-status="skipped"] .stage-why', { hasText: "check" }).waitFor();
+    // The failed stage's log opens by itself, its error in red.
+    await page.locator("#log-title", { hasText: "check" }).waitFor();
+    await page.locator(".log-line .ansi-red-fg", { hasText: "error:" }).waitFor();
+    await page.locator(".stage-facts dd", { hasText: /^3$/ }).waitFor(); // the exit code
+    await shot(page, `run-failed${scheme === "dark" ? "-dark" : ""}`, kind);
+    assert.deepEqual(problems, [], "browser errors");
+  }
+}));
+
+test("the runs list filters by URL query and updates live", showingFailures(async () => {
+  for (const kind of ["desktop", "phone"]) {
+    const { page, problems } = await newPage(kind);
+    await page.goto(`${base}/runs`);
+    await page.locator("table.runs, .empty").first().waitFor();
+    const before = await page.locator("tr[data-run]").count();
+    // A run started behind the page's back shows up without a reload.
+    const { id } = await api("POST", "/api/v1/runs", { repo: "e2e/ui-demo", ref: "main" });
+    await page.locator(`tr[data-run="${id}"]`).waitFor({ timeout: 10000 });
+    assert.equal(await page.locator("tr[data-run]").count(), before + 1);
+    await shot(page, "runs", kind);
+
+    await page.getByLabel("Repo", { exact: true }).selectOption("e2e/ui-demo");
+    await page.getByLabel("Status").selectOption("FAILED");
+    await page.waitForURL(/repo=e2e%2Fui-demo&phase=FAILED/);
+    await page.locator(".empty", { hasText: "No run matches" }).waitFor();
+    await page.getByRole("button", { name: "Clear filters" }).click();
+    await page.locator(`tr[data-run="${id}"]`).waitFor();
+    // The failed run of the earlier test is team ops's only run.
+    await page.getByLabel("Team").selectOption("ops");
+    await page.waitForURL(/team=ops/);
+    await waitFor("only ops's runs", async () => (await page.locator("tr[data-run]").count()) === 1);
+    assert.equal(await page.locator("tr[data-run] td", { hasText: "e2e/ui-fails" }).count(), 1);
+    await page.getByRole("button", { name: "Clear filters" }).click();
+
+    await page.goto(`${base}/runs?repo=e2e%2Fui-demo&branch=main&team=web`);
+    await page.locator(`tr[data-run="${id}"]`).waitFor();
+    assert.equal(await page.getByLabel("Repo", { exact: true }).inputValue(), "e2e/ui-demo");
+    await page.goto(`${base}/runs?branch=release`);
+    await page.locator(".empty", { hasText: "No run matches" }).waitFor();
+    await shot(page, "runs-filtered", kind);
+
+    if (kind === "desktop") {
+      await page.goto(`${base}/runs`);
+      await page.locator(`tr[data-run="${id}"]`).waitFor();
+      assert.deepEqual(await axe(page), [], "accessibility violations on the runs list");
+      // A run started from the page opens its run page.
+      await page.getByRole("button", { name: "Start a run" }).click();
+      await page.getByLabel("Repo to run").selectOption("e2e/ui-demo");
+      await page.getByLabel("Ref").fill("main");
+      await page.getByRole("button", { name: "Start", exact: true }).click();
+      await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+      const started = page.url().split("/").pop();
+      await page.locator('.dag [data-stage="prepare"]').waitFor();
+      await api("POST", `/api/v1/runs/${started}/cancel`).catch(() => {});
+      await page.locator('.badge[data-phase="CANCELLED"]').waitFor();
+    }
+    // End this run before the next viewport or the server's shutdown.
+    await api("POST", `/api/v1/runs/${id}/cancel`).catch(() => {}); // 409 if it is over already
+    await waitFor(`run ${id} to finish`, async () => (await api("GET", `/api/v1/runs/${id}`)).finished_at);
+    assert.deepEqual(problems, [], "browser errors");
+  }
+}));
+
+test("every section has its place in the navigation", showingFailures(async () => {
+  for (const kind of ["desktop", "phone"]) {
+    const { page, problems } = await newPage(kind);
+    await page.goto(`${base}/`);
+    await page.waitForURL(/\/runs$/);
+    for (const [name, path] of [
+      ["Approvals", "approvals"],
+      ["Promotion", "promotion"],
+      ["Deployments", "deployments"],
+      ["Insights", "insights"],
+      ["Builder", "builder"],
+    ]) {
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name }).click();
+      await page.waitForURL(new RegExp(`/${path}$`));
+      await page.getByRole("heading", { level: 1, name }).waitFor();
+      await shot(page, path, kind);
+    }
+    await page.goto(`${base}/no/such/page`);
+    await page.getByRole("heading", { level: 1, name: "Not found" }).waitFor();
+    assert.deepEqual(problems, [], "browser errors");
+  }
+}));
+
+if (!existsSync(chromiumPath)) {
+  throw new Error(`no chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM`);
+}
