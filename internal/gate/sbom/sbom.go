@@ -75,7 +75,7 @@ func New(name, version string, cs []Component) *cdx.BOM {
 	bom.SpecVersion = cdx.SpecVersion1_6
 	bom.Metadata = &cdx.Metadata{
 		Component: &cdx.Component{Type: cdx.ComponentTypeApplication, Name: name, Version: version, BOMRef: "root"},
-		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{{Type: cdx.ComponentTypeApplication, Name: "paved gate/sbom"}}},
+		Tools:     &cdx.ToolsChoice{Components: &[]cdx.Component{{Type: cdx.ComponentTypeApplication, Name: "paved gate/sbom"}}},
 	}
 	comps := make([]cdx.Component, 0, len(cs))
 	var refs []string
