@@ -164,10 +164,10 @@ func Materialise(dir string, arts []execute.Artifact, blobs *cache.Blobs) error 
 		}
 		v := cache.Verify(b, a.Digest)
 		err = writeFile(root, a.Path, v)
-		b.Close()
 		if err == nil {
 			err = v.Check()
 		}
+		b.Close()
 		if err != nil {
 			return fmt.Errorf("gate: artifact %s: %w", a.Path, err)
 		}
