@@ -214,7 +214,8 @@ func schemaMessage(err error) string {
 }
 
 // Components are the BOM's components that name a package paved can match (a package URL of
-// a known type), flattening nested components.
+// a known type), flattening nested components. File is the lockfile when gate/sbom made the
+// BOM (its paved:lockfile property), else empty.
 func Components(bom *cdx.BOM) []Component {
 	var out []Component
 	var walk func(cs *[]cdx.Component)
@@ -224,6 +225,13 @@ func Components(bom *cdx.BOM) []Component {
 		}
 		for _, c := range *cs {
 			if pc, ok := FromPURL(c.PackageURL); ok {
+				if c.Properties != nil {
+					for _, p := range *c.Properties {
+						if p.Name == "paved:lockfile" {
+							pc.File = p.Value
+						}
+					}
+				}
 				out = append(out, pc)
 			}
 			walk(c.Components)

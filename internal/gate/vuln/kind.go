@@ -107,7 +107,13 @@ func components(ctx context.Context, in gate.Input) ([]sbom.Component, string, e
 		if err != nil {
 			return nil, "", err
 		}
-		return sbom.Components(bom), name, nil
+		cs := sbom.Components(bom)
+		for i := range cs {
+			if cs[i].File == "" {
+				cs[i].File = name
+			}
+		}
+		return cs, name, nil
 	case explicit || !os.IsNotExist(err):
 		return nil, "", fmt.Errorf("vuln: the SBOM: %w", err)
 	}
