@@ -21,11 +21,11 @@ var gateKeys = []string{"environment", "block_at", "warn_at"}
 // osvDB is the offline OSV database gate/vulns reads unless a stage names one: the
 // PAVED_OSV_DB environment variable, else <data>/gates/osv (a directory of OSV records or
 // per-ecosystem all.zip files).
-func osvDB(env kindEnv) string {
+func osvDB(env kindEnv) (path string, optional bool) {
 	if v := os.Getenv("PAVED_OSV_DB"); v != "" {
-		return v
+		return v, false
 	}
-	return filepath.Join(env.Data, "gates", "osv")
+	return filepath.Join(env.Data, "gates", "osv"), true
 }
 
 // gateBuiltins are the gate/ stage kinds (internal/gate).
@@ -45,7 +45,10 @@ func gateBuiltins() []builtin {
 		{name: "gate/sbom", keys: keys("output"), make: mk("gate/sbom",
 			func(env kindEnv) gate.ScanFunc { return sbom.Kind(env.Artifacts) }, false, nil)},
 		{name: "gate/vulns", keys: keys("db", "sbom", "unrated"), make: mk("gate/vulns",
-			func(env kindEnv) gate.ScanFunc { return vuln.Kind(vulnCache, osvDB(env)) }, true, nil)},
+			func(env kindEnv) gate.ScanFunc {
+				db, optional := osvDB(env)
+				return vuln.Kind(vulnCache, db, optional)
+			}, true, nil)},
 		{name: "gate/sarif", keys: keys("files"), make: mk("gate/sarif",
 			func(kindEnv) gate.ScanFunc { return sarif.Kind() }, true, nil)},
 		// A deny blocks and a warn warns in every environment: the policy's author decided

@@ -34,6 +34,10 @@ type Output struct {
 	Suppressed int
 	// Artifacts are files the scanner stored in the artifact store (an SBOM).
 	Artifacts []execute.Artifact
+	// Skipped, when set, says why the scanner checked nothing although it was not told
+	// wrong (no database configured yet): the gate warns with this reason, and a policy
+	// cannot pass what was never looked at.
+	Skipped string
 }
 
 // ScanFunc turns a workspace into findings.
@@ -117,6 +121,9 @@ func (k *Kind) Run(ctx context.Context, job schedule.KindJob, rec schedule.KindR
 	}
 
 	Decide(&g, rule, out.Findings)
+	if out.Skipped != "" && g.Decision == Pass {
+		g.Decision, g.Reason = Warn, out.Skipped
+	}
 	g.Suppressed = out.Suppressed
 	g.Findings = out.Findings
 	if len(g.Findings) > MaxFindings {

@@ -47,7 +47,7 @@ func Kind(blobs *cache.Blobs) gate.ScanFunc {
 			in.Log(fmt.Sprintf("%s: %d components", f, n))
 		}
 		if len(cs) == 0 {
-			in.Log("no lockfile found (it reads " + strings.Join(Lockfiles(), ", ") + "): the BOM is empty")
+			in.Log("no dependency in a lockfile (it reads " + strings.Join(Lockfiles(), ", ") + "): the BOM is empty")
 		}
 		digest, size, err := blobs.Put(bytes.NewReader(b))
 		if err != nil {

@@ -52,14 +52,24 @@ func Findings(db *DB, cs []sbom.Component, unrated gate.Severity) ([]run.Finding
 // checkout's lockfiles. The database is with: db: PATH when set, else defaultDB; a record
 // without a rating counts as with: unrated: SEVERITY (default HIGH: a known vulnerability
 // nobody rated is not a small one until someone says so).
-func Kind(cache *Cache, defaultDB string) gate.ScanFunc {
+//
+// A database the stage or the server names explicitly must exist. The default one
+// (optionalDB, in the data directory) may not exist yet: then the gate checks nothing and
+// warns saying so, so that a new installation's pipelines run before anyone downloaded a
+// database.
+func Kind(cache *Cache, defaultDB string, optionalDB bool) gate.ScanFunc {
 	return func(ctx context.Context, in gate.Input) (gate.Output, error) {
 		dbPath := defaultDB
 		if v := in.With["db"]; len(v) > 0 && v[0] != "" {
-			dbPath = v[0]
+			dbPath, optionalDB = v[0], false
 		}
 		if dbPath == "" {
 			return gate.Output{}, errors.New("vuln: no OSV database configured: set with: db: PATH on the stage or PAVED_OSV_DB for the server (a directory of OSV JSON records or all.zip files)")
+		}
+		if _, err := os.Stat(dbPath); optionalDB && os.IsNotExist(err) {
+			msg := "no OSV database at " + dbPath + ": nothing was checked (download an ecosystem's all.zip from osv.dev there, or set PAVED_OSV_DB)"
+			in.Log(msg)
+			return gate.Output{Skipped: msg}, nil
 		}
 		unrated := gate.High
 		if v := in.With["unrated"]; len(v) > 0 {
