@@ -1,0 +1,163 @@
+// Command gates measures what the security gates add to a run's critical path when they run
+// in parallel with a test stage of the same length, as `paved init` lays them out.
+//
+// It copies a repository's committed tree (default: this one, about the size of a real
+// service with many dependencies) into a throwaway git repository and times `paved run` of
+// three pipelines, each -reps times (median):
+//
+//	gates  gate/secrets, gate/sbom, then gate/vulns (test OSV database), gate/policy: nothing else
+//	test   one test stage that lasts as long as the gates took (median of "gates")
+//	both   the two together, the gates in parallel with the test stage
+//
+// The floor is "test": what "both" adds over it is the time the gates add to the critical
+// path. The test stage is measured twice: sleeping (the gates have the CPUs to themselves)
+// and busy on one core (the gates compete with the tests for the machine).
+//
+// Usage: make build && go run ./bench/gates -paved bin/paved [-src .] [-reps 5] [-capacity 4]
+// It prints a Markdown section for bench/RESULTS.md.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+func main() {
+	paved := flag.String("paved", "bin/paved", "the paved binary")
+	src := flag.String("src", ".", "the git repository whose HEAD tree is scanned")
+	osv := flag.String("osv", "internal/gate/vuln/testdata/osv", "the OSV database gate/vulns reads")
+	reps := flag.Int("reps", 5, "runs of each pipeline (median reported)")
+	capacity := flag.Int("capacity", 4, "paved run --capacity: stages at once")
+	flag.Parse()
+	bin, err := filepath.Abs(*paved)
+	check(err)
+	db, err := filepath.Abs(*osv)
+	check(err)
+	work, err := os.MkdirTemp("", "paved-bench-gates-")
+	check(err)
+	defer os.RemoveAll(work)
+	repo := filepath.Join(work, "repo")
+	check(os.MkdirAll(repo, 0o755))
+	// The committed tree only: a copy of the work tree would scan build output.
+	archive := exec.Command("sh", "-c", "git -C \"$1\" archive HEAD | tar -x -C \"$2\"", "sh", *src, repo)
+	archive.Stderr = os.Stderr
+	check(archive.Run())
+	files, size := treeSize(repo)
+	git(repo, "init", "--quiet", "--initial-branch=main")
+	git(repo, "add", "-A")
+	git(repo, "commit", "--quiet", "-m", "bench")
+	data := filepath.Join(work, "data")
+
+	gates := fmt.Sprintf(`
+  secrets: {uses: gate/secrets}
+  sbom: {uses: gate/sbom}
+  vulns:
+    needs: [sbom]
+    uses: gate/vulns
+    with: {db: %q, environment: dev}
+  policy:
+    uses: gate/policy
+    with: {environment: dev, block_at: none, paths: [examples]}
+`, db)
+	// Gate stages pass or only warn here: a blocking gate would end the run early.
+	gates = strings.ReplaceAll(gates, "{uses: gate/secrets}", "{uses: gate/secrets, with: {block_at: none}}")
+	write := func(name, body string) string {
+		p := filepath.Join(repo, name)
+		check(os.WriteFile(p, []byte("stages:\n"+body), 0o644))
+		return name
+	}
+	runOnce := func(file string) (time.Duration, string) {
+		start := time.Now()
+		cmd := exec.Command(bin, "run", "--file", file, "--data", data, "--capacity", fmt.Sprint(*capacity), "--sandbox", "process-group")
+		cmd.Dir = repo
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		took := time.Since(start)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "paved run %s: %v\n%s", file, err, out.String())
+			os.Exit(1)
+		}
+		return took, out.String()
+	}
+	median := func(file string) (time.Duration, string) {
+		var ds []time.Duration
+		var last string
+		runOnce(file) // warm: the OSV cache, the page cache
+		for range *reps {
+			d, out := runOnce(file)
+			ds = append(ds, d)
+			last = out
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2], last
+	}
+
+	tGates, out := median(write("gates.yml", gates))
+	length := tGates.Seconds()
+	sleepStage := fmt.Sprintf("  test:\n    steps: [sleep %.3f]\n", length)
+	// One core busy for the same time: what a test suite does to the machine.
+	busyStage := fmt.Sprintf("  test:\n    steps: ['end=$(($(date +%%s%%N) + %d)); while [ $(date +%%s%%N) -lt $end ]; do :; done']\n", tGates.Nanoseconds())
+	tSleep, _ := median(write("sleep.yml", sleepStage))
+	tSleepBoth, _ := median(write("sleep-both.yml", sleepStage+gates))
+	tBusy, _ := median(write("busy.yml", busyStage))
+	tBusyBoth, _ := median(write("busy-both.yml", busyStage+gates))
+
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
+	added := func(both, floor time.Duration) string {
+		return fmt.Sprintf("%+.0f ms (%+.1f%%)", float64((both-floor).Microseconds())/1000, 100*(both-floor).Seconds()/floor.Seconds())
+	}
+	fmt.Printf("## Security gates beside the tests (`bench/gates`)\n\n")
+	fmt.Printf("Reproduce: `make build && go run ./bench/gates -paved bin/paved -reps %d -capacity %d`. Scanned tree: "+
+		"this repository's HEAD, %d files, %.1f MB; %d CPUs; `paved run --sandbox process-group`; median of %d.\n\n",
+		*reps, *capacity, files, float64(size)/1e6, runtime.NumCPU(), *reps)
+	fmt.Printf("| pipeline | wall time | added to the critical path |\n|---|---|---|\n")
+	fmt.Printf("| gates alone (secrets, sbom → vulns, policy) | %s | |\n", ms(tGates))
+	fmt.Printf("| floor: test stage sleeping as long as the gates | %s | |\n", ms(tSleep))
+	fmt.Printf("| test (sleeping) ∥ gates | %s | %s |\n", ms(tSleepBoth), added(tSleepBoth, tSleep))
+	fmt.Printf("| floor: test stage busy on one core as long | %s | |\n", ms(tBusy))
+	fmt.Printf("| test (busy) ∥ gates | %s | %s |\n\n", ms(tBusyBoth), added(tBusyBoth, tBusy))
+	fmt.Printf("Gate log of the last \"gates\" run:\n\n```\n%s```\n", gateLines(out))
+}
+
+func gateLines(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " under paved-default") || strings.Contains(l, "components") || strings.Contains(l, "objects against") {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(keep, "\n") + "\n"
+}
+
+func treeSize(dir string) (n int, size int64) {
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n++
+			size += fi.Size()
+		}
+		return nil
+	})
+	return n, size
+}
+
+func git(dir string, args ...string) {
+	cmd := exec.Command("git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@invalid", "-C", dir}, args...)...)
+	cmd.Stderr = os.Stderr
+	check(cmd.Run())
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/gates:", err)
+		os.Exit(1)
+	}
+}
