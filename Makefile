@@ -27,7 +27,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/...
+	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/... ./internal/gate/secrets/...
 
 build:
 	$(GO) build -o bin/paved ./cmd/paved
@@ -40,3 +40,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzNext -fuzztime=30s ./internal/run
 	for p in github gitlab bitbucket generic; do \
 		$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./internal/trigger/$$p || exit 1; done
+	$(GO) test -run='^$$' -fuzz=FuzzParseBaseline -fuzztime=15s ./internal/gate/secrets
+	for f in FuzzParse FuzzDecode; do \
+		$(GO) test -run='^$$' -fuzz=$$f -fuzztime=15s ./internal/gate/sbom || exit 1; done
+	$(GO) test -run='^$$' -fuzz=FuzzParseRecord -fuzztime=15s ./internal/gate/vuln
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/gate/sarif
+	$(GO) test -run='^$$' -fuzz=FuzzParseManifests -fuzztime=15s ./internal/gate/policy

@@ -19,7 +19,7 @@ import (
 var planted = struct{ AWS, GitHub, KeyBody, PrivateKey string }{
 	AWS:     "AKIA" + "QYLPMN5HZ3TRWX7B",
 	GitHub:  "ghp_" + "R8x2kLq9ZtV4mN7pW1cY6bH3jD5fG0sA9eUo",
-	KeyBody: "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM2wKx7yN5pQ8rW4hL6vB1cD9eF0gH",
+	KeyBody: "MIIEpAIBAAKCAQEA" + "3Tz2mr7SZiAMfQyuvBjM2wKx7yN5pQ8rW4hL6vB1cD9eF0gH",
 }
 
 func init() {

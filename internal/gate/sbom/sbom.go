@@ -25,9 +25,9 @@ import (
 	"golang.org/x/text/message"
 )
 
-// skipDirs are directories that hold installed or generated dependencies, not the
-// repository's own lockfiles.
-var skipDirs = map[string]bool{".git": true, "node_modules": true, "vendor": true, "target": true, ".venv": true, "venv": true}
+// skipDirs are directories that hold installed or generated dependencies, or test fixtures
+// (testdata, as the go tool treats it), not the repository's own lockfiles.
+var skipDirs = map[string]bool{".git": true, "node_modules": true, "vendor": true, "target": true, ".venv": true, "venv": true, "testdata": true}
 
 // Scan finds and parses every lockfile under dir. A go.sum is read only where no go.mod is
 // beside it: go.mod lists every module the build needs, go.sum also versions it pruned.
