@@ -52,7 +52,21 @@ stages:
     needs: [sbom]
     uses: gate/vulns
     with: {environment: production, db: "` + osv + `"}
+  scan:
+    steps: [cp tools/report.sarif gosec.sarif]
+    artifacts: [gosec.sarif]
+  sast:
+    needs: [scan]
+    uses: gate/sarif
+    with: {files: ["*.sarif"], environment: staging}
+  policy:
+    uses: gate/policy
+    with: {paths: [deploy]}
 `,
+		"tools/report.sarif": `{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "gosec"}}, "results": [
+  {"ruleId": "G104", "level": "warning", "message": {"text": "Errors unhandled"},
+   "locations": [{"physicalLocation": {"artifactLocation": {"uri": "main.go"}, "region": {"startLine": 3}}}]}]}]}`,
+		"deploy/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: nginx}]\n",
 		"go.mod":            "module example.com/shop\n\ngo 1.22\n\nrequire golang.org/x/text v0.3.7\n",
 		"main.go":           "package main\n\nfunc main() {}\n",
 		"config/prod.env":   "# production settings\nREGION=eu-west-1\naws_access_key_id = " + planted.AWS + "\n",
@@ -119,12 +133,35 @@ stages:
 			}
 		}
 	}
-	if findings.Decision != "block" || decisions["vulns-dev"] != "warn" || decisions["vulns-prod"] != "block" || decisions["secrets"] != "block" || decisions["sbom"] != "pass" {
+	if findings.Decision != "block" || decisions["vulns-dev"] != "warn" || decisions["vulns-prod"] != "block" || decisions["secrets"] != "block" ||
+		decisions["sbom"] != "pass" || decisions["sast"] != "warn" || decisions["policy"] != "block" {
 		t.Errorf("decisions %v, overall %s", decisions, findings.Decision)
 	}
 	for rule, at := range map[string]string{"aws-access-token": "config/prod.env:3", "github-pat": "scripts/deploy.sh:2", "private-key": "keys/id_rsa:1"} {
 		if where[rule] != at {
 			t.Errorf("secret finding %s at %q, want %s (all: %v)", rule, where[rule], at, where)
+		}
+	}
+
+	if st := stages["policy"]; st.Status != run.StatusFailed || !strings.Contains(st.Reason, "on Pod/shop/web at deploy/pod.yaml:1") {
+		t.Errorf("policy: %+v", st)
+	}
+	if st := stages["sast"]; st.Status != run.StatusSucceeded {
+		t.Errorf("sast: %+v, want succeeded with a warning", st)
+	}
+	var only struct {
+		Gates []struct {
+			Stage    string
+			Findings []run.Finding
+		}
+	}
+	s.get(t, "/api/v1/runs/"+id+"/findings?kind=gate/policy&severity=HIGH", &only)
+	if len(only.Gates) != 1 || only.Gates[0].Stage != "policy" || len(only.Gates[0].Findings) == 0 {
+		t.Errorf("?kind=gate/policy&severity=HIGH: %+v", only)
+	}
+	for _, f := range only.Gates[0].Findings {
+		if f.Severity != "HIGH" {
+			t.Errorf("?severity=HIGH returned %+v", f)
 		}
 	}
 
