@@ -5,13 +5,15 @@
 // service with many dependencies) into a throwaway git repository and times `paved run` of
 // three pipelines, each -reps times (median):
 //
-//	gates  gate/secrets, gate/sbom, then gate/vulns (test OSV database), gate/policy: nothing else
-//	test   one test stage that lasts as long as the gates took (median of "gates")
-//	both   the two together, the gates in parallel with the test stage
+//	gates       gate/secrets, gate/sbom, then gate/vulns (test OSV database), gate/policy
+//	test        one test stage that lasts as long as the gates took (median of "gates")
+//	test+noop   the test stage beside four no-op shell stages in the gates' DAG
+//	test+gates  the test stage beside the gates
 //
-// The floor is "test": what "both" adds over it is the time the gates add to the critical
-// path. The test stage is measured twice: sleeping (the gates have the CPUs to themselves)
-// and busy on one core (the gates compete with the tests for the machine).
+// The floors are "test" and "test+noop": what "test+gates" adds over the first is the time
+// the gates add to the critical path; over the second, what they add beyond what any four
+// stages cost the engine. The test stage is measured twice: sleeping (the gates have the
+// CPUs to themselves) and busy on one core (the gates compete with the tests).
 //
 // Usage: make build && go run ./bench/gates -paved bin/paved [-src .] [-reps 5] [-capacity 4]
 // It prints a Markdown section for bench/RESULTS.md.
@@ -102,29 +104,53 @@ func main() {
 	}
 
 	tGates, out := median(write("gates.yml", gates))
-	length := tGates.Seconds()
-	sleepStage := fmt.Sprintf("  test:\n    steps: [sleep %.3f]\n", length)
+	// The same DAG of no-op shell stages: what any four stages cost the engine (workspace,
+	// process, events), whatever they do.
+	noop := "  secrets: {steps: ['true']}\n  sbom: {steps: ['true']}\n  vulns: {needs: [sbom], steps: ['true']}\n  policy: {steps: ['true']}\n"
+	sleepStage := fmt.Sprintf("  test:\n    steps: [sleep %.3f]\n", tGates.Seconds())
 	// One core busy for the same time: what a test suite does to the machine.
 	busyStage := fmt.Sprintf("  test:\n    steps: ['end=$(($(date +%%s%%N) + %d)); while [ $(date +%%s%%N) -lt $end ]; do :; done']\n", tGates.Nanoseconds())
-	tSleep, _ := median(write("sleep.yml", sleepStage))
-	tSleepBoth, _ := median(write("sleep-both.yml", sleepStage+gates))
-	tBusy, _ := median(write("busy.yml", busyStage))
-	tBusyBoth, _ := median(write("busy-both.yml", busyStage+gates))
+	configs := []struct{ name, body string }{
+		{"sleep", sleepStage}, {"sleep-noop", sleepStage + noop}, {"sleep-gates", sleepStage + gates},
+		{"busy", busyStage}, {"busy-noop", busyStage + noop}, {"busy-gates", busyStage + gates},
+	}
+	// Interleaved, one run of each in turn: the machine's load drifts (other work shares it),
+	// and a drift must not land on one configuration only.
+	times := map[string][]time.Duration{}
+	for _, c := range configs {
+		runOnce(write(c.name+".yml", c.body))
+	}
+	for range *reps {
+		for _, c := range configs {
+			d, _ := runOnce(c.name + ".yml")
+			times[c.name] = append(times[c.name], d)
+		}
+	}
+	med := map[string]time.Duration{}
+	for k, ds := range times {
+		slices.Sort(ds)
+		med[k] = ds[len(ds)/2]
+	}
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
 	added := func(both, floor time.Duration) string {
 		return fmt.Sprintf("%+.0f ms (%+.1f%%)", float64((both-floor).Microseconds())/1000, 100*(both-floor).Seconds()/floor.Seconds())
 	}
+	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("## Security gates beside the tests (`bench/gates`)\n\n")
 	fmt.Printf("Reproduce: `make build && go run ./bench/gates -paved bin/paved -reps %d -capacity %d`. Scanned tree: "+
-		"this repository's HEAD, %d files, %.1f MB; %d CPUs; `paved run --sandbox process-group`; median of %d.\n\n",
-		*reps, *capacity, files, float64(size)/1e6, runtime.NumCPU(), *reps)
-	fmt.Printf("| pipeline | wall time | added to the critical path |\n|---|---|---|\n")
-	fmt.Printf("| gates alone (secrets, sbom → vulns, policy) | %s | |\n", ms(tGates))
-	fmt.Printf("| floor: test stage sleeping as long as the gates | %s | |\n", ms(tSleep))
-	fmt.Printf("| test (sleeping) ∥ gates | %s | %s |\n", ms(tSleepBoth), added(tSleepBoth, tSleep))
-	fmt.Printf("| floor: test stage busy on one core as long | %s | |\n", ms(tBusy))
-	fmt.Printf("| test (busy) ∥ gates | %s | %s |\n\n", ms(tBusyBoth), added(tBusyBoth, tBusy))
+		"this repository's HEAD, %d files, %.1f MB; %d CPUs, load average at the end %s; `paved run --sandbox process-group`; "+
+		"median of %d, configurations interleaved.\n\n",
+		*reps, *capacity, files, float64(size)/1e6, runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), *reps)
+	fmt.Printf("| pipeline | wall time | over the test alone | over the test ∥ 4 no-op stages |\n|---|---|---|---|\n")
+	fmt.Printf("| gates alone (secrets, sbom → vulns, policy) | %s | | |\n", ms(tGates))
+	for _, kind := range []string{"sleep", "busy"} {
+		what := map[string]string{"sleep": "sleeping", "busy": "busy on one core"}[kind]
+		fmt.Printf("| floor: test stage %s as long as the gates | %s | | |\n", what, ms(med[kind]))
+		fmt.Printf("| floor: the same ∥ 4 no-op stages in the gates' DAG | %s | %s | |\n", ms(med[kind+"-noop"]), added(med[kind+"-noop"], med[kind]))
+		fmt.Printf("| the same ∥ the gates | %s | %s | %s |\n", ms(med[kind+"-gates"]), added(med[kind+"-gates"], med[kind]), added(med[kind+"-gates"], med[kind+"-noop"]))
+	}
+	fmt.Println()
 	fmt.Printf("Gate log of the last \"gates\" run:\n\n```\n%s```\n", gateLines(out))
 }
 

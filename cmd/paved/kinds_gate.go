@@ -40,7 +40,7 @@ func gateBuiltins() []builtin {
 	keys := func(k ...string) []string { return append(append([]string{}, gateKeys...), k...) }
 	return []builtin{
 		// A committed secret is leaked whatever the environment: any finding blocks.
-		{name: "gate/secrets", keys: keys("baseline"), make: mk("gate/secrets",
+		{name: "gate/secrets", keys: keys("baseline", "commits"), make: mk("gate/secrets",
 			func(kindEnv) gate.ScanFunc { return secrets.Kind(time.Now) }, false, &gate.Rule{Block: gate.Low, Warn: gate.Info})},
 		{name: "gate/sbom", keys: keys("output"), make: mk("gate/sbom",
 			func(env kindEnv) gate.ScanFunc { return sbom.Kind(env.Artifacts) }, false, nil)},

@@ -192,7 +192,8 @@ func clip(m string) string {
 }
 
 // Kind is gate/secrets' scanner: the baseline comes from the checkout (BaselineFile, or
-// with: baseline: PATH).
+// with: baseline: PATH); with: commits: true also scans the lines the pushed commits added
+// (ScanCommits).
 func Kind(now func() time.Time) gate.ScanFunc {
 	return func(ctx context.Context, in gate.Input) (gate.Output, error) {
 		name := BaselineFile
@@ -213,6 +214,33 @@ func Kind(now func() time.Time) gate.ScanFunc {
 			return gate.Output{}, err
 		}
 		fs, n, err := Scan(ctx, in.Dir, base, now(), in.Log)
-		return gate.Output{Findings: fs, Suppressed: n}, err
+		if err != nil {
+			return gate.Output{}, err
+		}
+		out := gate.Output{Findings: fs, Suppressed: n}
+		if v := in.With["commits"]; len(v) == 0 || v[0] != "true" {
+			return out, nil
+		}
+		src := in.Job.Info.Source
+		if fi, err := os.Stat(src.Repo); src.Repo == "" || src.SHA == "" || err != nil || !fi.IsDir() {
+			in.Log("commits: the pushed commits are scanned only for runs of a repository on this server's disk; scanned the tree alone")
+			return out, nil
+		}
+		cfs, cn, err := ScanCommits(ctx, src.Repo, in.Job.Info.Trigger.Before, src.SHA, base, now())
+		if err != nil {
+			return gate.Output{}, err
+		}
+		seen := map[string]bool{}
+		for _, f := range fs {
+			seen[f.Fingerprint] = true
+		}
+		for _, f := range cfs {
+			if !seen[f.Fingerprint] { // still in the tree: reported once
+				seen[f.Fingerprint] = true
+				out.Findings = append(out.Findings, f)
+			}
+		}
+		out.Suppressed += cn
+		return out, nil
 	}
 }

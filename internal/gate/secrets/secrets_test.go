@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -114,5 +115,47 @@ func TestBaselineSuppressesUntilItExpires(t *testing.T) {
 	fs, n, _ = Scan(context.Background(), dir, base, now.Add(2*time.Hour), nil)
 	if n != 0 || len(fs) != 2 {
 		t.Errorf("after the expiry: suppressed %d, %d findings; want 0 and 2", n, len(fs))
+	}
+}
+
+// A secret committed and removed again within one push is found in the pushed commits,
+// at its line in the commit that added it, although the tree no longer has it.
+func TestScanCommitsFindsWhatTheTreeNoLongerHas(t *testing.T) {
+	t.Parallel()
+	p := plant()
+	dir := writeTree(t, map[string]string{"README.md": "hello\n"})
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t.invalid", "-C", dir}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "--quiet", "--initial-branch=main")
+	git("add", "-A")
+	git("commit", "--quiet", "-m", "one")
+	before := git("rev-parse", "HEAD")
+	os.WriteFile(filepath.Join(dir, "ci.sh"), []byte("#!/bin/sh\n\n\nexport GITHUB_TOKEN="+p.GitHub+"\n"), 0o644)
+	git("add", "-A")
+	git("commit", "--quiet", "-m", "oops")
+	os.Remove(filepath.Join(dir, "ci.sh"))
+	git("add", "-A")
+	git("commit", "--quiet", "-m", "remove it")
+	sha := git("rev-parse", "HEAD")
+
+	tree, _, err := Scan(context.Background(), dir, nil, time.Now(), nil)
+	if err != nil || len(tree) != 0 {
+		t.Fatalf("the tree: %v %v", tree, err)
+	}
+	fs, _, err := ScanCommits(context.Background(), dir, before, sha, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].File != "ci.sh" || fs[0].Line != 4 || fs[0].Rule != "github-pat" || !strings.Contains(fs[0].Message, "added in commit") {
+		t.Fatalf("findings %+v, want github-pat at ci.sh:4", fs)
+	}
+	if strings.Contains(fs[0].Match+fs[0].Message, p.GitHub) {
+		t.Errorf("the finding holds the secret: %+v", fs[0])
 	}
 }
