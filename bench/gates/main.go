@@ -21,6 +21,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -76,9 +77,11 @@ func main() {
 		check(os.WriteFile(p, []byte("stages:\n"+body), 0o644))
 		return name
 	}
+	evFile := filepath.Join(work, "events.jsonl")
 	runOnce := func(file string) (time.Duration, string) {
 		start := time.Now()
-		cmd := exec.Command(bin, "run", "--file", file, "--data", data, "--capacity", fmt.Sprint(*capacity), "--sandbox", "process-group")
+		os.Remove(evFile)
+		cmd := exec.Command(bin, "run", "--file", file, "--data", data, "--capacity", fmt.Sprint(*capacity), "--sandbox", "process-group", "--events", evFile)
 		cmd.Dir = repo
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -117,6 +120,11 @@ func main() {
 	// Interleaved, one run of each in turn: the machine's load drifts (other work shares it),
 	// and a drift must not land on one configuration only.
 	times := map[string][]time.Duration{}
+	// From each run's own events, which a loaded machine cannot skew between runs: how long
+	// the run went on after its test stage finished (the gates on the critical path, or the
+	// engine finishing), when the last gate finished relative to the test stage, and the
+	// test stage's own duration (slowed when the gates compete for the CPUs).
+	tail, lastGate, testDur := map[string][]time.Duration{}, map[string][]time.Duration{}, map[string][]time.Duration{}
 	for _, c := range configs {
 		runOnce(write(c.name+".yml", c.body))
 	}
@@ -124,12 +132,31 @@ func main() {
 		for _, c := range configs {
 			d, _ := runOnce(c.name + ".yml")
 			times[c.name] = append(times[c.name], d)
+			ev := readEvents(evFile)
+			tail[c.name] = append(tail[c.name], ev.runEnd.Sub(ev.end["test"]))
+			testDur[c.name] = append(testDur[c.name], ev.end["test"].Sub(ev.start["test"]))
+			var last time.Time
+			for st, t := range ev.end {
+				if st != "test" && t.After(last) {
+					last = t
+				}
+			}
+			if !last.IsZero() {
+				lastGate[c.name] = append(lastGate[c.name], last.Sub(ev.end["test"]))
+			}
 		}
+	}
+	mid := func(ds []time.Duration) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		ds = slices.Clone(ds)
+		slices.Sort(ds)
+		return ds[len(ds)/2]
 	}
 	med := map[string]time.Duration{}
 	for k, ds := range times {
-		slices.Sort(ds)
-		med[k] = ds[len(ds)/2]
+		med[k] = mid(ds)
 	}
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
@@ -151,7 +178,46 @@ func main() {
 		fmt.Printf("| the same ∥ the gates | %s | %s | %s |\n", ms(med[kind+"-gates"]), added(med[kind+"-gates"], med[kind]), added(med[kind+"-gates"], med[kind+"-noop"]))
 	}
 	fmt.Println()
+	fmt.Printf("From each run's events (median): the run's end after the test stage's end, the last other stage's end\n" +
+		"after the test stage's end (negative: it finished first), and the test stage's own duration.\n\n")
+	fmt.Printf("| pipeline | run ends after the test | last other stage ends after the test | test stage duration |\n|---|---|---|---|\n")
+	for _, c := range configs {
+		lg := "(none)"
+		if len(lastGate[c.name]) > 0 {
+			lg = ms(mid(lastGate[c.name]))
+		}
+		fmt.Printf("| %s | %s | %s | %s |\n", c.name, ms(mid(tail[c.name])), lg, ms(mid(testDur[c.name])))
+	}
+	fmt.Println()
 	fmt.Printf("Gate log of the last \"gates\" run:\n\n```\n%s```\n", gateLines(out))
+}
+
+type runEvents struct {
+	start, end map[string]time.Time
+	runEnd     time.Time
+}
+
+func readEvents(file string) runEvents {
+	b, err := os.ReadFile(file)
+	check(err)
+	ev := runEvents{start: map[string]time.Time{}, end: map[string]time.Time{}}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct {
+			Type  string
+			Stage string
+			Time  time.Time
+		}
+		check(json.Unmarshal([]byte(line), &e))
+		switch e.Type {
+		case "StageStarted":
+			ev.start[e.Stage] = e.Time
+		case "StageFinished":
+			ev.end[e.Stage] = e.Time
+		case "RunFinished":
+			ev.runEnd = e.Time
+		}
+	}
+	return ev
 }
 
 func gateLines(out string) string {

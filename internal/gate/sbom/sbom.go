@@ -110,6 +110,10 @@ func Encode(bom *cdx.BOM) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// The CycloneDX JSON schemas 1.4 to 1.6 with the SPDX and JSF schemas they refer to, as
+// published by the CycloneDX project (Apache-2.0, schema/LICENSE), copied from cyclonedx-go
+// v0.12.0, which ships them for its tests only.
+//
 //go:embed schema/*.json
 var schemaFS embed.FS
 
