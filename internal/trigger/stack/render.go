@@ -173,7 +173,7 @@ func (d *Detection) gates() []gate {
 			switch s {
 			case "go", "node", "python", "maven", "gradle", "cargo", "docker":
 				deps = true
-			case "kubernetes", "helm", "terraform":
+			case "kubernetes", "helm": // gate/policy reads Kubernetes objects, not Terraform
 				manifests = true
 			}
 		}
@@ -184,7 +184,7 @@ func (d *Detection) gates() []gate {
 			gate{"gate/vulns", "Known vulnerabilities in those dependencies, from the SBOM (offline OSV database: docs/gates.md)."})
 	}
 	if manifests {
-		gs = append(gs, gate{"gate/policy", "Policy (OPA) over the Kubernetes, Helm and Terraform files."})
+		gs = append(gs, gate{"gate/policy", "Policy (OPA) over the Kubernetes manifests (Helm templates count once rendered by a stage)."})
 	}
 	return gs
 }
