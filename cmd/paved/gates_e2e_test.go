@@ -66,7 +66,7 @@ stages:
 		"tools/report.sarif": `{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "gosec"}}, "results": [
   {"ruleId": "G104", "level": "warning", "message": {"text": "Errors unhandled"},
    "locations": [{"physicalLocation": {"artifactLocation": {"uri": "main.go"}, "region": {"startLine": 3}}}]}]}]}`,
-		"deploy/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: nginx}]\n",
+		"deploy/pod.yaml":   "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: nginx}]\n",
 		"go.mod":            "module example.com/shop\n\ngo 1.22\n\nrequire golang.org/x/text v0.3.7\n",
 		"main.go":           "package main\n\nfunc main() {}\n",
 		"config/prod.env":   "# production settings\nREGION=eu-west-1\naws_access_key_id = " + planted.AWS + "\n",
