@@ -209,7 +209,7 @@ func Kind() gate.ScanFunc {
 			}
 			modules[dir+"/"+filepath.Base(f)] = string(b)
 		}
-		eng, err := New(ctx, params, builtin, modules)
+		eng, err := Cached(ctx, params, builtin, modules)
 		if err != nil {
 			return gate.Output{}, err
 		}

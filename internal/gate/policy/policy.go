@@ -6,12 +6,16 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -236,6 +240,43 @@ func defines(ms []*ast.Module, pkg, name string) bool {
 		}
 	}
 	return false
+}
+
+var (
+	cacheMu sync.Mutex
+	engines = map[string]*Engine{}
+)
+
+// Cached is New, remembered for the same params, bundle choice and modules: compiling the
+// bundle costs more than evaluating a repository's manifests, and most stages of a server
+// ask for the same. At most 64 engines are kept; the 65th empties the cache.
+func Cached(ctx context.Context, params Params, builtin bool, modules map[string]string) (*Engine, error) {
+	h := sha256.New()
+	b, _ := json.Marshal(struct {
+		P       map[string]any
+		D       []string
+		Builtin bool
+		M       map[string]string
+	}{params.data(), params.Disable, builtin, modules})
+	h.Write(b)
+	key := hex.EncodeToString(h.Sum(nil))
+	cacheMu.Lock()
+	e, ok := engines[key]
+	cacheMu.Unlock()
+	if ok {
+		return e, nil
+	}
+	e, err := New(ctx, params, builtin, modules)
+	if err != nil {
+		return nil, err
+	}
+	cacheMu.Lock()
+	if len(engines) >= 64 {
+		clear(engines)
+	}
+	engines[key] = e
+	cacheMu.Unlock()
+	return e, nil
 }
 
 // Eval evaluates one object (a decoded manifest document).
