@@ -33,7 +33,7 @@ func gateBuiltins() []builtin {
 	mk := func(name string, scan func(env kindEnv) gate.ScanFunc, artifacts bool, fixed *gate.Rule) func(env kindEnv) (schedule.Kind, error) {
 		return func(env kindEnv) (schedule.Kind, error) {
 			return &gate.Kind{Name: name, Scan: scan(env), Policy: gate.DefaultPolicy(), Fixed: fixed,
-				Blobs: env.Artifacts, Artifacts: artifacts, Logger: env.Logger}, nil
+				Blobs: env.Artifacts, Artifacts: artifacts, TempDir: filepath.Join(env.Data, "gates", "tmp")}, nil
 		}
 	}
 	vulnCache := &vuln.Cache{}

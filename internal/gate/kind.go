@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/paved/paved/internal/cache"
@@ -62,9 +61,9 @@ type Kind struct {
 	// Artifacts lays the upstream stages' artifacts over the tree (SARIF reports, rendered
 	// manifests, an SBOM).
 	Artifacts bool
-	// TempDir holds workspaces while they are scanned. Default: os.TempDir().
+	// TempDir holds workspaces while they are scanned (made if missing). Default:
+	// os.TempDir(); paved uses <data>/gates/tmp, which no sandboxed step can see.
 	TempDir string
-	Logger  *slog.Logger
 }
 
 var _ schedule.Kind = (*Kind)(nil)
@@ -99,6 +98,11 @@ func (k *Kind) Run(ctx context.Context, job schedule.KindJob, rec schedule.KindR
 		return schedule.KindResult{}, err
 	}
 
+	if k.TempDir != "" {
+		if err := os.MkdirAll(k.TempDir, 0o700); err != nil {
+			return schedule.KindResult{}, fmt.Errorf("gate: workspace: %w", err)
+		}
+	}
 	dir, err := os.MkdirTemp(k.TempDir, "paved-gate-")
 	if err != nil {
 		return schedule.KindResult{}, fmt.Errorf("gate: workspace: %w", err)

@@ -221,6 +221,9 @@ func Kind(now func() time.Time) gate.ScanFunc {
 		if v := in.With["commits"]; len(v) == 0 || v[0] != "true" {
 			return out, nil
 		}
+		if in.Job == nil || in.Job.Info == nil {
+			return out, nil
+		}
 		src := in.Job.Info.Source
 		if fi, err := os.Stat(src.Repo); src.Repo == "" || src.SHA == "" || err != nil || !fi.IsDir() {
 			in.Log("commits: the pushed commits are scanned only for runs of a repository on this server's disk; scanned the tree alone")
