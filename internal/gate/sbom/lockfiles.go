@@ -328,22 +328,20 @@ func pnpmKey(k string) (name, version string, ok bool) {
 	if i := strings.IndexByte(k, '('); i >= 0 {
 		k = k[:i]
 	}
-	at := strings.LastIndexByte(k, '@')
-	if at > 0 {
-		name, version = k[:at], k[at+1:]
-	} else {
-		// v5: name/version, where a scoped name has one slash of its own.
-		slash := strings.LastIndexByte(k, '/')
-		if slash <= 0 {
-			return "", "", false
+	if m := pnpmV5.FindStringSubmatch(k); m != nil {
+		name, version = m[1], m[2]
+		// v5 appends peers after an underscore: 7.22.5_supports-color@8.1.1.
+		if i := strings.IndexByte(version, '_'); i >= 0 {
+			version = version[:i]
 		}
-		name, version = k[:slash], k[slash+1:]
-	}
-	if i := strings.IndexByte(version, '_'); i >= 0 {
-		version = version[:i]
+	} else if at := strings.LastIndexByte(k, '@'); at > 0 {
+		name, version = k[:at], k[at+1:]
 	}
 	return name, version, name != "" && version != ""
 }
+
+// pnpmV5 is a v5 key: name/version, the name possibly scoped (@scope/name).
+var pnpmV5 = regexp.MustCompile(`^((?:@[^/@]+/)?[^/@]+)/([^/]+)$`)
 
 func yamlErr(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
