@@ -33,7 +33,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/...
+	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/... ./internal/gate/secrets/... ./internal/gate/sign/... ./internal/deploy/... ./internal/insight/...
 
 build:
 	$(GO) build -o bin/paved ./cmd/paved
@@ -46,6 +46,17 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzNext -fuzztime=30s ./internal/run
 	for p in github gitlab bitbucket generic; do \
 		$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./internal/trigger/$$p || exit 1; done
+	$(GO) test -run='^$$' -fuzz=FuzzManifests -fuzztime=15s ./internal/trigger/stack
+	$(GO) test -run='^$$' -fuzz=FuzzParseBaseline -fuzztime=15s ./internal/gate/secrets
+	for f in FuzzParse FuzzDecode; do \
+		$(GO) test -run='^$$' -fuzz=$$f -fuzztime=15s ./internal/gate/sbom || exit 1; done
+	$(GO) test -run='^$$' -fuzz=FuzzParseRecord -fuzztime=15s ./internal/gate/vuln
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/gate/sarif
+	$(GO) test -run='^$$' -fuzz=FuzzParseManifests -fuzztime=15s ./internal/gate/policy
+	for f in FuzzParseEnvelope FuzzParseProvenance; do \
+		$(GO) test -run='^$$' -fuzz=$$f -fuzztime=15s ./internal/gate/sign || exit 1; done
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/insight/junit
+	$(GO) test -run='^$$' -fuzz=FuzzParsePromValue -fuzztime=15s ./internal/deploy
 
 # The web UI (web/): its unit tests (vitest) and the end-to-end test in headless Chromium
 # against a real paved server (node --test web/e2e). Installs Debian's chromium and web/'s

@@ -124,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/runs/{id}", s.runGet)
 		r.Get("/runs/{id}/events", s.runEvents)
 		r.Get("/runs/{id}/logs", s.runLogs)
+		r.Get("/runs/{id}/findings", s.runFindings)
 		r.Post("/runs/{id}/cancel", s.runCancel)
 		r.Get("/teams/{team}/quota", s.quotaGet)
 		r.Put("/teams/{team}/quota", s.quotaPut)

@@ -36,7 +36,8 @@ type cacheEntry struct {
 	paths    []string
 }
 
-// gate is a built-in check over the whole checkout, a uses: stage.
+// gate is a built-in check over the whole checkout, a uses: stage. Gates need no build: they
+// run in parallel with the tests, and the deploy stage needs them all.
 type gate struct {
 	kind, why string
 }
@@ -45,7 +46,7 @@ type gate struct {
 var capability = map[string]string{
 	"gate/secrets": "secret detection (the gate/secrets stage kind)",
 	"gate/sbom":    "SBOM generation (the gate/sbom stage kind)",
-	"gate/vuln":    "vulnerability matching (the gate/vuln stage kind)",
+	"gate/vulns":   "vulnerability matching (the gate/vulns stage kind)",
 	"gate/policy":  "policy checks on manifests (the gate/policy stage kind)",
 	"deploy":       "deployments (deploy: stages)",
 }
@@ -96,7 +97,12 @@ func (d *Detection) Pipeline(opt Options) []byte {
 		if !on {
 			w("  # Needs a paved build with %s; runs in parallel with the tests.\n", capability[g.kind])
 		}
-		writeLines(&b, !on, "  %s:\n    uses: %s\n", name, g.kind)
+		writeLines(&b, !on, "  %s:\n", name)
+		if g.kind == "gate/vulns" && slices.Contains(opt.Kinds, "gate/sbom") {
+			// It reads the SBOM gate/sbom stores instead of parsing the lockfiles again.
+			writeLines(&b, !on, "    needs: [sbom]\n")
+		}
+		writeLines(&b, !on, "    uses: %s\n", g.kind)
 	}
 
 	on := slices.Contains(opt.Kinds, "deploy")
@@ -167,7 +173,7 @@ func (d *Detection) gates() []gate {
 			switch s {
 			case "go", "node", "python", "maven", "gradle", "cargo", "docker":
 				deps = true
-			case "kubernetes", "helm", "terraform":
+			case "kubernetes", "helm": // gate/policy reads Kubernetes objects, not Terraform
 				manifests = true
 			}
 		}
@@ -175,10 +181,10 @@ func (d *Detection) gates() []gate {
 	if deps {
 		gs = append(gs,
 			gate{"gate/sbom", "A software bill of materials of the dependencies the lockfiles pin."},
-			gate{"gate/vuln", "Known vulnerabilities in those dependencies."})
+			gate{"gate/vulns", "Known vulnerabilities in those dependencies, from the SBOM (offline OSV database: docs/gates.md)."})
 	}
 	if manifests {
-		gs = append(gs, gate{"gate/policy", "Policy (OPA) over the Kubernetes, Helm and Terraform files."})
+		gs = append(gs, gate{"gate/policy", "Policy (OPA) over the Kubernetes manifests (Helm templates count once rendered by a stage)."})
 	}
 	return gs
 }

@@ -37,7 +37,7 @@ func TestGolden(t *testing.T) {
 			if _, err := pipeline.Compile(name+".yml", got, pipeline.Options{}); err != nil {
 				t.Fatalf("the generated pipeline does not compile:\n%v\n%s", err, got)
 			}
-			all := []string{"gate/secrets", "gate/sbom", "gate/vuln", "gate/policy", "deploy"}
+			all := []string{"gate/secrets", "gate/sbom", "gate/vulns", "gate/policy", "deploy"}
 			full := d.Pipeline(Options{Name: name, Kinds: all})
 			p, err := pipeline.Compile(name+".yml", full, pipeline.Options{Kinds: all})
 			if err != nil {
@@ -46,6 +46,13 @@ func TestGolden(t *testing.T) {
 			if last := p.Stages[len(p.Stages)-1]; last.Deploy == nil || len(last.Needs) < 2 {
 				t.Errorf("with deploy enabled, the last stage is %s (needs %v), not the deploy stage after the others", last.Name, last.Needs)
 			}
+			for _, st := range p.Stages {
+				// Gates run in parallel with the tests: they wait for no build or test stage.
+				if strings.HasPrefix(st.Uses, "gate/") && len(st.Needs) > 0 && (st.Uses != "gate/vulns" || strings.Join(st.Needs, ",") != "sbom") {
+					t.Errorf("gate stage %s needs %v: it would not run in parallel with the tests", st.Name, st.Needs)
+				}
+			}
+			checkGolden(t, filepath.Join("testdata/golden", name+".gates.yml"), full)
 			golden := filepath.Join("testdata/golden", name+".yml")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
@@ -64,6 +71,24 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s differs (go test -update rewrites it); got:\n%s", golden, got)
 			}
 		})
+	}
+}
+
+// checkGolden compares got with the golden file (go test -update rewrites it).
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it); got:\n%s", golden, got)
 	}
 }
 

@@ -1,0 +1,5 @@
+module x
+
+require (
+	github.com/a/b
+)
