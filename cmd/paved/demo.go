@@ -85,6 +85,7 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 	}
 	defer s.shutdown()
 	fmt.Fprintf(out, "paved demo: server at %s (data in %s)\n", s.URL, o.data)
+	fmt.Fprintf(out, "  UI: %s/runs\n", s.URL)
 	fmt.Fprintf(out, "  environments: %s/api/v1/environments\n", s.URL)
 
 	c := &client{base: s.URL}
@@ -119,12 +120,12 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 			return err
 		}
 		runURL := s.URL + "/api/v1/runs/" + created.ID
-		fmt.Fprintf(out, "paved demo: run %s of demo/hello-service@%.12s\n  %s\n  logs: %s/logs\n", created.ID, created.SHA, runURL, runURL)
+		fmt.Fprintf(out, "paved demo: run %s of demo/hello-service@%.12s\n  UI: %s/runs/%s\n  API: %s\n", created.ID, created.SHA, s.URL, created.ID, runURL)
 		phase, err := c.follow(ctx, created.ID, out)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "paved demo: run %s\n  %s\n", phase, runURL)
+		fmt.Fprintf(out, "paved demo: run %s\n  %s/runs/%s\n", phase, s.URL, created.ID)
 		phases = append(phases, phase)
 	}
 	endLoad() // the demo's traffic was for the canaries; the environments stay up
@@ -354,6 +355,14 @@ func (c *client) follow(ctx context.Context, id string, out io.Writer) (run.Phas
 		case run.StageInterrupted, run.StageQueued:
 			if e.Reason != "" {
 				fmt.Fprintf(out, "  %-10s queued again: %s\n", e.Stage, e.Reason)
+			}
+		case run.GateEvaluated:
+			if g := e.Gate; g != nil {
+				line := fmt.Sprintf("%s: %s", g.Kind, g.Decision)
+				if g.Reason != "" {
+					line += " (" + g.Reason + ")"
+				}
+				fmt.Fprintf(out, "  %-10s %s\n", e.Stage, line)
 			}
 		case run.DeploymentStarted, run.DeploymentStepAdvanced, run.AnalysisRun, run.RollbackStarted, run.DeploymentFinished:
 			if line := deploymentLine(e); line != "" {
