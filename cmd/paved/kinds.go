@@ -20,6 +20,9 @@ type kindEnv struct {
 	// kind's own outputs (an SBOM) are stored in it.
 	Artifacts *cache.Blobs
 	Logger    *slog.Logger
+	// Supply signs and attests in the server (nil in paved run): the deploy kind attaches
+	// the run's SBOM to what it deploys.
+	Supply *supplyChain
 	// Deploy is the server's deploy controller (environments and their replicas); nil in
 	// paved run.
 	Deploy *deploy.Controller

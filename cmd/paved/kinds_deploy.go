@@ -16,7 +16,11 @@ func deployBuiltins() []builtin {
 		if env.Deploy == nil {
 			return noDeploy{}, nil
 		}
-		return deploy.Kind{C: env.Deploy}, nil
+		var k schedule.Kind = deploy.Kind{C: env.Deploy}
+		if env.Supply != nil {
+			k = sbomAttached{next: k, sc: env.Supply, blobs: env.Artifacts}
+		}
+		return k, nil
 	}}}
 }
 

@@ -203,7 +203,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			deployer.Stop() // its replicas are processes: never leave them behind a failed start
 		}
 	}()
-	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger, Deploy: deployer})
+	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger, Deploy: deployer, Supply: supply})
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/execute"
 	"github.com/paved/paved/internal/gate/sign"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
@@ -78,4 +82,60 @@ func (sc *supplyChain) verify(ctx context.Context, environment, digest string, r
 		return errors.Join(deploy.ErrRefused, err)
 	}
 	return err
+}
+
+// sbomAttached attaches the run's SBOM (a CycloneDX artifact of an upstream stage, as
+// gate/sbom stores it) as a signed attestation to every other file a deploy stage is given,
+// before the deployment verifies them: the deployed binary then carries the SBOM of the
+// commit it was built from.
+type sbomAttached struct {
+	next  schedule.Kind
+	sc    *supplyChain
+	blobs interface {
+		Open(string) (*os.File, error)
+	}
+}
+
+func (k sbomAttached) Run(ctx context.Context, job schedule.KindJob, rec schedule.KindRecorder) (schedule.KindResult, error) {
+	var boms, files []execute.Artifact
+	for _, a := range job.ArtifactsIn {
+		switch {
+		case !a.Mode.IsRegular() || a.Digest == "":
+		case strings.HasSuffix(a.Path, ".cdx.json"):
+			boms = append(boms, a)
+		default:
+			files = append(files, a)
+		}
+	}
+	if len(boms) == 1 {
+		bom, err := k.read(boms[0].Digest)
+		if err != nil {
+			return schedule.KindResult{}, fmt.Errorf("read the SBOM %s: %w", boms[0].Path, err)
+		}
+		for _, f := range files {
+			if err := k.sc.signer.AttestSBOM(ctx, sign.Artifact{Name: f.Path, Digest: f.Digest}, bom); err != nil {
+				return schedule.KindResult{}, fmt.Errorf("attach the SBOM to %s: %w", f.Path, err)
+			}
+		}
+		if len(files) > 0 {
+			rec.Log(fmt.Sprintf("paved: SBOM %s attached to %d artifact(s) as a signed attestation", boms[0].Path, len(files)))
+		}
+	}
+	return k.next.Run(ctx, job, rec)
+}
+
+func (k sbomAttached) read(digest string) ([]byte, error) {
+	f, err := k.blobs.Open(digest)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(b); "sha256:"+hex.EncodeToString(sum[:]) != digest {
+		return nil, fmt.Errorf("its bytes do not hash to %s", digest)
+	}
+	return b, nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/gate/sign"
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
@@ -108,5 +110,63 @@ func TestDeployRefusesWhatTheSupplyChainDoesNotVouchFor(t *testing.T) {
 	hist, err := st.DeploymentList(ctx, store.DeploymentListParams{})
 	if err != nil || len(hist) != 0 {
 		t.Errorf("refused artifacts left history %v (%v): nothing should have started", hist, err)
+	}
+}
+
+type recordKind struct{ ran bool }
+
+func (k *recordKind) Run(context.Context, schedule.KindJob, schedule.KindRecorder) (schedule.KindResult, error) {
+	k.ran = true
+	return schedule.KindResult{}, nil
+}
+
+type logRecorder struct{ lines []string }
+
+func (r *logRecorder) Log(l string)          { r.lines = append(r.lines, l) }
+func (r *logRecorder) Event(run.Event) error { return nil }
+
+// The deploy kind attaches the run's SBOM to what it deploys, so that a policy requiring
+// one passes for the demo's binary and fails for a binary deployed without it.
+func TestDeployAttachesTheRunsSBOM(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data := t.TempDir()
+	blobs, err := cache.NewBlobs(filepath.Join(data, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := newSupplyChain(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, _, _ := blobs.Put(strings.NewReader("#!/bin/sh\necho app\n"))
+	bom, _, _ := blobs.Put(strings.NewReader(`{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[]}`))
+	info := &run.Info{Repo: "acme/app", Ref: "main", Trigger: run.Trigger{Kind: "push", Branch: "main"}, Pipeline: &pipeline.Pipeline{Name: "app"}}
+	if err := sc.attest(ctx, schedule.AttestParams{Info: info, RunID: "r1", Stage: "build", Attempt: 1,
+		Outputs: []run.Artifact{{Path: "out/app", Type: run.ArtifactFile, Digest: bin}}}); err != nil {
+		t.Fatal(err)
+	}
+	verify := func() error {
+		f, err := blobs.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		_, err = sc.verifier.Verify(ctx, bin, f, sign.Policy{RequireSBOM: true})
+		return err
+	}
+	if err := verify(); err == nil {
+		t.Fatal("verified with RequireSBOM before any SBOM was attached")
+	}
+	next := &recordKind{}
+	rec := &logRecorder{}
+	_, err = sbomAttached{next: next, sc: sc, blobs: blobs}.Run(ctx, schedule.KindJob{Info: info, ArtifactsIn: []execute.Artifact{
+		{Path: "out/app", Digest: bin, Mode: 0o755}, {Path: "sbom.cdx.json", Digest: bom, Mode: 0o644},
+	}}, rec)
+	if err != nil || !next.ran || len(rec.lines) != 1 {
+		t.Fatalf("run: %v, deployed %v, log %q", err, next.ran, rec.lines)
+	}
+	if err := verify(); err != nil {
+		t.Fatalf("with the SBOM attached: %v", err)
 	}
 }
