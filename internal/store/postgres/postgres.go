@@ -5,9 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paved/paved/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -156,47 +154,12 @@ func (s *Store) LockServer(ctx context.Context, wait time.Duration) error {
 		ErrInUse, pid, user, client, since.UTC().Format(time.RFC3339), pid)
 }
 
-// migration is one numbered file in migrations/: NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, path := range entries {
-		base := filepath.Base(path)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
-		}
-		b, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same number", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations the database has not seen, all in one transaction
 // (PostgreSQL's DDL is transactional: a failed migration leaves the schema as it was).
 // The transaction first takes an advisory lock, so that servers starting at once wait for
 // the first: the others then find nothing to do.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := migrations()
+	ms, err := store.Migrations(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
@@ -219,20 +182,20 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if n := len(ms); n > 0 && current > ms[n-1].version {
+	if n := len(ms); n > 0 && current > ms[n-1].Version {
 		return fmt.Errorf("migrate: the database is at schema version %d, newer than this paved knows (%d); use a newer paved",
-			current, ms[n-1].version)
+			current, ms[n-1].Version)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
 		// Exec without arguments uses the simple protocol: a file of many statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -49,28 +49,41 @@ func open(t testing.TB, dsn string) *postgres.Store {
 	return s
 }
 
+// databases opens stores over throwaway databases and reopens one over the same database,
+// as a restarted server would: the harness of both conformance suites.
+type databases struct {
+	mu   sync.Mutex
+	dsns map[*postgres.Store]string
+}
+
+func (d *databases) open(t *testing.T) *postgres.Store {
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dsns == nil {
+		d.dsns = map[*postgres.Store]string{}
+	}
+	d.dsns[s] = dsn
+	return s
+}
+
+func (d *databases) reopen(t *testing.T, s *postgres.Store) *postgres.Store {
+	d.mu.Lock()
+	dsn := d.dsns[s]
+	d.mu.Unlock()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return open(t, dsn)
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	dsns := map[storetest.Store]string{}
+	var d databases
 	storetest.Exercise(t, storetest.Harness{
-		Open: func(t *testing.T) storetest.Store {
-			dsn := pgtest.DSN(t)
-			s := open(t, dsn)
-			mu.Lock()
-			dsns[s] = dsn
-			mu.Unlock()
-			return s
-		},
-		Reopen: func(t *testing.T, s storetest.Store) storetest.Store {
-			mu.Lock()
-			dsn := dsns[s]
-			mu.Unlock()
-			if err := s.(*postgres.Store).Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t, dsn)
-		},
+		Open:   func(t *testing.T) storetest.Store { return d.open(t) },
+		Reopen: func(t *testing.T, s storetest.Store) storetest.Store { return d.reopen(t, s.(*postgres.Store)) },
 	})
 }
 
@@ -326,25 +339,11 @@ func TestLockServer(t *testing.T) {
 
 func TestDeployments(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	dsns := map[storetest.DeploymentStore]string{}
+	var d databases
 	storetest.ExerciseDeployments(t, storetest.DeploymentHarness{
-		Open: func(t *testing.T) storetest.DeploymentStore {
-			dsn := pgtest.DSN(t)
-			s := open(t, dsn)
-			mu.Lock()
-			dsns[s] = dsn
-			mu.Unlock()
-			return s
-		},
+		Open: func(t *testing.T) storetest.DeploymentStore { return d.open(t) },
 		Reopen: func(t *testing.T, s storetest.DeploymentStore) storetest.DeploymentStore {
-			mu.Lock()
-			dsn := dsns[s]
-			mu.Unlock()
-			if err := s.(*postgres.Store).Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t, dsn)
+			return d.reopen(t, s.(*postgres.Store))
 		},
 	})
 }

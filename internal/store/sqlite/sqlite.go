@@ -6,17 +6,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/paved/paved/internal/store"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -199,46 +198,11 @@ func (s *Store) closeDBs() error {
 	return errors.Join(errs...)
 }
 
-// migration is one numbered file in migrations/: NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, path := range entries {
-		base := filepath.Base(path)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
-		}
-		b, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same number", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations the database has not seen, all in one transaction: a
 // crash or a bad migration leaves the schema as it was. Two processes opening the same new
 // file at once are serialised by BEGIN IMMEDIATE; the second finds nothing to do.
 func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
+	ms, err := store.Migrations(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
@@ -258,20 +222,20 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if n := len(ms); n > 0 && current > ms[n-1].version {
+	if n := len(ms); n > 0 && current > ms[n-1].Version {
 		return fmt.Errorf("migrate: the database is at schema version %d, newer than this paved knows (%d); use a newer paved",
-			current, ms[n-1].version)
+			current, ms[n-1].Version)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, formatTime(time.Now())); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+			m.Version, m.Name, formatTime(time.Now())); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
