@@ -46,6 +46,8 @@ type serverOptions struct {
 	hotfixBranches   []string
 	// deployAllow are ENV=REPO[@REF] rules of what each environment deploys.
 	deployAllow []string
+	// otlpEndpoint gets a trace per run (OTLP/HTTP); empty: no tracing.
+	otlpEndpoint string
 	// alertWebhooks receive alert notifications (insight.AlertConfig.Webhooks).
 	alertWebhooks []string
 }
@@ -74,6 +76,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&o.defaultTeamQuota, "default-team-quota", 0, "running stages allowed to a team without --team-quota (0 = no limit)")
 	cmd.Flags().StringArrayVar(&o.hotfixBranches, "hotfix-branch", []string{"hotfix/*"}, "glob of branches whose runs are in the hotfix priority class (repeatable)")
 	cmd.Flags().StringArrayVar(&o.deployAllow, "deploy-allow", nil, "ENV=REPO[@REF]: environment ENV deploys only artifacts built from REPO (and REF) (globs, repeatable; ENV * for all)")
+	cmd.Flags().StringVar(&o.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP endpoint (http://host:4318) that gets a trace per run (env OTEL_EXPORTER_OTLP_ENDPOINT; default none)")
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
@@ -125,6 +128,7 @@ type server struct {
 	deploy *deploy.Controller
 	inbox  *inbox.Inbox
 	alerts *insight.Alerter
+	tracer *insight.Tracer // nil without --otlp-endpoint
 	http   *http.Server
 	done   chan error
 }
@@ -215,10 +219,19 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return c.Hits, c.Partials, c.Misses
 	})
 	metrics.Register(deployer)
+	onEvent := func(e run.Event) { hub.PublishEvent(e); metrics.Event(e) }
+	var tracer *insight.Tracer
+	if o.otlpEndpoint != "" {
+		if tracer, err = insight.NewTracer(ctx, o.otlpEndpoint); err != nil {
+			st.Close()
+			return nil, usageErr("--otlp-endpoint: %v", err)
+		}
+		onEvent = func(e run.Event) { hub.PublishEvent(e); metrics.Event(e); tracer.Event(e) }
+	}
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
-		OnEvent: func(e run.Event) { hub.PublishEvent(e); metrics.Event(e) }, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
+		OnEvent: onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)
 	if err != nil {
 		st.Close()
@@ -311,7 +324,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
-	s.alerts = alerts
+	s.alerts, s.tracer = alerts, tracer
 	served = true
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("paved server listening", "url", s.URL, "data", data)
@@ -328,6 +341,9 @@ func (s *server) shutdown() {
 	s.inbox.Stop() // before the scheduler: a trigger being routed may still create a run
 	s.sched.Stop()
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
+	if s.tracer != nil {
+		_ = s.tracer.Shutdown(ctx) // flushes the spans of what ended
+	}
 	_ = s.store.Close()
 }
 
