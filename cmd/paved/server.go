@@ -25,6 +25,7 @@ import (
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/store/postgres"
 	"github.com/paved/paved/internal/store/sqlite"
 	"github.com/paved/paved/internal/trigger"
@@ -237,6 +238,18 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	metrics.WatchLoad(func() insight.Load {
+		st := sched.Stats()
+		return insight.Load{Capacity: st.Capacity, Running: st.Running, Queued: st.Queued, RunningByTeam: st.RunningByTeam}
+	})
+	metrics.WatchInbox(func() int {
+		// Bounded: a scrape must stay cheap however far behind the inbox is.
+		ts, err := st.TriggerList(context.Background(), store.TriggerListParams{Pending: true, Limit: 10000})
+		if err != nil {
+			return -1
+		}
+		return len(ts)
+	})
 	if err := sched.Start(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -277,6 +290,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 				states, _, err := insight.Runs(ctx, st, "", "", since, time.Time{})
 				return states, err
 			},
+			QueueDepth: func() int { return sched.Stats().QueuedTotal() },
 			CacheHits: func() (int64, int64) {
 				c := depCache.Stats()
 				return c.Hits, c.Hits + c.Partials + c.Misses
@@ -292,7 +306,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
-		Metrics: metrics.Handler(), Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
+		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
 	})
 	if err != nil {
 		sched.Stop()

@@ -66,6 +66,9 @@ type Config struct {
 	Inbox *inbox.Inbox
 	// Metrics serves Prometheus metrics at /metrics. Default nil: no /metrics.
 	Metrics http.Handler
+	// OnHook is told how each webhook delivery was answered (provider, status code) and how
+	// long the answer took, for the ingestion metrics. Default: nothing.
+	OnHook func(provider string, status int, took time.Duration)
 	// Alerts lists the alerts firing now (GET /api/v1/insights/alerts). Default nil: none.
 	Alerts interface{ Firing() []insight.Alert }
 	// Keys lists the signing keys at GET /api/v1/keys. Default nil: that route answers 404.
@@ -109,7 +112,7 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	if s.cfg.Inbox != nil {
-		r.Post("/hooks/{provider}", s.hook)
+		r.Post("/hooks/{provider}", s.timedHook)
 	}
 	if s.cfg.Metrics != nil {
 		r.Handle("/metrics", s.cfg.Metrics)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -25,6 +26,29 @@ var providers = map[string]trigger.Provider{
 // hook receives a webhook: read the body (bounded), parse it, find the repo, check the
 // signature with the repo's secret, and answer 202 once the trigger is durably in the
 // inbox. docs/webhooks.md documents the statuses.
+// timedHook answers a delivery with hook and tells Config.OnHook how and how fast.
+func (s *Server) timedHook(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.OnHook == nil {
+		s.hook(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	s.hook(sw, r)
+	s.cfg.OnHook(chi.URLParam(r, "provider"), sw.status, time.Since(start))
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
 func (s *Server) hook(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "provider")
 	p, ok := providers[name]

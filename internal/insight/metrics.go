@@ -20,6 +20,7 @@ type Metrics struct {
 	reg       *prometheus.Registry
 	queueWait *prometheus.HistogramVec
 	events    *eventMetrics
+	hooks     *prometheus.HistogramVec
 }
 
 // NewMetrics makes a registry with the Go runtime and process collectors and paved's own
@@ -35,9 +36,11 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 11),
 		}, []string{"priority"}),
 		events: newEventMetrics(),
+		hooks:  newHookHistogram(),
 	}
 	m.reg.MustRegister(m.queueWait, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(m.events.collectors()...)
+	m.reg.MustRegister(m.hooks)
 	return m
 }
 

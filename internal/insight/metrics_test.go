@@ -87,3 +87,33 @@ func TestEventMetrics(t *testing.T) {
 		t.Errorf("finished runs still held: %v", m.events.runs)
 	}
 }
+
+func TestLoadInboxAndHookMetrics(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.WatchLoad(func() Load {
+		return Load{Capacity: 4, Running: 3, Queued: map[string]map[string]int{"hotfix": {"payments": 2}}, RunningByTeam: map[string]int{"payments": 3}}
+	})
+	m.WatchInbox(func() int { return 7 })
+	m.Hook("github", 202, 3*time.Millisecond)
+	m.Hook("github", 401, time.Millisecond)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		"paved_executor_capacity 4", "paved_executor_running 3",
+		`paved_queue_depth{priority="hotfix",team="payments"} 2`, `paved_team_running{team="payments"} 3`,
+		"paved_inbox_pending 7",
+		`paved_webhook_ack_seconds_count{provider="github",status="202"} 1`,
+		`paved_webhook_ack_seconds_bucket{provider="github",status="401",le="0.001"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("no %q in:\n%s", want, body)
+		}
+	}
+}

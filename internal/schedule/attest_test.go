@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestArtifactsAreAttestedBeforeTheyAreRecorded(t *testing.T) {
@@ -46,5 +47,33 @@ func TestArtifactsAreAttestedBeforeTheyAreRecorded(t *testing.T) {
 	}
 	if st.Stage("pack").Status != "skipped" {
 		t.Fatalf("pack ran without a signed input: %s", st.Stage("pack").Status)
+	}
+}
+
+func TestStatsCountQueuedAndRunning(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ":memory:", func(c *Config) { c.Capacity = 1 })
+	id := h.create(stages([3]string{"a", "", "gate a"}, [3]string{"b", "", "gate b"}, [3]string{"c", "", "gate c"}))
+	deadline := time.Now().Add(5 * time.Second)
+	var st Stats
+	for {
+		st = h.sched.Stats()
+		if st.Running == 1 && st.QueuedTotal() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.Capacity != 1 || st.ActiveRuns != 1 || st.Queued["default"][""] != 2 || st.RunningByTeam[""] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	for _, g := range []string{"a", "b", "c"} {
+		h.exec.Open(g)
+	}
+	h.wait(id)
+	if st := h.sched.Stats(); st.Running != 0 || st.QueuedTotal() != 0 || st.ActiveRuns != 0 {
+		t.Fatalf("after the run: %+v", st)
 	}
 }
