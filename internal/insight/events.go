@@ -1,6 +1,7 @@
 package insight
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,9 @@ type eventMetrics struct {
 	runDuration   *prometheus.HistogramVec
 	runsFinished  *prometheus.CounterVec
 	gates         *prometheus.CounterVec
+	deployments   *prometheus.CounterVec
+	rollbacks     *prometheus.CounterVec
+	rollbackTime  prometheus.Histogram
 }
 
 func newEventMetrics() *eventMetrics {
@@ -50,11 +54,25 @@ func newEventMetrics() *eventMetrics {
 			Name: "paved_gate_decisions_total",
 			Help: "Gate decisions, by gate kind and decision (pass, warn, block).",
 		}, []string{"gate", "decision"}),
+		deployments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_deployments_total",
+			Help: "Deployments that ended, by environment, strategy and outcome (succeeded, failed, rolled_back).",
+		}, []string{"environment", "strategy", "outcome"}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_rollbacks_total",
+			Help: "Automatic rollbacks, by environment, strategy and reason: the metric whose analysis failed (error_rate, p99_latency_ms, restarts, memory_bytes), or readiness, smoke or other.",
+		}, []string{"environment", "strategy", "reason"}),
+		rollbackTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "paved_rollback_seconds",
+			Help:    "Time from a failing decision to the new version's 0% traffic.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 10, 7),
+		}),
 	}
 }
 
 func (m *eventMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.stageDuration, m.stageResults, m.runDuration, m.runsFinished, m.gates}
+	return []prometheus.Collector{m.stageDuration, m.stageResults, m.runDuration, m.runsFinished, m.gates,
+		m.deployments, m.rollbacks, m.rollbackTime}
 }
 
 func (m *eventMetrics) event(e run.Event) {
@@ -84,9 +102,39 @@ func (m *eventMetrics) event(e run.Event) {
 		if e.Gate != nil {
 			m.gates.WithLabelValues(e.Gate.Kind, e.Gate.Decision).Inc()
 		}
+	case run.DeploymentFinished:
+		if d := e.Deployment; d != nil && d.Outcome != "" {
+			m.deployments.WithLabelValues(d.Environment, d.Strategy, d.Outcome).Inc()
+		}
+	case run.RollbackStarted:
+		if d := e.Deployment; d != nil {
+			m.rollbacks.WithLabelValues(d.Environment, d.Strategy, rollbackReason(d)).Inc()
+			if d.RollbackMS > 0 {
+				m.rollbackTime.Observe(d.RollbackMS / 1000)
+			}
+		}
 	case run.RunFinished:
 		m.runsFinished.WithLabelValues(pipeline, string(s.Phase)).Inc()
 		m.runDuration.WithLabelValues(pipeline, string(s.Phase)).Observe(s.FinishedAt.Sub(s.CreatedAt).Seconds())
 		delete(m.runs, e.RunID)
 	}
+}
+
+// rollbackReason names what made a deployment roll back, in a few values fit for a label:
+// the first failing metric of the deciding analysis, else what the reason mentions.
+func rollbackReason(d *run.Deployment) string {
+	if a := d.Analysis; a != nil {
+		for _, mv := range a.Metrics {
+			if mv.Outcome == run.AnalysisFail {
+				return mv.Name
+			}
+		}
+	}
+	r := strings.ToLower(d.Reason)
+	for _, k := range []string{"readiness", "smoke", "inconclusive", "liveness", "crash"} {
+		if strings.Contains(r, k) {
+			return k
+		}
+	}
+	return "other"
 }

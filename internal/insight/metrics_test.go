@@ -53,6 +53,9 @@ func TestEventMetrics(t *testing.T) {
 		{Type: run.StageStarted, Stage: "secrets", Attempt: 1},
 		{Type: run.GateEvaluated, Stage: "secrets", Attempt: 1, Gate: &run.Gate{Kind: "gate/secrets", Decision: "block"}},
 		{Type: run.StageFinished, Stage: "secrets", Attempt: 1, Status: run.StatusFailed, Time: t0.Add(200 * time.Millisecond)},
+		{Type: run.RollbackStarted, Stage: "secrets", Attempt: 1, Deployment: &run.Deployment{Environment: "prod", Strategy: "canary", RollbackMS: 0.004,
+			Analysis: &run.Analysis{Metrics: []run.MetricValue{{Name: "requests", Outcome: "pass"}, {Name: "error_rate", Outcome: "fail"}}}}},
+		{Type: run.DeploymentFinished, Stage: "secrets", Attempt: 1, Deployment: &run.Deployment{Environment: "prod", Strategy: "canary", Outcome: "rolled_back"}},
 		{Type: run.RunFinished, Status: string(run.Failed), Time: t0.Add(2 * time.Second)},
 	}
 	for i, e := range evs {
@@ -78,6 +81,9 @@ func TestEventMetrics(t *testing.T) {
 		`paved_gate_decisions_total{decision="block",gate="gate/secrets"} 1`,
 		`paved_runs_finished_total{phase="FAILED",pipeline="svc"} 1`,
 		`paved_run_duration_seconds_sum{phase="FAILED",pipeline="svc"} 2`,
+		`paved_deployments_total{environment="prod",outcome="rolled_back",strategy="canary"} 1`,
+		`paved_rollbacks_total{environment="prod",reason="error_rate",strategy="canary"} 1`,
+		`paved_rollback_seconds_count 1`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("no %q in:\n%s", want, body)
