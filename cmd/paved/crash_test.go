@@ -100,7 +100,7 @@ stages:
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), `paved_stage_queue_wait_seconds_count{priority="default"}`) {
+	if !strings.Contains(string(metrics), `paved_stage_queue_wait_seconds_count{priority="default",team=`) {
 		t.Errorf("no queue wait histogram in /metrics:\n%.2000s", metrics)
 	}
 	t.Logf("5 kills; %d stage attempts interrupted and re-run", interrupted)

@@ -34,7 +34,7 @@ func NewMetrics() *Metrics {
 			// 1ms to ~30 min: an idle server starts stages in milliseconds, a busy one
 			// makes branch work wait for minutes.
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 11),
-		}, []string{"priority"}),
+		}, []string{"priority", "team"}),
 		events: newEventMetrics(),
 		hooks:  newHookHistogram(),
 	}
@@ -46,7 +46,7 @@ func NewMetrics() *Metrics {
 
 // StageStarted records a stage attempt's queue wait (schedule.Config.OnStageStart).
 func (m *Metrics) StageStarted(info *run.Info, _ string, wait time.Duration) {
-	m.queueWait.WithLabelValues(info.Priority).Observe(max(wait, 0).Seconds())
+	m.queueWait.WithLabelValues(info.Priority, info.Team).Observe(max(wait, 0).Seconds())
 }
 
 // Event counts what a run's event says (schedule.Config.OnEvent): stage durations and

@@ -25,8 +25,8 @@ func TestQueueWaitHistogram(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
-		`paved_stage_queue_wait_seconds_count{priority="hotfix"} 2`,
-		`paved_stage_queue_wait_seconds_bucket{priority="hotfix",le="0.004"} 1`,
+		`paved_stage_queue_wait_seconds_count{priority="hotfix",team=""} 2`,
+		`paved_stage_queue_wait_seconds_bucket{priority="hotfix",team="",le="0.004"} 1`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {
