@@ -26,6 +26,7 @@ const (
 	CacheSaved       Type = "CacheSaved"       // Cache set: a dependency cache's save, Status saved, exists, empty or failed
 	ArtifactsStored  Type = "ArtifactsStored"  // Artifacts set: what the stage's artifacts: matched, stored by digest; appended with its StageFinished
 	GateEvaluated    Type = "GateEvaluated"    // Gate set: a gate stage's findings and decision
+	TestsReported    Type = "TestsReported"    // Tests set: what the stage's JUnit reports said; appended with its StageFinished
 	// A deploy stage's progress; Deployment set.
 	DeploymentStarted      Type = "DeploymentStarted"
 	DeploymentStepAdvanced Type = "DeploymentStepAdvanced"
@@ -61,6 +62,8 @@ type Event struct {
 	Gate *Gate `json:"gate,omitempty"`
 	// Deployment is set by the Deployment* events, AnalysisRun and RollbackStarted.
 	Deployment *Deployment `json:"deployment,omitempty"`
+	// Tests is set by TestsReported.
+	Tests *Tests `json:"tests,omitempty"`
 }
 
 // Artifact types.

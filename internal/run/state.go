@@ -45,6 +45,8 @@ type StageState struct {
 	Gates []Gate
 	// Deployment is where the current attempt's deployment stands; nil for other stages.
 	Deployment *Deployment
+	// Tests is what the current attempt's JUnit reports said; nil without reports.
+	Tests *Tests
 }
 
 // CacheResult is one CacheRestored or CacheSaved event of a stage.
@@ -114,7 +116,7 @@ func (s *State) Apply(e Event) error {
 	case StageQueued:
 		st.Status, st.Attempt, st.QueuedAt = StatusQueued, e.Attempt, e.Time
 		st.StartedAt, st.FinishedAt, st.ExitCode, st.Reason, st.Step, st.StepName = time.Time{}, time.Time{}, nil, e.Reason, 0, ""
-		st.Caches, st.Artifacts, st.Gates, st.Deployment = nil, nil, nil, nil
+		st.Caches, st.Artifacts, st.Gates, st.Deployment, st.Tests = nil, nil, nil, nil, nil
 	case StageStarted:
 		st.Status, st.StartedAt = StatusRunning, e.Time
 	case StepStarted:
@@ -143,6 +145,11 @@ func (s *State) Apply(e Event) error {
 			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)
 		}
 		st.Artifacts = e.Artifacts
+	case TestsReported:
+		if st == nil || e.Tests == nil {
+			return fmt.Errorf("run %s: %s without stage or tests", e.RunID, e.Type)
+		}
+		st.Tests = e.Tests
 	case GateEvaluated:
 		if st == nil {
 			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)

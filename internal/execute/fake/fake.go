@@ -17,6 +17,10 @@
 // fails the job with an error wrapping execute.ErrArtifactMissing. No blob is stored: the
 // job's ArtifactsIn are only recorded (Jobs), for tests to check what a stage was given.
 //
+// The job's Reports globs are matched against the files written with artifact after the
+// steps, also when a step failed, and reported in Result.Reports with TEXT as their bytes
+// (a report's XML fits on one line); a glob that matches none is said in ReportsNote.
+//
 // Each of the job's Caches is reported as a restore miss before the first step and, when
 // every step succeeded, as saved after the last: a fake run is always a cold one.
 //
@@ -100,7 +104,9 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	}
 	res := execute.Result{Sandbox: "fake"}
 	written := map[string]execute.Artifact{}
+	texts := map[string]string{}
 	write := func(path, text string) {
+		texts[path] = text
 		sum := sha256.Sum256([]byte(text))
 		written[path] = execute.Artifact{Path: path, Digest: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(text)), Mode: 0o644}
 	}
@@ -117,9 +123,11 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 		obs.StepFinished(i, code, time.Since(start))
 		if code != 0 {
 			res.Failed, res.FailedStep, res.ExitCode = true, i, code
+			res.Reports, res.ReportsNote = matchReports(job.Reports, texts)
 			return res, nil
 		}
 	}
+	res.Reports, res.ReportsNote = matchReports(job.Reports, texts)
 	arts, err := matchArtifacts(job.Artifacts, written)
 	if err != nil {
 		return res, err
@@ -151,6 +159,29 @@ func matchArtifacts(globs []string, written map[string]execute.Artifact) ([]exec
 	}
 	slices.SortFunc(out, func(a, b execute.Artifact) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
+}
+
+// matchReports returns what the report globs match of what the steps wrote, sorted by path.
+func matchReports(globs []string, texts map[string]string) ([]execute.Report, string) {
+	var out []execute.Report
+	var notes []string
+	for _, g := range globs {
+		pattern := path.Clean(strings.TrimPrefix(g, "./"))
+		matched := false
+		for _, p := range slices.Sorted(maps.Keys(texts)) {
+			if ok, _ := doublestar.Match(pattern, p); ok {
+				matched = true
+				if !slices.ContainsFunc(out, func(r execute.Report) bool { return r.Path == p }) {
+					out = append(out, execute.Report{Path: p, Data: []byte(texts[p])})
+				}
+			}
+		}
+		if !matched {
+			notes = append(notes, fmt.Sprintf("report %q matched nothing in the workspace", g))
+		}
+	}
+	slices.SortFunc(out, func(a, b execute.Report) int { return strings.Compare(a.Path, b.Path) })
+	return out, strings.Join(notes, "; ")
 }
 
 func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string), gate func(string) chan struct{}) (int, error) {
