@@ -218,7 +218,8 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
-		OnEvent: func(e run.Event) { hub.PublishEvent(e); metrics.Event(e) }, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
+		Quarantine: &insight.TestHistory{Store: st},
+		OnEvent:    func(e run.Event) { hub.PublishEvent(e); metrics.Event(e) }, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)
 	if err != nil {
 		st.Close()

@@ -131,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/logs/search", s.logSearch)
 		r.Get("/insights/runs", s.insightRuns)
 		r.Get("/insights/alerts", s.insightAlerts)
+		r.Get("/insights/tests", s.insightTests)
 		r.Get("/keys", s.keyList)
 		s.environmentRoutes(r)
 	})

@@ -68,3 +68,17 @@ func (s *Server) insightAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": firing})
 }
+
+// insightTests answers GET /api/v1/insights/tests?repo=&pipeline=&stage=: each test's
+// history over the flaky window (7 days) and the flaky tests, quarantined, with their flake
+// rate and wasted time (docs/insights.md).
+func (s *Server) insightTests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	h := insight.TestHistory{Store: s.cfg.Store}
+	rep, err := h.Tests(r.Context(), q.Get("repo"), q.Get("pipeline"), q.Get("stage"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

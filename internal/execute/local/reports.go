@@ -47,7 +47,7 @@ func readReports(ws string, globs []string, limit int64) ([]execute.Report, stri
 			continue // a directory matched by ** or a symlink: not a report
 		}
 		if fi.Size() > left {
-			notes = append(notes, fmt.Sprintf("report %s left out: %d bytes over the stage's limit of %d", p, fi.Size(), limit))
+			notes = append(notes, fmt.Sprintf("report %s left out: its %d bytes would pass the stage's limit of %d bytes", p, fi.Size(), limit))
 			continue
 		}
 		f, err := root.Open(p)

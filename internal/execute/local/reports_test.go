@@ -1,0 +1,31 @@
+package local_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/paved/paved/internal/execute/local"
+)
+
+// TestReportsReadAfterFailedStep: the report globs are read after the steps also when one
+// failed; a symlink (to a host file) and a directory are never read as reports, and a glob
+// that matches nothing is a note, not an error.
+func TestReportsReadAfterFailedStep(t *testing.T) {
+	t.Parallel()
+	eachSandbox(t, func(t *testing.T, mode string) {
+		l := newLocal(t, local.Config{Sandbox: mode})
+		job := dirJob(t, `mkdir -p out/dir.xml && printf '<testsuite/>' > out/a.xml && printf b > out/b.xml && ln -s /etc/passwd out/leak.xml && exit 1`)
+		job.Reports = []string{"out/*.xml", "missing/*.xml"}
+		res, _ := run(t, l, job)
+		if !res.Failed {
+			t.Fatalf("result %+v", res)
+		}
+		if len(res.Reports) != 2 || res.Reports[0].Path != "out/a.xml" || string(res.Reports[0].Data) != "<testsuite/>" ||
+			res.Reports[1].Path != "out/b.xml" || string(res.Reports[1].Data) != "b" {
+			t.Errorf("reports %+v", res.Reports)
+		}
+		if !strings.Contains(res.ReportsNote, `"missing/*.xml" matched nothing`) {
+			t.Errorf("note %q", res.ReportsNote)
+		}
+	})
+}
