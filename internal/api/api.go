@@ -132,6 +132,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/insights/runs", s.insightRuns)
 		r.Get("/insights/alerts", s.insightAlerts)
 		r.Get("/insights/tests", s.insightTests)
+		r.Get("/insights/dora", s.insightDORA)
 		r.Get("/keys", s.keyList)
 		s.environmentRoutes(r)
 	})

@@ -82,3 +82,32 @@ func (s *Server) insightTests(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
+
+// insightDORA answers GET /api/v1/insights/dora?environment=prod&since=&until=: the four
+// DORA keys of an environment from its deployment history (docs/insights.md).
+func (s *Server) insightDORA(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	f, err := insightFilter(r, now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	env := r.URL.Query().Get("environment")
+	if env == "" {
+		s.writeError(w, r, errorf(http.StatusBadRequest, "?environment= is required: DORA keys are per environment (e.g. ?environment=prod)"))
+		return
+	}
+	if s.cfg.Deployments == nil {
+		s.writeError(w, r, errorf(http.StatusNotFound, "this server keeps no deployment history"))
+		return
+	}
+	if f.Until.IsZero() {
+		f.Until = now
+	}
+	d, err := insight.LoadDORA(r.Context(), s.cfg.Deployments, s.cfg.Store, env, f.Since.UTC(), f.Until.UTC())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}

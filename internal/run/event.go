@@ -100,13 +100,16 @@ type Cache struct {
 
 // Info is what a run was created from; it is all a replay needs besides the events.
 type Info struct {
-	Repo     string             `json:"repo"` // full name, e.g. acme/payments; "local" for paved run
-	Team     string             `json:"team,omitempty"`
-	Ref      string             `json:"ref,omitempty"`
-	SHA      string             `json:"sha,omitempty"`
-	Trigger  Trigger            `json:"trigger"`
-	Source   Source             `json:"source"`
-	Pipeline *pipeline.Pipeline `json:"pipeline"`
+	Repo string `json:"repo"` // full name, e.g. acme/payments; "local" for paved run
+	Team string `json:"team,omitempty"`
+	Ref  string `json:"ref,omitempty"`
+	SHA  string `json:"sha,omitempty"`
+	// CommittedAt is the commit's time (git's committer date), recorded when the run is
+	// created: lead time to production is measured from it. Zero when unknown (paved run).
+	CommittedAt time.Time          `json:"committed_at,omitzero"`
+	Trigger     Trigger            `json:"trigger"`
+	Source      Source             `json:"source"`
+	Pipeline    *pipeline.Pipeline `json:"pipeline"`
 	// File is the pipeline file's path in the repository.
 	File string `json:"file"`
 	// DefaultBranch is the repository's default branch, whose dependency caches every run
