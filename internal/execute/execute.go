@@ -139,6 +139,11 @@ type Result struct {
 	// when every step succeeded. A matched directory is listed as its files and symlinks
 	// (and, when empty, itself).
 	Artifacts []Artifact
+	// CPU is the CPU time (user and system) the steps' processes used, and MaxRSS the
+	// largest resident set one of them had, in bytes; zero when the executor does not
+	// measure them or the stage was cancelled.
+	CPU    time.Duration
+	MaxRSS int64
 	// Reports are the files Job.Reports matched, sorted by path, read after the steps
 	// whether or not they failed (not when the job was cancelled or the executor failed).
 	Reports []Report

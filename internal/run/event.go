@@ -20,7 +20,7 @@ const (
 	StageStarted     Type = "StageStarted"     // an executor took the stage; Attempt set
 	StepStarted      Type = "StepStarted"      // Step (1-based) and StepName set
 	StepFinished     Type = "StepFinished"     // Step, ExitCode, DurationMS set
-	StageFinished    Type = "StageFinished"    // Status: succeeded, failed, skipped or cancelled; Reason says why; Sandbox names the isolation used
+	StageFinished    Type = "StageFinished"    // Status: succeeded, failed, skipped or cancelled; Reason says why; Sandbox names the isolation used; CPUMS and MaxRSS what it used
 	StageInterrupted Type = "StageInterrupted" // the stage's process died with the server; it is queued again
 	CacheRestored    Type = "CacheRestored"    // Cache set: a dependency cache's restore, Status hit, partial or miss
 	CacheSaved       Type = "CacheSaved"       // Cache set: a dependency cache's save, Status saved, exists, empty or failed
@@ -54,8 +54,12 @@ type Event struct {
 	Status     string `json:"status,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	Sandbox    string `json:"sandbox,omitempty"`
-	Info       *Info  `json:"info,omitempty"`
-	Cache      *Cache `json:"cache,omitempty"`
+	// CPUMS (CPU time, user and system, in ms) and MaxRSS (the largest resident set of one
+	// process, in bytes) are what a stage's processes used, on StageFinished when measured.
+	CPUMS  int64  `json:"cpu_ms,omitempty"`
+	MaxRSS int64  `json:"max_rss_bytes,omitempty"`
+	Info   *Info  `json:"info,omitempty"`
+	Cache  *Cache `json:"cache,omitempty"`
 	// Artifacts is set by ArtifactsStored.
 	Artifacts []Artifact `json:"artifacts,omitempty"`
 	// Gate is set by GateEvaluated.

@@ -47,6 +47,9 @@ type StageState struct {
 	Deployment *Deployment
 	// Tests is what the current attempt's JUnit reports said; nil without reports.
 	Tests *Tests
+	// CPUMS and MaxRSS are what the current attempt's processes used (StageFinished).
+	CPUMS  int64
+	MaxRSS int64
 }
 
 // CacheResult is one CacheRestored or CacheSaved event of a stage.
@@ -125,6 +128,7 @@ func (s *State) Apply(e Event) error {
 		st.ExitCode = e.ExitCode
 	case StageFinished:
 		st.Status, st.FinishedAt, st.Reason = e.Status, e.Time, e.Reason
+		st.CPUMS, st.MaxRSS = e.CPUMS, e.MaxRSS
 		if e.Sandbox != "" {
 			st.Sandbox = e.Sandbox
 		}

@@ -74,7 +74,8 @@ func (s *Scheduler) runStage(a *active, it item) {
 	}
 	lw.close()
 
-	fin := run.Event{Type: run.StageFinished, Stage: it.stage, Attempt: it.attempt, Sandbox: res.Sandbox}
+	fin := run.Event{Type: run.StageFinished, Stage: it.stage, Attempt: it.attempt, Sandbox: res.Sandbox,
+		CPUMS: res.CPU.Milliseconds(), MaxRSS: res.MaxRSS}
 	var stored []run.Event
 	switch {
 	case errors.Is(cause, errShutdown):

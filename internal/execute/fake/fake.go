@@ -10,6 +10,8 @@
 //	gate NAME         wait until the test calls Open(NAME), or the job's context is done
 //	attempt N LINE    run directive LINE only in attempt N of the stage
 //	artifact PATH TEXT  the step wrote TEXT to the file PATH (relative to the workspace)
+//	use CPU RSS       the step's processes used CPU (Go duration) of CPU time and up to RSS
+//	                  bytes of memory: summed and maxed over the steps into Result.CPU, MaxRSS
 //
 // When every step succeeded, the files written with artifact that the job's Artifacts globs
 // match are reported in Result.Artifacts, as the local executor reports what it stored:
@@ -116,7 +118,7 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	for i, step := range job.Steps {
 		obs.StepStarted(i)
 		start := time.Now()
-		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) }, write, e.gate)
+		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) }, write, e.gate, &res)
 		if err != nil {
 			return res, err
 		}
@@ -184,7 +186,7 @@ func matchReports(globs []string, texts map[string]string) ([]execute.Report, st
 	return out, strings.Join(notes, "; ")
 }
 
-func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string), gate func(string) chan struct{}) (int, error) {
+func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string), gate func(string) chan struct{}, res *execute.Result) (int, error) {
 	for _, line := range strings.Split(script, "\n") {
 		verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 		if verb == "attempt" {
@@ -225,6 +227,18 @@ func play(ctx context.Context, attempt int, script string, out func(string), wri
 			return n, nil
 		case "infra":
 			return 0, errors.New(arg)
+		case "use":
+			c, r, _ := strings.Cut(arg, " ")
+			cpu, err := time.ParseDuration(c)
+			if err != nil {
+				return 0, fmt.Errorf("fake: use %q: %w", arg, err)
+			}
+			rss, err := strconv.ParseInt(r, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("fake: use %q: %w", arg, err)
+			}
+			res.CPU += cpu
+			res.MaxRSS = max(res.MaxRSS, rss)
 		case "artifact":
 			p, text, _ := strings.Cut(arg, " ")
 			if p == "" {

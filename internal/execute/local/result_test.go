@@ -29,3 +29,17 @@ func TestReportsReadAfterFailedStep(t *testing.T) {
 		}
 	})
 }
+
+// TestUsageMeasured: the CPU time and the largest resident set of the steps' processes are
+// reported, also when a step failed; dd's 48 MiB buffer is resident while it copies.
+func TestUsageMeasured(t *testing.T) {
+	t.Parallel()
+	eachSandbox(t, func(t *testing.T, mode string) {
+		l := newLocal(t, local.Config{Sandbox: mode})
+		res, _ := run(t, l, dirJob(t, `i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done`,
+			`dd if=/dev/zero of=/dev/null bs=48M count=2 2>/dev/null; exit 3`))
+		if !res.Failed || res.CPU <= 0 || res.MaxRSS < 48<<20 {
+			t.Errorf("result %+v: want CPU time and a max RSS of at least 48 MiB", res)
+		}
+	})
+}
