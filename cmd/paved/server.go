@@ -48,6 +48,8 @@ type serverOptions struct {
 	deployAllow []string
 	// alertWebhooks receive alert notifications (insight.AlertConfig.Webhooks).
 	alertWebhooks []string
+	// cpuHourPrice prices CPU time in GET /api/v1/insights/cost.
+	cpuHourPrice float64
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -75,6 +77,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.hotfixBranches, "hotfix-branch", []string{"hotfix/*"}, "glob of branches whose runs are in the hotfix priority class (repeatable)")
 	cmd.Flags().StringArrayVar(&o.deployAllow, "deploy-allow", nil, "ENV=REPO[@REF]: environment ENV deploys only artifacts built from REPO (and REF) (globs, repeatable; ENV * for all)")
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
+	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -149,6 +152,9 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	quotas, err := o.quotas()
 	if err != nil {
 		return nil, err
+	}
+	if !(o.cpuHourPrice > 0) {
+		return nil, usageErr("--cpu-hour-price %v: want a positive price of one CPU-hour (default %v)", o.cpuHourPrice, insight.DefaultCPUHourPrice)
 	}
 	data, err := filepath.Abs(o.data)
 	if err != nil {
@@ -281,6 +287,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
+		CPUHourPrice: o.cpuHourPrice,
 	})
 	if err != nil {
 		sched.Stop()

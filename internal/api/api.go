@@ -68,6 +68,9 @@ type Config struct {
 	Metrics http.Handler
 	// Alerts lists the alerts firing now (GET /api/v1/insights/alerts). Default nil: none.
 	Alerts interface{ Firing() []insight.Alert }
+	// CPUHourPrice prices CPU time in GET /api/v1/insights/cost. Default 0:
+	// insight.DefaultCPUHourPrice.
+	CPUHourPrice float64
 	// Keys lists the signing keys at GET /api/v1/keys. Default nil: that route answers 404.
 	Keys KeyLister
 	// Environments and Deployments serve /api/v1/environments and /api/v1/deployments
@@ -133,6 +136,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/insights/alerts", s.insightAlerts)
 		r.Get("/insights/tests", s.insightTests)
 		r.Get("/insights/dora", s.insightDORA)
+		r.Get("/insights/cost", s.insightCost)
 		r.Get("/keys", s.keyList)
 		s.environmentRoutes(r)
 	})

@@ -111,3 +111,23 @@ func (s *Server) insightDORA(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, d)
 }
+
+// insightCost answers GET /api/v1/insights/cost: CPU time, max RSS and their price per run,
+// pipeline and team of the runs in a window (docs/insights.md).
+func (s *Server) insightCost(w http.ResponseWriter, r *http.Request) {
+	f, err := insightFilter(r, time.Now())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	price := s.cfg.CPUHourPrice
+	if price == 0 {
+		price = insight.DefaultCPUHourPrice
+	}
+	c, err := insight.LoadCost(r.Context(), s.cfg.Store, f, price)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}

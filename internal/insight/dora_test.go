@@ -103,3 +103,67 @@ func TestDORAKnownHistory(t *testing.T) {
 		t.Errorf("no deployments: %+v", empty)
 	}
 }
+
+// TestCostKnownHistory: CPU time the executor reported per stage attempt is summed per run,
+// pipeline and team, retries included, and priced per CPU-hour.
+func TestCostKnownHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, err := schedule.New(schedule.Config{LogFlush: time.Millisecond}, st, &fake.Executor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sched.Stop(); st.Close() })
+	mk := func(team, pipe string, stages ...*pipeline.Stage) {
+		p := &pipeline.Pipeline{Name: pipe, Stages: stages}
+		id, err := sched.Create(ctx, schedule.CreateParams{Info: run.Info{Repo: "a/" + pipe, Team: team, Pipeline: p,
+			Trigger: run.Trigger{Kind: "push", Branch: "main"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sched.Wait(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flaky := stage("test", "test", "use 30m 2000\nattempt 1 exit 1")
+	flaky.Retries = 1
+	// api (team a): build 1h (RSS 1000) + test 30m twice = 2h, max RSS 2000.
+	mk("a", "api", stage("build", "build", "use 1h 1000"), flaky)
+	// web (team b): 6m + 3m in two steps = 9m.
+	web := stage("build", "build", "use 6m 500")
+	web.Steps = append(web.Steps, pipeline.Step{Name: "s2", Run: "use 3m 700"})
+	mk("b", "web", web)
+
+	c, err := insight.LoadCost(ctx, st, insight.Filter{Since: time.Now().Add(-time.Hour)}, 0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2h + 9m = 7740 s; 7740/3600 × 0.05 = 0.1075.
+	if c.Total.Runs != 2 || c.Total.CPUSeconds != 7740 || c.Total.Cost != 0.1075 || c.Total.MaxRSS != 2000 {
+		t.Errorf("total %+v", c.Total)
+	}
+	if len(c.Teams) != 2 || c.Teams[0].Team != "a" || c.Teams[0].CPUSeconds != 7200 || c.Teams[0].Cost != 0.1 ||
+		c.Teams[1].Team != "b" || c.Teams[1].CPUSeconds != 540 || c.Teams[1].Cost != 0.0075 || c.Teams[1].MaxRSS != 700 {
+		t.Errorf("teams %+v", c.Teams)
+	}
+	if len(c.Pipelines) != 2 || c.Pipelines[0].Pipeline != "api" || c.Pipelines[0].Repo != "a/api" {
+		t.Errorf("pipelines %+v", c.Pipelines)
+	}
+	var api insight.RunCost
+	for _, r := range c.Runs {
+		if r.Pipeline == "api" {
+			api = r
+		}
+	}
+	want := []insight.StageCost{{Stage: "build", Attempts: 1, CPUSeconds: 3600, MaxRSS: 1000}, {Stage: "test", Attempts: 2, CPUSeconds: 3600, MaxRSS: 2000}}
+	if !reflect.DeepEqual(api.Stages, want) || api.Cost != 0.1 {
+		t.Errorf("api run %+v", api)
+	}
+}
