@@ -98,3 +98,29 @@ func TestInsightTests(t *testing.T) {
 		t.Fatalf("another stage's tests: %+v", got.Tests)
 	}
 }
+
+func TestInsightCost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.repo("acme/app", "stages:\n  build: {steps: [\"use 72s 1048576\"]}\n")
+	var created struct{ ID string }
+	e.do("POST", "/api/v1/runs", map[string]string{"repo": "acme/app", "ref": "main"}, 201, &created)
+	e.waitDone(created.ID)
+	var got struct {
+		Price float64 `json:"cpu_hour_price"`
+		Total struct {
+			Runs       int
+			CPUSeconds float64 `json:"cpu_seconds"`
+			MaxRSS     int64   `json:"max_rss_bytes"`
+			Cost       float64
+		}
+		Runs []struct{ ID string }
+	}
+	e.do("GET", "/api/v1/insights/cost?repo=acme/app&since=1h", nil, 200, &got)
+	// 72 s is 0.02 CPU-hours, at the default 0.05 a CPU-hour.
+	if got.Price != 0.05 || got.Total.Runs != 1 || got.Total.CPUSeconds != 72 || got.Total.MaxRSS != 1<<20 || got.Total.Cost != 0.001 ||
+		len(got.Runs) != 1 || got.Runs[0].ID != created.ID {
+		t.Fatalf("cost %+v", got)
+	}
+	e.do("GET", "/api/v1/insights/cost?since=never", nil, 400, nil)
+}

@@ -21,6 +21,9 @@ type eventMetrics struct {
 	runDuration   *prometheus.HistogramVec
 	runsFinished  *prometheus.CounterVec
 	gates         *prometheus.CounterVec
+	stageCPU      *prometheus.CounterVec
+	tests         *prometheus.CounterVec
+	quarantined   *prometheus.CounterVec
 }
 
 func newEventMetrics() *eventMetrics {
@@ -50,11 +53,23 @@ func newEventMetrics() *eventMetrics {
 			Name: "paved_gate_decisions_total",
 			Help: "Gate decisions, by gate kind and decision (pass, warn, block).",
 		}, []string{"gate", "decision"}),
+		stageCPU: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_stage_cpu_seconds_total",
+			Help: "CPU time (user and system) the processes of stage attempts used, by pipeline and stage.",
+		}, []string{"pipeline", "stage"}),
+		tests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_tests_total",
+			Help: "Test cases in stages' JUnit reports, by pipeline, stage and status (passed, failed, errored, skipped).",
+		}, []string{"pipeline", "stage", "status"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_quarantined_failures_total",
+			Help: "Stage attempts that failed only because of quarantined flaky tests and succeeded anyway, by pipeline and stage.",
+		}, []string{"pipeline", "stage"}),
 	}
 }
 
 func (m *eventMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.stageDuration, m.stageResults, m.runDuration, m.runsFinished, m.gates}
+	return []prometheus.Collector{m.stageDuration, m.stageResults, m.runDuration, m.runsFinished, m.gates, m.stageCPU, m.tests, m.quarantined}
 }
 
 func (m *eventMetrics) event(e run.Event) {
@@ -79,6 +94,19 @@ func (m *eventMetrics) event(e run.Event) {
 		m.stageResults.WithLabelValues(pipeline, st.Def.Base, e.Status, Cause(st)).Inc()
 		if !st.StartedAt.IsZero() {
 			m.stageDuration.WithLabelValues(pipeline, st.Def.Base, e.Status).Observe(e.Time.Sub(st.StartedAt).Seconds())
+		}
+		if e.CPUMS > 0 {
+			m.stageCPU.WithLabelValues(pipeline, st.Def.Base).Add(float64(e.CPUMS) / 1000)
+		}
+	case run.TestsReported:
+		st := s.Stage(e.Stage)
+		for status, n := range map[string]int{"passed": e.Tests.Passed, "failed": e.Tests.Failed, "errored": e.Tests.Errored, "skipped": e.Tests.Skipped} {
+			if n > 0 {
+				m.tests.WithLabelValues(pipeline, st.Def.Base, status).Add(float64(n))
+			}
+		}
+		if len(e.Tests.Quarantined) > 0 {
+			m.quarantined.WithLabelValues(pipeline, st.Def.Base).Inc()
 		}
 	case run.GateEvaluated:
 		if e.Gate != nil {

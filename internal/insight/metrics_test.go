@@ -48,7 +48,8 @@ func TestEventMetrics(t *testing.T) {
 		{Type: run.RunCreated, Info: &run.Info{Repo: "a/b", Pipeline: p}},
 		{Type: run.StageQueued, Stage: "test[1]", Attempt: 1},
 		{Type: run.StageStarted, Stage: "test[1]", Attempt: 1},
-		{Type: run.StageFinished, Stage: "test[1]", Attempt: 1, Status: run.StatusFailed, ExitCode: &one, Time: t0.Add(1500 * time.Millisecond)},
+		{Type: run.TestsReported, Stage: "test[1]", Attempt: 1, Tests: &run.Tests{Total: 3, Passed: 2, Failed: 1, Quarantined: []string{"x"}}},
+		{Type: run.StageFinished, Stage: "test[1]", Attempt: 1, Status: run.StatusFailed, ExitCode: &one, Time: t0.Add(1500 * time.Millisecond), CPUMS: 2500},
 		{Type: run.StageQueued, Stage: "secrets", Attempt: 1},
 		{Type: run.StageStarted, Stage: "secrets", Attempt: 1},
 		{Type: run.GateEvaluated, Stage: "secrets", Attempt: 1, Gate: &run.Gate{Kind: "gate/secrets", Decision: "block"}},
@@ -77,6 +78,10 @@ func TestEventMetrics(t *testing.T) {
 		`paved_stage_duration_seconds_sum{pipeline="svc",stage="test",status="failed"} 1.5`,
 		`paved_gate_decisions_total{decision="block",gate="gate/secrets"} 1`,
 		`paved_runs_finished_total{phase="FAILED",pipeline="svc"} 1`,
+		`paved_stage_cpu_seconds_total{pipeline="svc",stage="test"} 2.5`,
+		`paved_tests_total{pipeline="svc",stage="test",status="passed"} 2`,
+		`paved_tests_total{pipeline="svc",stage="test",status="failed"} 1`,
+		`paved_quarantined_failures_total{pipeline="svc",stage="test"} 1`,
 		`paved_run_duration_seconds_sum{phase="FAILED",pipeline="svc"} 2`,
 	} {
 		if !strings.Contains(string(body), want) {
