@@ -28,13 +28,21 @@ func (h *TestHistory) now() time.Time {
 }
 
 // Outcomes lists the test outcomes of a repository's pipeline's stage (empty filters: all)
-// recorded at or after since, oldest first. It reads at most MaxRuns runs, the newest.
+// recorded at or after since, by run oldest first. It reads at most MaxRuns runs, the newest.
 func (h *TestHistory) Outcomes(ctx context.Context, repo, pipeline, stage string, since time.Time) ([]TestOutcome, error) {
+	return h.outcomes(ctx, repo, pipeline, stage, since, nil)
+}
+
+// outcomes is Outcomes of only the tests named in only (nil: all).
+func (h *TestHistory) outcomes(ctx context.Context, repo, pipeline, stage string, since time.Time, only map[string]bool) ([]TestOutcome, error) {
 	sums, err := h.Store.RunList(ctx, store.RunListParams{Repo: repo, Limit: MaxRuns})
 	if err != nil {
 		return nil, err
 	}
 	var out []TestOutcome
+	// Oldest run first, its events in order: the outcomes come out (nearly) in time order
+	// without sorting hundreds of thousands of them.
+	slices.Reverse(sums)
 	for _, sum := range sums {
 		if (pipeline != "" && sum.Pipeline != pipeline) || (!sum.FinishedAt.IsZero() && sum.FinishedAt.Before(since)) {
 			continue
@@ -48,27 +56,41 @@ func (h *TestHistory) Outcomes(ctx context.Context, repo, pipeline, stage string
 				continue
 			}
 			for _, c := range e.Tests.Cases {
+				if only != nil && !only[c.ID] {
+					continue
+				}
 				out = append(out, TestOutcome{Repo: sum.Repo, Pipeline: sum.Pipeline, Stage: e.Stage, Test: c.ID,
 					SHA: sum.SHA, RunID: sum.ID, Status: c.Status, DurationMS: c.DurationMS, At: e.Time})
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b TestOutcome) int { return a.At.Compare(b.At) })
 	return out, nil
 }
 
 // Quarantined returns the flaky tests of a run's stage now, with why each is; the current
-// attempt's outcomes count as of now (schedule.Quarantine).
+// attempt's outcomes count as of now (schedule.Quarantine). With current, only its failed
+// tests are judged: they are all the scheduler asks about, and a stage's history holds
+// every test of every run.
 func (h *TestHistory) Quarantined(ctx context.Context, info *run.Info, stage string, current *run.Tests) (map[string]string, error) {
 	now := h.now()
 	cfg := h.Flaky.withDefaults()
+	var only map[string]bool
+	if current != nil {
+		only = map[string]bool{}
+		for _, id := range current.FailedIDs() {
+			only[id] = true
+		}
+	}
 	// DetectFlaky judges a failure at the window's start on the window before it.
-	outs, err := h.Outcomes(ctx, info.Repo, info.Pipeline.Name, stage, now.Add(-2*cfg.Window))
+	outs, err := h.outcomes(ctx, info.Repo, info.Pipeline.Name, stage, now.Add(-2*cfg.Window), only)
 	if err != nil {
 		return nil, err
 	}
 	if current != nil {
 		for _, c := range current.Cases {
+			if !only[c.ID] {
+				continue
+			}
 			outs = append(outs, TestOutcome{Repo: info.Repo, Pipeline: info.Pipeline.Name, Stage: stage, Test: c.ID,
 				SHA: info.SHA, Status: c.Status, DurationMS: c.DurationMS, At: now})
 		}
