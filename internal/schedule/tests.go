@@ -22,6 +22,17 @@ type Quarantine interface {
 	Quarantined(ctx context.Context, info *run.Info, stage string, current *run.Tests) (map[string]string, error)
 }
 
+// maxTestCases bounds the cases one TestsReported event carries (about 60 bytes each), so a
+// suite of 200,000 tests does not put a 12 MB event in the log.
+const maxTestCases = 50000
+
+func failedFirst(c run.TestCase) int {
+	if c.Status == junit.Failed || c.Status == junit.Errored {
+		return 0
+	}
+	return 1
+}
+
 // testsReported parses a stage attempt's JUnit reports into its TestsReported payload; nil
 // when the stage has no reports: junit:. A report that does not parse is left out and said
 // in the note and the log: test reports explain a stage's result, they never decide it.
@@ -51,6 +62,12 @@ func testsReported(job execute.Job, res execute.Result, log func(string)) *run.T
 		}
 	}
 	t.Total = len(t.Cases)
+	if len(t.Cases) > maxTestCases {
+		// The counts stay whole; the history keeps the failed cases first.
+		slices.SortStableFunc(t.Cases, func(a, b run.TestCase) int { return failedFirst(a) - failedFirst(b) })
+		t.Cases = t.Cases[:maxTestCases]
+		notes = append(notes, fmt.Sprintf("%d test cases, the history keeps %d (failed ones first)", t.Total, maxTestCases))
+	}
 	t.Note = strings.Join(notes, "; ")
 	if t.Note != "" {
 		log("paved: test reports: " + t.Note)

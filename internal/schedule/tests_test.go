@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paved/paved/internal/execute"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
@@ -168,5 +169,26 @@ func TestFlakyTestQuarantinedThenReleased(t *testing.T) {
 	clk.Add(time.Hour)
 	if st := h.createAt(testStage("TestStable:ok", "TestFlaky:fail"), "c4"); status(st) != run.StatusFailed {
 		t.Errorf("after a clean window the test is released: %s (%s), want failed", status(st), st.Stage("test").Reason)
+	}
+}
+
+// TestTestsReportedBounded: past maxTestCases the event keeps the counts whole and the
+// failed cases first, and says so.
+func TestTestsReportedBounded(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(`<testsuite name="pkg">`)
+	for i := range maxTestCases + 10 {
+		fmt.Fprintf(&b, `<testcase classname="pkg" name="T%d"/>`, i)
+	}
+	b.WriteString(`<testcase classname="pkg" name="Last"><failure/></testcase></testsuite>`)
+	var logs []string
+	got := testsReported(execute.Job{Reports: []string{"r.xml"}},
+		execute.Result{Reports: []execute.Report{{Path: "r.xml", Data: []byte(b.String())}}}, func(s string) { logs = append(logs, s) })
+	if got.Total != maxTestCases+11 || got.Failed != 1 || len(got.Cases) != maxTestCases || got.Cases[0].ID != "pkg.Last" {
+		t.Errorf("total %d failed %d cases %d first %+v", got.Total, got.Failed, len(got.Cases), got.Cases[0])
+	}
+	if !strings.Contains(got.Note, "the history keeps 50000") || len(logs) != 2 {
+		t.Errorf("note %q logs %q", got.Note, logs)
 	}
 }
