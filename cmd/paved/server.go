@@ -51,6 +51,8 @@ type serverOptions struct {
 	otlpEndpoint string
 	// alertWebhooks receive alert notifications (insight.AlertConfig.Webhooks).
 	alertWebhooks []string
+	// cpuHourPrice prices CPU time in GET /api/v1/insights/cost.
+	cpuHourPrice float64
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -79,6 +81,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.deployAllow, "deploy-allow", nil, "ENV=REPO[@REF]: environment ENV deploys only artifacts built from REPO (and REF) (globs, repeatable; ENV * for all)")
 	cmd.Flags().StringVar(&o.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP endpoint (http://host:4318) that gets a trace per run (env OTEL_EXPORTER_OTLP_ENDPOINT; default none)")
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
+	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -154,6 +157,9 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	quotas, err := o.quotas()
 	if err != nil {
 		return nil, err
+	}
+	if !(o.cpuHourPrice > 0) {
+		return nil, usageErr("--cpu-hour-price %v: want a positive price of one CPU-hour (default %v)", o.cpuHourPrice, insight.DefaultCPUHourPrice)
 	}
 	data, err := filepath.Abs(o.data)
 	if err != nil {
@@ -232,7 +238,8 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
-		OnEvent: onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
+		Quarantine: &insight.TestHistory{Store: st},
+		OnEvent:    onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
 	}, st, ex)
 	if err != nil {
 		st.Close()
@@ -307,6 +314,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
+		CPUHourPrice: o.cpuHourPrice,
 	})
 	if err != nil {
 		sched.Stop()

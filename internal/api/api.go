@@ -71,6 +71,9 @@ type Config struct {
 	OnHook func(provider string, status int, took time.Duration)
 	// Alerts lists the alerts firing now (GET /api/v1/insights/alerts). Default nil: none.
 	Alerts interface{ Firing() []insight.Alert }
+	// CPUHourPrice prices CPU time in GET /api/v1/insights/cost. Default 0:
+	// insight.DefaultCPUHourPrice.
+	CPUHourPrice float64
 	// Keys lists the signing keys at GET /api/v1/keys. Default nil: that route answers 404.
 	Keys KeyLister
 	// Environments and Deployments serve /api/v1/environments and /api/v1/deployments
@@ -134,6 +137,9 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/logs/search", s.logSearch)
 		r.Get("/insights/runs", s.insightRuns)
 		r.Get("/insights/alerts", s.insightAlerts)
+		r.Get("/insights/tests", s.insightTests)
+		r.Get("/insights/dora", s.insightDORA)
+		r.Get("/insights/cost", s.insightCost)
 		r.Get("/keys", s.keyList)
 		s.environmentRoutes(r)
 	})

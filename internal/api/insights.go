@@ -68,3 +68,66 @@ func (s *Server) insightAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": firing})
 }
+
+// insightTests answers GET /api/v1/insights/tests?repo=&pipeline=&stage=: each test's
+// history over the flaky window (7 days) and the flaky tests, quarantined, with their flake
+// rate and wasted time (docs/insights.md).
+func (s *Server) insightTests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	h := insight.TestHistory{Store: s.cfg.Store}
+	rep, err := h.Tests(r.Context(), q.Get("repo"), q.Get("pipeline"), q.Get("stage"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// insightDORA answers GET /api/v1/insights/dora?environment=prod&since=&until=: the four
+// DORA keys of an environment from its deployment history (docs/insights.md).
+func (s *Server) insightDORA(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	f, err := insightFilter(r, now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	env := r.URL.Query().Get("environment")
+	if env == "" {
+		s.writeError(w, r, errorf(http.StatusBadRequest, "?environment= is required: DORA keys are per environment (e.g. ?environment=prod)"))
+		return
+	}
+	if s.cfg.Deployments == nil {
+		s.writeError(w, r, errorf(http.StatusNotFound, "this server keeps no deployment history"))
+		return
+	}
+	if f.Until.IsZero() {
+		f.Until = now
+	}
+	d, err := insight.LoadDORA(r.Context(), s.cfg.Deployments, s.cfg.Store, env, f.Since.UTC(), f.Until.UTC())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// insightCost answers GET /api/v1/insights/cost: CPU time, max RSS and their price per run,
+// pipeline and team of the runs in a window (docs/insights.md).
+func (s *Server) insightCost(w http.ResponseWriter, r *http.Request) {
+	f, err := insightFilter(r, time.Now())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	price := s.cfg.CPUHourPrice
+	if price == 0 {
+		price = insight.DefaultCPUHourPrice
+	}
+	c, err := insight.LoadCost(r.Context(), s.cfg.Store, f, price)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}

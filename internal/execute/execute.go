@@ -50,6 +50,11 @@ type Job struct {
 	// by digest after all steps succeeded and reported in Result.Artifacts. A glob that
 	// matches nothing fails the stage with an error that names it.
 	Artifacts []string
+	// Reports are globs (doublestar, relative to the workspace) of test reports the
+	// executor reads after the steps, also when a step failed, and hands back in
+	// Result.Reports, at most MaxReportBytes in all. Trouble reading them never fails the
+	// stage: it is said in Result.ReportsNote.
+	Reports []string
 	// Caches are the stage's dependency caches. An executor with a cache store restores each
 	// after the workspace is ready and before the first step, and saves it after all steps
 	// succeeded unless the restore was an exact hit; it reports both to Observer.Cache. The
@@ -134,6 +139,27 @@ type Result struct {
 	// when every step succeeded. A matched directory is listed as its files and symlinks
 	// (and, when empty, itself).
 	Artifacts []Artifact
+	// CPU is the CPU time (user and system) the steps' processes used, and MaxRSS the
+	// largest resident set one of them had, in bytes; zero when the executor does not
+	// measure them or the stage was cancelled.
+	CPU    time.Duration
+	MaxRSS int64
+	// Reports are the files Job.Reports matched, sorted by path, read after the steps
+	// whether or not they failed (not when the job was cancelled or the executor failed).
+	Reports []Report
+	// ReportsNote says which report files were left out and why (over MaxReportBytes,
+	// unreadable); empty when all were read.
+	ReportsNote string
+}
+
+// MaxReportBytes bounds the report files of one stage attempt together: a runaway report
+// must not fill the server's memory.
+const MaxReportBytes = 16 << 20
+
+// Report is one test report file a stage wrote.
+type Report struct {
+	Path string // slash-separated, relative to the workspace
+	Data []byte
 }
 
 // Artifact is one entry a stage produced: a regular file stored by digest, a symlink kept

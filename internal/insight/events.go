@@ -25,6 +25,9 @@ type eventMetrics struct {
 	deployments   *prometheus.CounterVec
 	rollbacks     *prometheus.CounterVec
 	rollbackTime  prometheus.Histogram
+	stageCPU      *prometheus.CounterVec
+	tests         *prometheus.CounterVec
+	quarantined   *prometheus.CounterVec
 }
 
 func newEventMetrics() *eventMetrics {
@@ -67,12 +70,24 @@ func newEventMetrics() *eventMetrics {
 			Help:    "Time from a failing decision to the new version's 0% traffic.",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 10, 7),
 		}),
+		stageCPU: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_stage_cpu_seconds_total",
+			Help: "CPU time (user and system) the processes of stage attempts used, by pipeline and stage.",
+		}, []string{"pipeline", "stage"}),
+		tests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_tests_total",
+			Help: "Test cases in stages' JUnit reports, by pipeline, stage and status (passed, failed, errored, skipped).",
+		}, []string{"pipeline", "stage", "status"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paved_quarantined_failures_total",
+			Help: "Stage attempts that failed only because of quarantined flaky tests and succeeded anyway, by pipeline and stage.",
+		}, []string{"pipeline", "stage"}),
 	}
 }
 
 func (m *eventMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.stageDuration, m.stageResults, m.runDuration, m.runsFinished, m.gates,
-		m.deployments, m.rollbacks, m.rollbackTime}
+		m.deployments, m.rollbacks, m.rollbackTime, m.stageCPU, m.tests, m.quarantined}
 }
 
 func (m *eventMetrics) event(e run.Event) {
@@ -97,6 +112,19 @@ func (m *eventMetrics) event(e run.Event) {
 		m.stageResults.WithLabelValues(pipeline, st.Def.Base, e.Status, Cause(st)).Inc()
 		if !st.StartedAt.IsZero() {
 			m.stageDuration.WithLabelValues(pipeline, st.Def.Base, e.Status).Observe(e.Time.Sub(st.StartedAt).Seconds())
+		}
+		if e.CPUMS > 0 {
+			m.stageCPU.WithLabelValues(pipeline, st.Def.Base).Add(float64(e.CPUMS) / 1000)
+		}
+	case run.TestsReported:
+		st := s.Stage(e.Stage)
+		for status, n := range map[string]int{"passed": e.Tests.Passed, "failed": e.Tests.Failed, "errored": e.Tests.Errored, "skipped": e.Tests.Skipped} {
+			if n > 0 {
+				m.tests.WithLabelValues(pipeline, st.Def.Base, status).Add(float64(n))
+			}
+		}
+		if len(e.Tests.Quarantined) > 0 {
+			m.quarantined.WithLabelValues(pipeline, st.Def.Base).Inc()
 		}
 	case run.GateEvaluated:
 		if e.Gate != nil {

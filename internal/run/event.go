@@ -20,12 +20,13 @@ const (
 	StageStarted     Type = "StageStarted"     // an executor took the stage; Attempt set
 	StepStarted      Type = "StepStarted"      // Step (1-based) and StepName set
 	StepFinished     Type = "StepFinished"     // Step, ExitCode, DurationMS set
-	StageFinished    Type = "StageFinished"    // Status: succeeded, failed, skipped or cancelled; Reason says why; Sandbox names the isolation used
+	StageFinished    Type = "StageFinished"    // Status: succeeded, failed, skipped or cancelled; Reason says why; Sandbox names the isolation used; CPUMS and MaxRSS what it used
 	StageInterrupted Type = "StageInterrupted" // the stage's process died with the server; it is queued again
 	CacheRestored    Type = "CacheRestored"    // Cache set: a dependency cache's restore, Status hit, partial or miss
 	CacheSaved       Type = "CacheSaved"       // Cache set: a dependency cache's save, Status saved, exists, empty or failed
 	ArtifactsStored  Type = "ArtifactsStored"  // Artifacts set: what the stage's artifacts: matched, stored by digest; appended with its StageFinished
 	GateEvaluated    Type = "GateEvaluated"    // Gate set: a gate stage's findings and decision
+	TestsReported    Type = "TestsReported"    // Tests set: what the stage's JUnit reports said; appended with its StageFinished
 	// A deploy stage's progress; Deployment set.
 	DeploymentStarted      Type = "DeploymentStarted"
 	DeploymentStepAdvanced Type = "DeploymentStepAdvanced"
@@ -53,14 +54,20 @@ type Event struct {
 	Status     string `json:"status,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	Sandbox    string `json:"sandbox,omitempty"`
-	Info       *Info  `json:"info,omitempty"`
-	Cache      *Cache `json:"cache,omitempty"`
+	// CPUMS (CPU time, user and system, in ms) and MaxRSS (the largest resident set of one
+	// process, in bytes) are what a stage's processes used, on StageFinished when measured.
+	CPUMS  int64  `json:"cpu_ms,omitempty"`
+	MaxRSS int64  `json:"max_rss_bytes,omitempty"`
+	Info   *Info  `json:"info,omitempty"`
+	Cache  *Cache `json:"cache,omitempty"`
 	// Artifacts is set by ArtifactsStored.
 	Artifacts []Artifact `json:"artifacts,omitempty"`
 	// Gate is set by GateEvaluated.
 	Gate *Gate `json:"gate,omitempty"`
 	// Deployment is set by the Deployment* events, AnalysisRun and RollbackStarted.
 	Deployment *Deployment `json:"deployment,omitempty"`
+	// Tests is set by TestsReported.
+	Tests *Tests `json:"tests,omitempty"`
 }
 
 // Artifact types.
@@ -97,13 +104,16 @@ type Cache struct {
 
 // Info is what a run was created from; it is all a replay needs besides the events.
 type Info struct {
-	Repo     string             `json:"repo"` // full name, e.g. acme/payments; "local" for paved run
-	Team     string             `json:"team,omitempty"`
-	Ref      string             `json:"ref,omitempty"`
-	SHA      string             `json:"sha,omitempty"`
-	Trigger  Trigger            `json:"trigger"`
-	Source   Source             `json:"source"`
-	Pipeline *pipeline.Pipeline `json:"pipeline"`
+	Repo string `json:"repo"` // full name, e.g. acme/payments; "local" for paved run
+	Team string `json:"team,omitempty"`
+	Ref  string `json:"ref,omitempty"`
+	SHA  string `json:"sha,omitempty"`
+	// CommittedAt is the commit's time (git's committer date), recorded when the run is
+	// created: lead time to production is measured from it. Zero when unknown (paved run).
+	CommittedAt time.Time          `json:"committed_at,omitzero"`
+	Trigger     Trigger            `json:"trigger"`
+	Source      Source             `json:"source"`
+	Pipeline    *pipeline.Pipeline `json:"pipeline"`
 	// File is the pipeline file's path in the repository.
 	File string `json:"file"`
 	// DefaultBranch is the repository's default branch, whose dependency caches every run

@@ -45,6 +45,11 @@ type StageState struct {
 	Gates []Gate
 	// Deployment is where the current attempt's deployment stands; nil for other stages.
 	Deployment *Deployment
+	// Tests is what the current attempt's JUnit reports said; nil without reports.
+	Tests *Tests
+	// CPUMS and MaxRSS are what the current attempt's processes used (StageFinished).
+	CPUMS  int64
+	MaxRSS int64
 }
 
 // CacheResult is one CacheRestored or CacheSaved event of a stage.
@@ -114,7 +119,7 @@ func (s *State) Apply(e Event) error {
 	case StageQueued:
 		st.Status, st.Attempt, st.QueuedAt = StatusQueued, e.Attempt, e.Time
 		st.StartedAt, st.FinishedAt, st.ExitCode, st.Reason, st.Step, st.StepName = time.Time{}, time.Time{}, nil, e.Reason, 0, ""
-		st.Caches, st.Artifacts, st.Gates, st.Deployment = nil, nil, nil, nil
+		st.Caches, st.Artifacts, st.Gates, st.Deployment, st.Tests = nil, nil, nil, nil, nil
 	case StageStarted:
 		st.Status, st.StartedAt = StatusRunning, e.Time
 	case StepStarted:
@@ -123,6 +128,7 @@ func (s *State) Apply(e Event) error {
 		st.ExitCode = e.ExitCode
 	case StageFinished:
 		st.Status, st.FinishedAt, st.Reason = e.Status, e.Time, e.Reason
+		st.CPUMS, st.MaxRSS = e.CPUMS, e.MaxRSS
 		if e.Sandbox != "" {
 			st.Sandbox = e.Sandbox
 		}
@@ -143,6 +149,11 @@ func (s *State) Apply(e Event) error {
 			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)
 		}
 		st.Artifacts = e.Artifacts
+	case TestsReported:
+		if st == nil || e.Tests == nil {
+			return fmt.Errorf("run %s: %s without stage or tests", e.RunID, e.Type)
+		}
+		st.Tests = e.Tests
 	case GateEvaluated:
 		if st == nil {
 			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)

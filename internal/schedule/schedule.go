@@ -57,6 +57,9 @@ type Config struct {
 	// server, after the artifact store hashed them and before they are recorded; an error
 	// fails the stage. Default: none (artifacts are not signed).
 	Attest func(ctx context.Context, p AttestParams) error
+	// Quarantine names the flaky tests whose failures do not fail a stage. Default: none
+	// (every failure counts).
+	Quarantine Quarantine
 	// OnEvent is called after events are durably appended, in order per run. Default: none.
 	OnEvent func(run.Event)
 	// OnLog is called after log lines are stored, in order per stage. Default: none.

@@ -64,9 +64,18 @@ func (s *Scheduler) runStage(a *active, it item) {
 	if jobErr != nil {
 		lw.line("paved: " + jobErr.Error())
 	}
+	var tests *run.Tests
+	if err == nil && !timedOut && cause == nil {
+		tests = testsReported(job, res, lw.line)
+	}
+	quarantined := ""
+	if tests != nil && res.Failed && failReason == "" {
+		quarantined = s.quarantine(ctx, info, it.stage, tests, lw.line)
+	}
 	lw.close()
 
-	fin := run.Event{Type: run.StageFinished, Stage: it.stage, Attempt: it.attempt, Sandbox: res.Sandbox}
+	fin := run.Event{Type: run.StageFinished, Stage: it.stage, Attempt: it.attempt, Sandbox: res.Sandbox,
+		CPUMS: res.CPU.Milliseconds(), MaxRSS: res.MaxRSS}
 	var stored []run.Event
 	switch {
 	case errors.Is(cause, errShutdown):
@@ -83,6 +92,8 @@ func (s *Scheduler) runStage(a *active, it item) {
 		fin.Status, fin.Reason = run.StatusFailed, err.Error()
 	case res.Failed && failReason != "":
 		fin.Status, fin.Reason = run.StatusFailed, failReason
+	case res.Failed && quarantined != "":
+		fin.Status, fin.Reason = run.StatusSucceeded, quarantined
 	case res.Failed:
 		code := res.ExitCode
 		fin.Status, fin.ExitCode = run.StatusFailed, &code
@@ -102,6 +113,11 @@ func (s *Scheduler) runStage(a *active, it item) {
 			stored = append(stored, run.Event{Type: run.ArtifactsStored, Stage: it.stage, Attempt: it.attempt,
 				Artifacts: arts})
 		}
+	}
+
+	if tests != nil {
+		// With the result, so the history never has a result without what explains it.
+		stored = append(stored, run.Event{Type: run.TestsReported, Stage: it.stage, Attempt: it.attempt, Tests: tests})
 	}
 
 	a.mu.Lock()
@@ -178,6 +194,9 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 		Shell:     def.Shell,
 		Env:       env,
 		Artifacts: def.Artifacts,
+	}
+	if def.Reports != nil && def.Reports.JUnit != "" {
+		job.Reports = []string{def.Reports.JUnit}
 	}
 	for _, step := range def.Steps {
 		job.Steps = append(job.Steps, execute.Step{Name: step.Name, Run: step.Run})

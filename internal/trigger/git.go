@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Git resolves refs and reads files of registered repositories with the git CLI. Local
@@ -35,6 +36,9 @@ type Revision struct {
 	Tag    string // set when the ref is a tag
 	// Source is the repository stage workspaces are checked out from (local path or mirror).
 	Source string
+	// CommittedAt is the commit's committer time (zero when git could not say): where lead
+	// time to production starts.
+	CommittedAt time.Time
 }
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
@@ -42,6 +46,16 @@ var shaRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 // Resolve turns ref (a branch, a tag or a commit sha; empty means the default branch) into
 // a commit of the repository.
 func (g *Git) Resolve(ctx context.Context, repo Repo, ref string) (Revision, error) {
+	rev, err := g.resolve(ctx, repo, ref)
+	if err == nil {
+		if out, terr := git(ctx, rev.Source, "show", "-s", "--format=%cI", rev.SHA); terr == nil {
+			rev.CommittedAt, _ = time.Parse(time.RFC3339, out)
+		}
+	}
+	return rev, err
+}
+
+func (g *Git) resolve(ctx context.Context, repo Repo, ref string) (Revision, error) {
 	src, err := g.source(ctx, repo)
 	if err != nil {
 		return Revision{}, err

@@ -10,12 +10,18 @@
 //	gate NAME         wait until the test calls Open(NAME), or the job's context is done
 //	attempt N LINE    run directive LINE only in attempt N of the stage
 //	artifact PATH TEXT  the step wrote TEXT to the file PATH (relative to the workspace)
+//	use CPU RSS       the step's processes used CPU (Go duration) of CPU time and up to RSS
+//	                  bytes of memory: summed and maxed over the steps into Result.CPU, MaxRSS
 //
 // When every step succeeded, the files written with artifact that the job's Artifacts globs
 // match are reported in Result.Artifacts, as the local executor reports what it stored:
 // digest and size of TEXT, mode 0644, sorted by path. A glob that matches none of them
 // fails the job with an error wrapping execute.ErrArtifactMissing. No blob is stored: the
 // job's ArtifactsIn are only recorded (Jobs), for tests to check what a stage was given.
+//
+// The job's Reports globs are matched against the files written with artifact after the
+// steps, also when a step failed, and reported in Result.Reports with TEXT as their bytes
+// (a report's XML fits on one line); a glob that matches none is said in ReportsNote.
 //
 // Each of the job's Caches is reported as a restore miss before the first step and, when
 // every step succeeded, as saved after the last: a fake run is always a cold one.
@@ -100,7 +106,9 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	}
 	res := execute.Result{Sandbox: "fake"}
 	written := map[string]execute.Artifact{}
+	texts := map[string]string{}
 	write := func(path, text string) {
+		texts[path] = text
 		sum := sha256.Sum256([]byte(text))
 		written[path] = execute.Artifact{Path: path, Digest: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(text)), Mode: 0o644}
 	}
@@ -110,16 +118,18 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	for i, step := range job.Steps {
 		obs.StepStarted(i)
 		start := time.Now()
-		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) }, write, e.gate)
+		code, err := play(ctx, job.Attempt, step.Run, func(s string) { obs.Output(i, []byte(s+"\n")) }, write, e.gate, &res)
 		if err != nil {
 			return res, err
 		}
 		obs.StepFinished(i, code, time.Since(start))
 		if code != 0 {
 			res.Failed, res.FailedStep, res.ExitCode = true, i, code
+			res.Reports, res.ReportsNote = matchReports(job.Reports, texts)
 			return res, nil
 		}
 	}
+	res.Reports, res.ReportsNote = matchReports(job.Reports, texts)
 	arts, err := matchArtifacts(job.Artifacts, written)
 	if err != nil {
 		return res, err
@@ -153,7 +163,30 @@ func matchArtifacts(globs []string, written map[string]execute.Artifact) ([]exec
 	return out, nil
 }
 
-func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string), gate func(string) chan struct{}) (int, error) {
+// matchReports returns what the report globs match of what the steps wrote, sorted by path.
+func matchReports(globs []string, texts map[string]string) ([]execute.Report, string) {
+	var out []execute.Report
+	var notes []string
+	for _, g := range globs {
+		pattern := path.Clean(strings.TrimPrefix(g, "./"))
+		matched := false
+		for _, p := range slices.Sorted(maps.Keys(texts)) {
+			if ok, _ := doublestar.Match(pattern, p); ok {
+				matched = true
+				if !slices.ContainsFunc(out, func(r execute.Report) bool { return r.Path == p }) {
+					out = append(out, execute.Report{Path: p, Data: []byte(texts[p])})
+				}
+			}
+		}
+		if !matched {
+			notes = append(notes, fmt.Sprintf("report %q matched nothing in the workspace", g))
+		}
+	}
+	slices.SortFunc(out, func(a, b execute.Report) int { return strings.Compare(a.Path, b.Path) })
+	return out, strings.Join(notes, "; ")
+}
+
+func play(ctx context.Context, attempt int, script string, out func(string), write func(path, text string), gate func(string) chan struct{}, res *execute.Result) (int, error) {
 	for _, line := range strings.Split(script, "\n") {
 		verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 		if verb == "attempt" {
@@ -194,6 +227,18 @@ func play(ctx context.Context, attempt int, script string, out func(string), wri
 			return n, nil
 		case "infra":
 			return 0, errors.New(arg)
+		case "use":
+			c, r, _ := strings.Cut(arg, " ")
+			cpu, err := time.ParseDuration(c)
+			if err != nil {
+				return 0, fmt.Errorf("fake: use %q: %w", arg, err)
+			}
+			rss, err := strconv.ParseInt(r, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("fake: use %q: %w", arg, err)
+			}
+			res.CPU += cpu
+			res.MaxRSS = max(res.MaxRSS, rss)
 		case "artifact":
 			p, text, _ := strings.Cut(arg, " ")
 			if p == "" {

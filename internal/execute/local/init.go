@@ -84,7 +84,7 @@ func RunInit(args []string) int {
 	// Background processes a step left behind end with the stage.
 	killDescendants(os.Getpid())
 	reapZombies()
-	out.frame(frameDone, 0, nil)
+	out.frame(frameDone, 0, childUsage())
 	if out.err != nil {
 		return 1
 	}
@@ -424,4 +424,17 @@ func lookPath(name, path string) string {
 		}
 	}
 	return ""
+}
+
+// childUsage is what the steps used: every process of the stage is the init's descendant
+// and, the init being their reaper, counted in its children's usage once reaped. The
+// init's own (Go runtime) time is not in it. Max RSS is the largest one process had, not a
+// sum: that is what the kernel keeps.
+func childUsage() []byte {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return nil
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return usagePayload(cpu, ru.Maxrss)
 }

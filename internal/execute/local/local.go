@@ -234,6 +234,11 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 			return res, err
 		}
 		res.Failed, res.FailedStep, res.ExitCode = sres.Failed, sres.FailedStep, sres.ExitCode
+		res.CPU, res.MaxRSS = sres.CPU, sres.MaxRSSKiB*1024
+		if ctx.Err() == nil {
+			// Also after a failed step: a failing test suite is what the report explains.
+			res.Reports, res.ReportsNote = readReports(dir.ws, job.Reports, execute.MaxReportBytes)
+		}
 		if res.Failed {
 			return res, nil
 		}

@@ -51,7 +51,8 @@ const (
 	// frameFinished: step ended; payload is exit code (int32) and duration in ns (int64).
 	frameFinished frameType = 'F'
 	// frameDone: the init ran what it had to (all steps, or up to the first failure) and
-	// cleaned up; without it an end of stream means the init died.
+	// cleaned up; without it an end of stream means the init died. Payload: what the
+	// steps' processes used (usagePayload), or none.
 	frameDone frameType = 'D'
 	// frameError: the init could not do its part (bad spec, limits); payload is a message.
 	frameError frameType = 'E'
@@ -77,6 +78,28 @@ func finishedPayload(code int, took time.Duration) []byte {
 	p := make([]byte, 0, finishedLen)
 	p = binary.BigEndian.AppendUint32(p, uint32(int32(code)))
 	return binary.BigEndian.AppendUint64(p, uint64(took))
+}
+
+// usageLen is a done frame's payload: CPU time (user + system) in µs and the largest
+// resident set in KiB of the init's reaped children, both int64.
+const usageLen = 16
+
+func usagePayload(cpu time.Duration, maxRSSKiB int64) []byte {
+	p := make([]byte, usageLen)
+	binary.BigEndian.PutUint64(p, uint64(cpu.Microseconds()))
+	binary.BigEndian.PutUint64(p[8:], uint64(maxRSSKiB))
+	return p
+}
+
+// parseUsage reads a done frame's payload; an empty one (nothing measured) is zero.
+func parseUsage(p []byte) (cpu time.Duration, maxRSSKiB int64, err error) {
+	switch len(p) {
+	case 0:
+		return 0, 0, nil
+	case usageLen:
+		return time.Duration(binary.BigEndian.Uint64(p)) * time.Microsecond, int64(binary.BigEndian.Uint64(p[8:])), nil
+	}
+	return 0, 0, fmt.Errorf("done frame of %d bytes, want 0 or %d", len(p), usageLen)
 }
 
 func parseFinished(p []byte) (code int, took time.Duration, err error) {

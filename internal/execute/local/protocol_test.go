@@ -159,6 +159,8 @@ func TestReadFramesOrder(t *testing.T) {
 		{"done early", []f{{frameStarted, 0, nil}, {frameFinished, 0, fin}, {frameDone, 0, nil}}, 2, "done after 1 of 2", false, false},
 		{"step after failure", []f{{frameStarted, 0, nil}, {frameFinished, 0, fail}, {frameStarted, 1, nil}}, 2, "out of order", false, true},
 		{"unknown", []f{{'?', 0, nil}}, 1, "unknown frame", false, false},
+		{"usage", []f{{frameStarted, 0, nil}, {frameFinished, 0, fin}, {frameDone, 0, usagePayload(1500*time.Millisecond, 2048)}}, 1, "", true, false},
+		{"bad usage", []f{{frameStarted, 0, nil}, {frameFinished, 0, fin}, {frameDone, 0, []byte("xyz")}}, 1, "done frame of 3 bytes", false, false},
 	}
 	for _, c := range cases {
 		var buf []byte
@@ -171,6 +173,9 @@ func TestReadFramesOrder(t *testing.T) {
 		}
 		if done != c.done || res.Failed != c.failed {
 			t.Errorf("%s: done %v failed %v, want %v %v", c.name, done, res.Failed, c.done, c.failed)
+		}
+		if c.name == "usage" && (res.CPU != 1500*time.Millisecond || res.MaxRSSKiB != 2048) {
+			t.Errorf("usage: %+v", res)
 		}
 	}
 	// A stream cut inside a frame is an error, not a clean end.

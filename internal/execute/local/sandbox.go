@@ -45,6 +45,9 @@ type stepsResult struct {
 	Failed     bool
 	FailedStep int
 	ExitCode   int
+	// CPU and MaxRSSKiB are what the steps' processes used (the done frame).
+	CPU       time.Duration
+	MaxRSSKiB int64
 }
 
 // sandbox is one started init, in bubblewrap or bare.
@@ -189,6 +192,9 @@ func readFrames(r io.Reader, steps int, obs execute.Observer) (res stepsResult, 
 		case frameDone:
 			if running || (!res.Failed && next != steps) {
 				return res, done, initErr, fmt.Errorf("done after %d of %d steps", next, steps)
+			}
+			if res.CPU, res.MaxRSSKiB, err = parseUsage(p); err != nil {
+				return res, done, initErr, err
 			}
 			done = true
 		case frameError:

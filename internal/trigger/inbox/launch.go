@@ -167,9 +167,10 @@ func (l *Launcher) ManualRun(ctx context.Context, p ManualParams) (id, sha strin
 func (l *Launcher) info(repo trigger.Repo, ref string, rev trigger.Revision, c compiled, tr run.Trigger) run.Info {
 	return run.Info{
 		Repo: repo.FullName, Team: repo.Team, Ref: ref, SHA: rev.SHA, File: c.file,
-		Trigger:  tr,
-		Source:   run.Source{Repo: rev.Source, SHA: rev.SHA},
-		Pipeline: c.p,
+		CommittedAt: rev.CommittedAt,
+		Trigger:     tr,
+		Source:      run.Source{Repo: rev.Source, SHA: rev.SHA},
+		Pipeline:    c.p,
 	}
 }
 
