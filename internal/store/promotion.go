@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/paved/paved/internal/run"
+)
 
 // Freight is the immutable set of things a succeeded run produced: what promotion moves from
 // environment to environment, never rebuilt. ID is the sha256 of its content (see
@@ -15,7 +19,9 @@ type Freight struct {
 	ConfigHash string            `json:"config_hash"`
 	RunID      string            `json:"run_id"`
 	Author     string            `json:"author,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
+	// Gates are the run's gate decisions, checked again at each environment's promotion.
+	Gates     []run.Gate `json:"gates,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 // Promotion states.
