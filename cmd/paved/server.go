@@ -23,6 +23,7 @@ import (
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/insight"
+	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store/postgres"
@@ -48,6 +49,8 @@ type serverOptions struct {
 	deployAllow []string
 	// alertWebhooks receive alert notifications (insight.AlertConfig.Webhooks).
 	alertWebhooks []string
+	// environments is the promotion config file (docs/promote.md); "" means no promotion.
+	environments string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -75,6 +78,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.hotfixBranches, "hotfix-branch", []string{"hotfix/*"}, "glob of branches whose runs are in the hotfix priority class (repeatable)")
 	cmd.Flags().StringArrayVar(&o.deployAllow, "deploy-allow", nil, "ENV=REPO[@REF]: environment ENV deploys only artifacts built from REPO (and REF) (globs, repeatable; ENV * for all)")
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
+	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -93,6 +97,7 @@ type serverStore interface {
 	inbox.Store
 	deploy.History
 	api.Deployments
+	promote.Store
 	Close() error
 }
 
@@ -123,8 +128,9 @@ type server struct {
 	store  serverStore
 	sched  *schedule.Scheduler
 	deploy *deploy.Controller
-	inbox  *inbox.Inbox
-	alerts *insight.Alerter
+	inbox   *inbox.Inbox
+	alerts  *insight.Alerter
+	promote *promote.Service // nil without --environments
 	http   *http.Server
 	done   chan error
 }
@@ -149,6 +155,14 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	quotas, err := o.quotas()
 	if err != nil {
 		return nil, err
+	}
+	var promoteCfg *promote.Config
+	if o.environments != "" {
+		c, err := promote.LoadConfig(o.environments)
+		if err != nil {
+			return nil, usageErr("--environments: %v", err)
+		}
+		promoteCfg = &c
 	}
 	data, err := filepath.Abs(o.data)
 	if err != nil {
@@ -276,10 +290,17 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	var promoter *promote.Service
+	var promoteAPI api.Promoter // stays a nil interface without --environments: no routes
+	if promoteCfg != nil {
+		promoter = promote.New(promote.Options{Config: *promoteCfg, Store: st, Deployer: deployer,
+			Changes: promote.GitChanges(git, st.RepoGet), Logger: logger})
+		promoteAPI = promoter
+	}
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
-		Metrics: metrics.Handler(), Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
+		Metrics: metrics.Handler(), Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys, Promote: promoteAPI,
 	})
 	if err != nil {
 		sched.Stop()
@@ -312,6 +333,10 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	s.alerts = alerts
+	if promoter != nil {
+		promoter.Start()
+		s.promote = promoter
+	}
 	served = true
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("paved server listening", "url", s.URL, "data", data)
@@ -326,6 +351,9 @@ func (s *server) shutdown() {
 	_ = s.http.Shutdown(ctx)
 	s.alerts.Stop()
 	s.inbox.Stop() // before the scheduler: a trigger being routed may still create a run
+	if s.promote != nil {
+		s.promote.Stop() // before the deploy controller: it ends the promotions' deployments
+	}
 	s.sched.Stop()
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	_ = s.store.Close()

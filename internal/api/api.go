@@ -74,6 +74,9 @@ type Config struct {
 	// (environments.go). Default nil: no such routes.
 	Environments Environments
 	Deployments  Deployments
+	// Promote serves /api/v1/freight, /promotions and /approvals (promote.go). Default nil:
+	// no such routes.
+	Promote Promoter
 }
 
 // Server serves the API.
@@ -133,6 +136,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/insights/alerts", s.insightAlerts)
 		r.Get("/keys", s.keyList)
 		s.environmentRoutes(r)
+		s.promoteRoutes(r)
 	})
 	r.Handle("/*", web.Handler()) // the UI (web/), for every path the routes above do not take
 	return r

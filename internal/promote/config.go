@@ -26,6 +26,9 @@ type Config struct {
 	// Environments in promotion order: dev, staging, prod (any names).
 	Environments []Environment `yaml:"environments" json:"environments"`
 	Risk         Risk          `yaml:"risk" json:"risk"`
+	// Tick is how often the server looks for new freight, re-checks blocked promotions and
+	// auto-promotes. Default 2s.
+	Tick Duration `yaml:"tick" json:"tick,omitempty"`
 }
 
 // Environment is one stage of the promotion path.

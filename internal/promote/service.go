@@ -81,6 +81,9 @@ func New(o Options) *Service {
 		o.Now = time.Now
 	}
 	if o.Tick <= 0 {
+		o.Tick = time.Duration(o.Config.Tick)
+	}
+	if o.Tick <= 0 {
 		o.Tick = 2 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
