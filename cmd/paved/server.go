@@ -124,15 +124,15 @@ func openStore(ctx context.Context, database, data string) (serverStore, error) 
 
 // server is a running paved server: store, executor, scheduler and HTTP API.
 type server struct {
-	URL    string
-	store  serverStore
-	sched  *schedule.Scheduler
-	deploy *deploy.Controller
+	URL     string
+	store   serverStore
+	sched   *schedule.Scheduler
+	deploy  *deploy.Controller
 	inbox   *inbox.Inbox
 	alerts  *insight.Alerter
 	promote *promote.Service // nil without --environments
-	http   *http.Server
-	done   chan error
+	http    *http.Server
+	done    chan error
 }
 
 // envSecrets resolves a pipeline secret NAME from the server's environment variable
