@@ -171,7 +171,7 @@ func promoteError(err error) error {
 		return &apiError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, promote.ErrAuthor), errors.Is(err, promote.ErrNotApprover):
 		return &apiError{status: http.StatusForbidden, msg: err.Error()}
-	case errors.Is(err, promote.ErrNotPending), errors.Is(err, promote.ErrAlreadyDecided), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, promote.ErrNotPending), errors.Is(err, promote.ErrAlreadyDecided), errors.Is(err, promote.ErrInProgress), errors.Is(err, store.ErrConflict):
 		return &apiError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, promote.ErrUnknownEnvironment):
 		return &apiError{status: http.StatusNotFound, msg: err.Error()}

@@ -25,6 +25,7 @@ var (
 	ErrNotPending         = errors.New("promote: the promotion does not wait for approval")
 	ErrAlreadyDecided     = errors.New("promote: this approver already decided")
 	ErrNoUser             = errors.New("promote: no user named")
+	ErrInProgress         = errors.New("promote: a promotion of this freight to this environment is in progress")
 )
 
 // Store is what promotion reads and writes.
@@ -93,8 +94,26 @@ func New(o Options) *Service {
 // Config returns the environments config.
 func (s *Service) Config() Config { return s.o.Config }
 
-// Start runs the loop until Stop.
+// Start resumes the deployments of promotions a stopped server left approved or deploying
+// (deploying a digest again is safe: the controller finds it or replaces it), then runs the
+// loop until Stop.
 func (s *Service) Start() {
+	for _, state := range []string{store.PromotionApproved, store.PromotionDeploying} {
+		ps, err := s.o.Store.PromotionList(s.ctx, store.PromotionListParams{State: state})
+		if err != nil {
+			s.o.Logger.Warn("promote: resume", "err", err)
+		}
+		for _, p := range ps {
+			e, _, ok := s.o.Config.Env(p.Environment)
+			f, err := s.o.Store.FreightGet(s.ctx, p.Freight)
+			if !ok || err != nil {
+				s.finish(s.ctx, p.ID, store.PromotionFailed, "interrupted by a server stop and cannot resume: environment or freight is gone", "")
+				continue
+			}
+			s.o.Logger.Info("promote: resume", "promotion", p.ID, "state", p.State)
+			s.startDeploy(p, e, f)
+		}
+	}
 	s.wg.Go(func() {
 		t := time.NewTicker(s.o.Tick)
 		defer t.Stop()
@@ -214,6 +233,15 @@ func (s *Service) Promote(ctx context.Context, freight, env, by string) (store.P
 	}
 	if _, err := artifactFor(e, f); err != nil {
 		return store.Promotion{}, err
+	}
+	open, err := s.o.Store.PromotionList(ctx, store.PromotionListParams{Freight: f.ID, Environment: env})
+	if err != nil {
+		return store.Promotion{}, fmt.Errorf("promote: %w", err)
+	}
+	for _, o := range open {
+		if !store.PromotionFinal(o.State) {
+			return store.Promotion{}, fmt.Errorf("%w: %s is already on its way to %s (%s, %s)", ErrInProgress, f.Alias, env, o.ID, o.State)
+		}
 	}
 	now := s.o.Now()
 	p := store.Promotion{ID: "prm-" + uuid.NewString()[:13], Freight: f.ID, Environment: env, State: store.PromotionBlocked,

@@ -214,6 +214,9 @@ func TestSoakAutoPromoteAndApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := fx.svc.Promote(ctx, f.Alias, "prod", "cy"); !errors.Is(err, promote.ErrInProgress) {
+		t.Errorf("a second promotion to prod = %v, want ErrInProgress", err)
+	}
 	if pp.State != store.PromotionBlocked || !strings.Contains(pp.Reason, "soak") {
 		t.Errorf("prod promotion = %s (%s), want blocked by soak", pp.State, pp.Reason)
 	}
@@ -369,5 +372,23 @@ func TestPromoteErrors(t *testing.T) {
 	}
 	if want := "gate gate/vulns blocks staging: 1 CRITICAL finding blocks staging"; p.State != store.PromotionBlocked || p.Reason != want {
 		t.Errorf("promotion of gated freight = %s (%s), want blocked: %s", p.State, p.Reason, want)
+	}
+}
+
+// A promotion a stopped server left approved is deployed when the next one starts.
+func TestResumeAfterRestart(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	ctx := t.Context()
+	f := fx.freight(t, fx.shas[0])
+	p := store.Promotion{ID: "prm-left", Freight: f.ID, Environment: "staging", State: store.PromotionApproved,
+		Risk: promote.RiskLow, RequestedBy: "auto-promote", CreatedAt: fx.clk.Now(), UpdatedAt: fx.clk.Now()}
+	if err := fx.st.PromotionAppend(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	fx.svc.Start()
+	done := fx.wait(t, p.ID, store.PromotionSucceeded)
+	if done.Deployment == "" {
+		t.Errorf("resumed promotion = %+v, want its deployment", done)
 	}
 }
