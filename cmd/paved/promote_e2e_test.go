@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
 
@@ -144,6 +145,21 @@ func TestPromoteThroughServer(t *testing.T) {
 		if a != prodDeps[0].Artifact {
 			t.Errorf("prod runs %s, want the freight's %s", prodDeps[0].Artifact, a)
 		}
+	}
+	// The run's events hold the audit trail: the refused approval is not in it, bo's is,
+	// with its reason.
+	var events struct{ Events []run.Event }
+	s.get(t, "/api/v1/runs/"+f.RunID+"/events", &events)
+	var trail []string
+	for _, e := range events.Events {
+		if e.Type == run.PromotionRecorded {
+			trail = append(trail, e.Status+": "+e.Reason)
+		}
+	}
+	joined := strings.Join(trail, "\n")
+	if !strings.Contains(joined, "approved: "+id+" to prod approved by bo: staging is fine") || strings.Contains(joined, "by ana") ||
+		!strings.Contains(joined, "succeeded: "+id+" to prod") {
+		t.Errorf("the run's promotion events:\n%s\nwant bo's approval with its reason and the prod deployment", joined)
 	}
 	var done store.Promotion
 	s.get(t, "/api/v1/promotions/"+id, &done)

@@ -40,6 +40,7 @@ type Store interface {
 	DeploymentList(ctx context.Context, p store.DeploymentListParams) ([]store.Deployment, error)
 	RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error)
 	EventList(ctx context.Context, p store.EventListParams) ([]run.Event, error)
+	EventAppend(ctx context.Context, p store.EventAppendParams) error
 }
 
 // Deployer runs deployments: *deploy.Controller.
@@ -253,6 +254,7 @@ func (s *Service) Promote(ctx context.Context, freight, env, by string) (store.P
 		return store.Promotion{}, fmt.Errorf("promote: %w", err)
 	}
 	s.o.Logger.Info("promote: requested", "promotion", p.ID, "freight", f.Alias, "env", env, "risk", p.Risk, "by", by)
+	s.record(ctx, f.RunID, "requested", fmt.Sprintf("%s of %s to %s requested by %s; %s risk: %s", p.ID, f.Alias, env, by, p.Risk, p.RiskReason))
 	return s.advance(ctx, p.ID)
 }
 
@@ -322,6 +324,7 @@ func (s *Service) advance(ctx context.Context, id string) (store.Promotion, erro
 	if p, err = s.o.Store.PromotionUpdate(ctx, p); err != nil {
 		return p, err
 	}
+	s.record(ctx, f.RunID, state, fmt.Sprintf("%s to %s: %s", p.ID, p.Environment, reason))
 	if state == store.PromotionApproved {
 		s.startDeploy(p, e, f)
 	}
@@ -412,11 +415,50 @@ func (s *Service) Decide(ctx context.Context, id, by string, approve bool, reaso
 	}
 	p, err = s.o.Store.PromotionUpdate(ctx, p)
 	s.mu.Unlock()
-	if err != nil || !approve {
+	if err != nil {
 		return p, err
+	}
+	if f, ferr := s.o.Store.FreightGet(ctx, p.Freight); ferr == nil {
+		verdict := map[bool]string{true: "approved", false: "rejected"}[approve]
+		s.record(ctx, f.RunID, verdict, fmt.Sprintf("%s to %s %s by %s: %s", p.ID, p.Environment, verdict, by, reason))
+	}
+	if !approve {
+		return p, nil
 	}
 	s.o.Logger.Info("promote: approved", "promotion", p.ID, "by", by)
 	return s.advance(ctx, p.ID)
+}
+
+// record appends a PromotionRecorded event to the freight's run, so the run's log holds the
+// audit trail of what became of what it built. A failure is logged, not returned: the
+// promotion itself is recorded already.
+func (s *Service) record(ctx context.Context, runID, status, reason string) {
+	if runID == "" {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for range 5 { // ErrConflict: someone appended meanwhile; fold again
+		var events []run.Event
+		if events, err = s.o.Store.EventList(ctx, store.EventListParams{RunID: runID}); err != nil {
+			break
+		}
+		var st *run.State
+		if st, err = run.Fold(events); err != nil {
+			break
+		}
+		e := run.Event{RunID: runID, Seq: st.Seq + 1, Type: run.PromotionRecorded, Time: s.o.Now(), Status: status, Reason: reason}
+		if err = st.Apply(e); err != nil {
+			break
+		}
+		err = s.o.Store.EventAppend(ctx, store.EventAppendParams{RunID: runID, ExpectedSeq: e.Seq - 1, Events: []run.Event{e}, Summary: st.Summary()})
+		if !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		s.o.Logger.Warn("promote: record in the run's events", "run", runID, "err", err)
+	}
 }
 
 func approvals(p store.Promotion) int {
@@ -475,6 +517,8 @@ func (s *Service) finish(ctx context.Context, id, state, reason, deployment stri
 	}
 	if err != nil {
 		s.o.Logger.Error("promote: record promotion state", "promotion", id, "state", state, "err", err)
+	} else if f, ferr := s.o.Store.FreightGet(ctx, p.Freight); ferr == nil {
+		s.record(ctx, f.RunID, state, fmt.Sprintf("%s to %s: %s", id, p.Environment, reason))
 	}
 	s.o.Logger.Info("promote: "+state, "promotion", id, "reason", reason)
 }
