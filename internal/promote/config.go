@@ -44,6 +44,10 @@ type Environment struct {
 	// change's author).
 	Approval  string   `yaml:"approval" json:"approval"`
 	Approvers []string `yaml:"approvers" json:"approvers"`
+	// Gates names the gate policy's environment whose rule judges the freight's findings
+	// for this environment (dev, staging, production in the default policy). Default: Name;
+	// a name the policy lacks gets its strictest rule.
+	Gates string `yaml:"gates" json:"gates,omitempty"`
 	// Artifact names which of the freight's artifacts (by the deploy stage that deployed
 	// it) this environment runs; empty: the freight's only one.
 	Artifact string `yaml:"artifact" json:"artifact,omitempty"`

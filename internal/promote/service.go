@@ -333,10 +333,8 @@ func (s *Service) advance(ctx context.Context, id string) (store.Promotion, erro
 
 // blockedBy names the first policy rule that keeps f out of environment e ("" if none).
 func (s *Service) blockedBy(ctx context.Context, e Environment, idx int, f store.Freight) (string, error) {
-	for _, g := range f.Gates {
-		if g.Decision == "block" && (g.Environment == "" || g.Environment == e.Name) {
-			return fmt.Sprintf("gate %s blocks %s: %s", g.Kind, e.Name, g.Reason), nil
-		}
+	if reason := gatesBlock(e, f.Gates); reason != "" {
+		return reason, nil
 	}
 	if idx == 0 {
 		return "", nil

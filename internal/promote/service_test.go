@@ -360,7 +360,8 @@ func TestPromoteErrors(t *testing.T) {
 		t.Errorf("no user = %v, want ErrNoUser", err)
 	}
 	g := f
-	g.Gates = []run.Gate{{Kind: "gate/vulns", Decision: "block", Reason: "1 CRITICAL finding blocks staging", Environment: "staging"}}
+	g.Gates = []run.Gate{{Kind: "gate/vulns", Decision: "warn", Reason: "1 finding at or above HIGH warn in dev", Environment: "dev",
+		Counts: map[string]int{"HIGH": 1, "LOW": 2}}}
 	g.ID = promote.FreightID(map[string]string{"x": "sha256:" + strings.Repeat("9", 64)}, g.Repo, g.SHA, g.ConfigHash)
 	g.Alias = promote.Alias(g.ID)
 	if err := fx.st.FreightPut(ctx, g); err != nil {
@@ -370,7 +371,7 @@ func TestPromoteErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "gate gate/vulns blocks staging: 1 CRITICAL finding blocks staging"; p.State != store.PromotionBlocked || p.Reason != want {
+	if want := "gate gate/vulns: 1 HIGH at or above HIGH block staging under staging's rule (paved-default@1)"; p.State != store.PromotionBlocked || p.Reason != want {
 		t.Errorf("promotion of gated freight = %s (%s), want blocked: %s", p.State, p.Reason, want)
 	}
 }
