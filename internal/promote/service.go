@@ -66,12 +66,13 @@ type Options struct {
 
 // Service runs promotions. Its methods are safe from any goroutine.
 type Service struct {
-	o    Options
-	mu   sync.Mutex      // one decision at a time: a promotion is read, decided and written whole
-	seen map[string]bool // runs already turned into freight (or found to make none)
-	wg   sync.WaitGroup
-	ctx  context.Context // deployments run under it, not under the request that approved them
-	stop context.CancelFunc
+	o      Options
+	mu     sync.Mutex      // one decision at a time: a promotion is read, decided and written whole
+	tickMu sync.Mutex      // one Tick at a time; guards seen
+	seen   map[string]bool // runs already turned into freight (or found to make none)
+	wg     sync.WaitGroup
+	ctx    context.Context // deployments run under it, not under the request that approved them
+	stop   context.CancelFunc
 }
 
 // New returns a Service; Start runs its loop.
@@ -140,6 +141,8 @@ func (s *Service) Stop() {
 // Tick does one round of the loop: freight from newly succeeded runs, blocked promotions
 // re-checked, auto-promotions requested.
 func (s *Service) Tick(ctx context.Context) error {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
 	var errs []error
 	if err := s.collect(ctx); err != nil {
 		errs = append(errs, err)
@@ -183,8 +186,8 @@ func (s *Service) collect(ctx context.Context) error {
 	return nil
 }
 
-// autoPromote requests a promotion into every auto_promote environment for freight
-// verified in the environment before it, once per freight and environment.
+// autoPromote requests a promotion into every auto_promote environment for the freight
+// that runs in the environment before it, once per freight and environment.
 func (s *Service) autoPromote(ctx context.Context) error {
 	envs := s.o.Config.Environments
 	if len(envs) < 2 {
@@ -203,7 +206,13 @@ func (s *Service) autoPromote(ctx context.Context) error {
 			if err != nil {
 				continue
 			}
-			if _, ok, err := s.verified(ctx, envs[i-1].Name, digest); err != nil || !ok {
+			// Only what runs in the previous environment now moves on: freight it already
+			// replaced stays behind.
+			live, err := s.o.Store.DeploymentList(ctx, store.DeploymentListParams{Environment: envs[i-1].Name, Outcome: store.DeploymentSucceeded, Limit: 1})
+			if err != nil {
+				return fmt.Errorf("promote: deployments of %s: %w", envs[i-1].Name, err)
+			}
+			if len(live) == 0 || live[0].Artifact != digest {
 				continue
 			}
 			ps, err := s.o.Store.PromotionList(ctx, store.PromotionListParams{Freight: f.ID, Environment: envs[i].Name, Limit: 1})
@@ -491,6 +500,9 @@ func (s *Service) startDeploy(p store.Promotion, e Environment, f store.Freight)
 		d, err := s.o.Deployer.Deploy(ctx, deploy.Request{Spec: spec, Artifact: digest, RunID: f.RunID, Repo: f.Repo, SHA: f.SHA,
 			TriggeredBy: "promotion " + p.ID + " of " + f.Alias}, logReporter{s.o.Logger, p.ID})
 		switch {
+		case err != nil && s.ctx.Err() != nil:
+			// The server stops: the promotion stays deploying and the next Start resumes it.
+			s.o.Logger.Info("promote: deployment interrupted by the server stopping", "promotion", p.ID)
 		case err != nil:
 			s.finish(ctx, p.ID, store.PromotionFailed, err.Error(), d.ID)
 		case d.Outcome == store.DeploymentSucceeded:

@@ -393,3 +393,20 @@ func TestResumeAfterRestart(t *testing.T) {
 		t.Errorf("resumed promotion = %+v, want its deployment", done)
 	}
 }
+
+// Freight that dev already replaced is not auto-promoted: only what runs there moves on.
+func TestAutoPromoteOnlyWhatRuns(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	ctx := t.Context()
+	old := fx.freight(t, fx.shas[0])
+	cur := fx.freight(t, fx.commit(t, "main.go"))
+	fx.clk.Add(time.Hour)
+	if err := fx.svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := fx.st.PromotionList(ctx, store.PromotionListParams{Freight: old.ID}); len(ps) != 0 {
+		t.Errorf("promotions of replaced freight = %+v, want none", ps)
+	}
+	fx.wait(t, fx.only(t, cur.ID, "staging").ID, store.PromotionSucceeded)
+}
