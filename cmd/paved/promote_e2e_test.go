@@ -16,6 +16,7 @@ import (
 
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
+	"github.com/paved/paved/internal/store/postgres/pgtest"
 )
 
 const promotePipeline = `stages:
@@ -47,16 +48,26 @@ environments:
 // auto-promotes to staging after its soak, and waits for prod approval; ana's own approval
 // is refused, bo's deploys the digest that ran in staging.
 func TestPromoteThroughServer(t *testing.T) {
+	t.Parallel()
+	testPromote(t)
+}
+
+// TestPromoteThroughServerOnPostgres: the same with freight and promotions in PostgreSQL.
+func TestPromoteThroughServerOnPostgres(t *testing.T) {
+	t.Parallel()
+	testPromote(t, "--database", pgtest.ForTest(t, pgtest.Config{}).NewDatabase(t))
+}
+
+func testPromote(t *testing.T, serverArgs ...string) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 serves the test's service; not installed")
 	}
-	t.Parallel()
 	repo := gitRepo(t, map[string]string{".paved.yml": promotePipeline, "VERSION": "v1 good"})
 	cfg := filepath.Join(t.TempDir(), "environments.yml")
 	if err := os.WriteFile(cfg, []byte(promoteEnvironments), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startPavedServer(t, t.TempDir(), "--environments", cfg)
+	s := startPavedServer(t, t.TempDir(), append([]string{"--environments", cfg}, serverArgs...)...)
 	const secret = "s3cret"
 	s.post(t, "/api/v1/repos", map[string]string{"full_name": "acme/web", "clone_url": repo, "team": "web", "provider": "local", "webhook_secret": secret})
 
