@@ -40,6 +40,7 @@ func main() {
 	root.AddCommand(artifactCmd(), imageCmd())
 	root.AddCommand(verifyCmd(), keysCmd())
 	root.AddCommand(initCmd(), rollbackCmd())
+	root.AddCommand(promoteCmd(), decideCmd(true), decideCmd(false))
 	err := root.Execute()
 	if err == nil {
 		return

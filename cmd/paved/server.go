@@ -23,6 +23,7 @@ import (
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/insight"
+	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
@@ -53,6 +54,8 @@ type serverOptions struct {
 	alertWebhooks []string
 	// cpuHourPrice prices CPU time in GET /api/v1/insights/cost.
 	cpuHourPrice float64
+	// environments is the promotion config file (docs/promote.md); "" means no promotion.
+	environments string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -82,6 +85,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.otlpEndpoint, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP endpoint (http://host:4318) that gets a trace per run (env OTEL_EXPORTER_OTLP_ENDPOINT; default none)")
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
+	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -100,6 +104,7 @@ type serverStore interface {
 	inbox.Store
 	deploy.History
 	api.Deployments
+	promote.Store
 	Close() error
 }
 
@@ -126,15 +131,16 @@ func openStore(ctx context.Context, database, data string) (serverStore, error) 
 
 // server is a running paved server: store, executor, scheduler and HTTP API.
 type server struct {
-	URL    string
-	store  serverStore
-	sched  *schedule.Scheduler
-	deploy *deploy.Controller
-	inbox  *inbox.Inbox
-	alerts *insight.Alerter
-	tracer *insight.Tracer // nil without --otlp-endpoint
-	http   *http.Server
-	done   chan error
+	URL     string
+	store   serverStore
+	sched   *schedule.Scheduler
+	deploy  *deploy.Controller
+	inbox   *inbox.Inbox
+	alerts  *insight.Alerter
+	tracer  *insight.Tracer  // nil without --otlp-endpoint
+	promote *promote.Service // nil without --environments
+	http    *http.Server
+	done    chan error
 }
 
 // envSecrets resolves a pipeline secret NAME from the server's environment variable
@@ -160,6 +166,14 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	if !(o.cpuHourPrice > 0) {
 		return nil, usageErr("--cpu-hour-price %v: want a positive price of one CPU-hour (default %v)", o.cpuHourPrice, insight.DefaultCPUHourPrice)
+	}
+	var promoteCfg *promote.Config
+	if o.environments != "" {
+		c, err := promote.LoadConfig(o.environments)
+		if err != nil {
+			return nil, usageErr("--environments: %v", err)
+		}
+		promoteCfg = &c
 	}
 	data, err := filepath.Abs(o.data)
 	if err != nil {
@@ -310,11 +324,18 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	var promoter *promote.Service
+	var promoteAPI api.Promoter // stays a nil interface without --environments: no routes
+	if promoteCfg != nil {
+		promoter = promote.New(promote.Options{Config: *promoteCfg, Store: st, Deployer: deployer,
+			Changes: promote.GitChanges(git, st.RepoGet), Logger: logger})
+		promoteAPI = promoter
+	}
 	a, err := api.New(api.Config{
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
-		CPUHourPrice: o.cpuHourPrice,
+		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI,
 	})
 	if err != nil {
 		sched.Stop()
@@ -347,6 +368,10 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	s.alerts, s.tracer = alerts, tracer
+	if promoter != nil {
+		promoter.Start()
+		s.promote = promoter
+	}
 	served = true
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("paved server listening", "url", s.URL, "data", data)
@@ -361,6 +386,9 @@ func (s *server) shutdown() {
 	_ = s.http.Shutdown(ctx)
 	s.alerts.Stop()
 	s.inbox.Stop() // before the scheduler: a trigger being routed may still create a run
+	if s.promote != nil {
+		s.promote.Stop() // before the deploy controller: it ends the promotions' deployments
+	}
 	s.sched.Stop()
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	if s.tracer != nil {

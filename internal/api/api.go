@@ -80,6 +80,9 @@ type Config struct {
 	// (environments.go). Default nil: no such routes.
 	Environments Environments
 	Deployments  Deployments
+	// Promote serves /api/v1/freight, /promotions and /approvals (promote.go). Default nil:
+	// no such routes.
+	Promote Promoter
 }
 
 // Server serves the API.
@@ -142,6 +145,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/insights/cost", s.insightCost)
 		r.Get("/keys", s.keyList)
 		s.environmentRoutes(r)
+		s.promoteRoutes(r)
 	})
 	r.Handle("/*", web.Handler()) // the UI (web/), for every path the routes above do not take
 	return r

@@ -35,6 +35,10 @@ const (
 	DeploymentFinished     Type = "DeploymentFinished"
 	RunCancelRequested     Type = "RunCancelRequested" // Reason says who or what cancelled
 	RunFinished            Type = "RunFinished"        // Status: the run's final phase
+	// PromotionRecorded: a promotion of the run's freight moved or was decided on, after the
+	// run finished (internal/promote). Status is the promotion's state, or "approved" /
+	// "rejected" for a decision; Reason says which promotion, where, who and why.
+	PromotionRecorded Type = "PromotionRecorded"
 )
 
 // Event is one fact about a run. Fields beyond the first five are set by the types that

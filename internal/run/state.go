@@ -171,6 +171,7 @@ func (s *State) Apply(e Event) error {
 		s.CancelRequested, s.CancelReason = true, e.Reason
 	case RunFinished:
 		s.Phase, s.FinishedAt, s.Reason = Phase(e.Status), e.Time, e.Reason
+	case PromotionRecorded: // the audit trail of the run's freight: no state of the run changes
 	default:
 		return fmt.Errorf("run %s: unknown event type %q", e.RunID, e.Type)
 	}

@@ -347,3 +347,28 @@ func TestDeployments(t *testing.T) {
 		},
 	})
 }
+
+func TestPromotions(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	dsns := map[storetest.PromotionStore]string{}
+	storetest.ExercisePromotions(t, storetest.PromotionHarness{
+		Open: func(t *testing.T) storetest.PromotionStore {
+			dsn := pgtest.DSN(t)
+			s := open(t, dsn)
+			mu.Lock()
+			dsns[s] = dsn
+			mu.Unlock()
+			return s
+		},
+		Reopen: func(t *testing.T, s storetest.PromotionStore) storetest.PromotionStore {
+			mu.Lock()
+			dsn := dsns[s]
+			mu.Unlock()
+			if err := s.(*postgres.Store).Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t, dsn)
+		},
+	})
+}

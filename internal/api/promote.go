@@ -1,0 +1,180 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/paved/paved/internal/promote"
+	"github.com/paved/paved/internal/store"
+)
+
+// UserHeader names the user making a request. It is a stand-in until paved has users and
+// roles (issue #14): anyone who can reach the API can claim any name with it.
+const UserHeader = "X-Paved-User"
+
+// Promoter is what the API asks of promotion (*promote.Service).
+type Promoter interface {
+	FreightList(ctx context.Context, limit int) ([]store.Freight, error)
+	FreightGet(ctx context.Context, idOrAlias string) (store.Freight, error)
+	PromotionList(ctx context.Context, p store.PromotionListParams) ([]store.Promotion, error)
+	PromotionGet(ctx context.Context, id string) (store.Promotion, error)
+	Promote(ctx context.Context, freight, env, by string) (store.Promotion, error)
+	Decide(ctx context.Context, id, by string, approve bool, reason string) (store.Promotion, error)
+	Approvals(ctx context.Context, user string) ([]promote.Approval, error)
+	ApprovalGet(ctx context.Context, id string) (promote.Approval, error)
+}
+
+func (s *Server) promoteRoutes(r chi.Router) {
+	if s.cfg.Promote == nil {
+		return
+	}
+	r.Get("/freight", s.freightList)
+	r.Get("/freight/{id}", s.freightGet)
+	r.Get("/promotions", s.promotionList)
+	r.Post("/promotions", s.promotionCreate)
+	r.Get("/promotions/{id}", s.promotionGet)
+	r.Get("/approvals", s.approvalList)
+	r.Get("/approvals/{id}", s.approvalGet)
+	r.Post("/approvals/{id}/approve", s.decide(true))
+	r.Post("/approvals/{id}/reject", s.decide(false))
+}
+
+func (s *Server) freightList(w http.ResponseWriter, r *http.Request) {
+	n := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		var err error
+		if n, err = atoiParam(v); err != nil {
+			s.writeError(w, r, errorf(http.StatusBadRequest, "limit: %v", err))
+			return
+		}
+	}
+	list, err := s.cfg.Promote.FreightList(r.Context(), n)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) freightGet(w http.ResponseWriter, r *http.Request) {
+	f, err := s.cfg.Promote.FreightGet(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) promotionList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p := store.PromotionListParams{Environment: q.Get("environment"), State: q.Get("state"), Freight: q.Get("freight")}
+	if p.Freight != "" { // an alias works too
+		if f, err := s.cfg.Promote.FreightGet(r.Context(), p.Freight); err == nil {
+			p.Freight = f.ID
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := atoiParam(v)
+		if err != nil {
+			s.writeError(w, r, errorf(http.StatusBadRequest, "limit: %v", err))
+			return
+		}
+		p.Limit = n
+	}
+	list, err := s.cfg.Promote.PromotionList(r.Context(), p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) promotionGet(w http.ResponseWriter, r *http.Request) {
+	p, err := s.cfg.Promote.PromotionGet(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// promotionCreate asks for a promotion: {"freight": ID or alias, "environment": ENV}, by
+// the X-Paved-User. It answers 201 with the promotion as far as it got (blocked, pending or
+// approved and deploying).
+func (s *Server) promotionCreate(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Freight     string `json:"freight"`
+		Environment string `json:"environment"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Freight == "" || body.Environment == "" {
+		s.writeError(w, r, errorf(http.StatusBadRequest, `give {"freight": ID or alias, "environment": ENV}`))
+		return
+	}
+	p, err := s.cfg.Promote.Promote(r.Context(), body.Freight, body.Environment, r.Header.Get(UserHeader))
+	if err != nil {
+		s.writeError(w, r, promoteError(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *Server) approvalList(w http.ResponseWriter, r *http.Request) {
+	list, err := s.cfg.Promote.Approvals(r.Context(), r.URL.Query().Get("user"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) approvalGet(w http.ResponseWriter, r *http.Request) {
+	a, err := s.cfg.Promote.ApprovalGet(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, promoteError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// decide records the X-Paved-User's approval or rejection ({"reason": "..."} optional).
+func (s *Server) decide(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if r.ContentLength != 0 {
+			if err := decode(w, r, &body); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		p, err := s.cfg.Promote.Decide(r.Context(), chi.URLParam(r, "id"), r.Header.Get(UserHeader), approve, body.Reason)
+		if err != nil {
+			s.writeError(w, r, promoteError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	}
+}
+
+// promoteError maps the promote package's errors to statuses.
+func promoteError(err error) error {
+	switch {
+	case errors.Is(err, promote.ErrNoUser):
+		return &apiError{status: http.StatusBadRequest, msg: err.Error()}
+	case errors.Is(err, promote.ErrAuthor), errors.Is(err, promote.ErrNotApprover):
+		return &apiError{status: http.StatusForbidden, msg: err.Error()}
+	case errors.Is(err, promote.ErrNotPending), errors.Is(err, promote.ErrAlreadyDecided), errors.Is(err, promote.ErrInProgress), errors.Is(err, store.ErrConflict):
+		return &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, promote.ErrUnknownEnvironment):
+		return &apiError{status: http.StatusNotFound, msg: err.Error()}
+	}
+	return err
+}

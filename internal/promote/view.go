@@ -1,0 +1,110 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/store"
+)
+
+// FreightList lists freight, newest first.
+func (s *Service) FreightList(ctx context.Context, limit int) ([]store.Freight, error) {
+	return s.o.Store.FreightList(ctx, limit)
+}
+
+// FreightGet returns a freight by ID or alias.
+func (s *Service) FreightGet(ctx context.Context, idOrAlias string) (store.Freight, error) {
+	return s.o.Store.FreightGet(ctx, idOrAlias)
+}
+
+// PromotionList lists promotions, newest first.
+func (s *Service) PromotionList(ctx context.Context, p store.PromotionListParams) ([]store.Promotion, error) {
+	return s.o.Store.PromotionList(ctx, p)
+}
+
+// PromotionGet returns a promotion.
+func (s *Service) PromotionGet(ctx context.Context, id string) (store.Promotion, error) {
+	return s.o.Store.PromotionGet(ctx, id)
+}
+
+// Approval is what an approver sees of a promotion waiting for them: the changeset and its
+// risk, the gate results, what runs in the environment now (the rollback plan) and the
+// environment's recent deployments.
+type Approval struct {
+	Promotion store.Promotion `json:"promotion"`
+	Freight   store.Freight   `json:"freight"`
+	Approvers []string        `json:"approvers"`
+	Gates     []run.Gate      `json:"gates"`
+	// Current is the deployment a rollback would return to; nil before the first.
+	Current  *store.Deployment  `json:"current,omitempty"`
+	Rollback string             `json:"rollback"`
+	Recent   []store.Deployment `json:"recent_deployments"`
+}
+
+// Approvals lists the promotions waiting for approval (pending, or blocked but needing
+// approvals), with their context; user non-empty keeps those user may approve.
+func (s *Service) Approvals(ctx context.Context, user string) ([]Approval, error) {
+	out := []Approval{}
+	for _, state := range []string{store.PromotionPending, store.PromotionBlocked} {
+		ps, err := s.o.Store.PromotionList(ctx, store.PromotionListParams{State: state})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if approvals(p) >= p.RequiredApprovals {
+				continue
+			}
+			e, _, ok := s.o.Config.Env(p.Environment)
+			if !ok {
+				continue
+			}
+			if user != "" && (user == p.Author || (len(e.Approvers) > 0 && !contains(e.Approvers, user))) {
+				continue
+			}
+			a, err := s.approval(ctx, p, e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// ApprovalGet is one promotion's approval view.
+func (s *Service) ApprovalGet(ctx context.Context, id string) (Approval, error) {
+	p, err := s.o.Store.PromotionGet(ctx, id)
+	if err != nil {
+		return Approval{}, err
+	}
+	e, _, ok := s.o.Config.Env(p.Environment)
+	if !ok {
+		return Approval{}, fmt.Errorf("%w %q", ErrUnknownEnvironment, p.Environment)
+	}
+	return s.approval(ctx, p, e)
+}
+
+func (s *Service) approval(ctx context.Context, p store.Promotion, e Environment) (Approval, error) {
+	f, err := s.o.Store.FreightGet(ctx, p.Freight)
+	if err != nil {
+		return Approval{}, err
+	}
+	recent, err := s.o.Store.DeploymentList(ctx, store.DeploymentListParams{Environment: e.Name, Limit: 5})
+	if err != nil {
+		return Approval{}, err
+	}
+	a := Approval{Promotion: p, Freight: f, Approvers: e.Approvers, Gates: f.Gates, Recent: recent,
+		Rollback: "nothing runs in " + e.Name + " yet: a failed deployment leaves it empty"}
+	for _, d := range recent {
+		if d.Outcome == store.DeploymentSucceeded {
+			a.Current = &d
+			a.Rollback = fmt.Sprintf("paved rollback %s --to %s (%s, sha %s)", e.Name, d.ID, d.Version, short(d.SHA))
+			break
+		}
+	}
+	if a.Gates == nil {
+		a.Gates = []run.Gate{}
+	}
+	return a, nil
+}

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"time"
+
+	"github.com/paved/paved/internal/run"
+)
+
+// Freight is the immutable set of things a succeeded run produced: what promotion moves from
+// environment to environment, never rebuilt. ID is the sha256 of its content (see
+// internal/promote.FreightID); Alias is a short, human name for it.
+type Freight struct {
+	ID    string `json:"id"`
+	Alias string `json:"alias"`
+	// Artifacts maps a deploy stage's name to the digest of the artifact it deploys.
+	Artifacts  map[string]string `json:"artifacts"`
+	Repo       string            `json:"repo"`
+	SHA        string            `json:"sha"`
+	ConfigHash string            `json:"config_hash"`
+	RunID      string            `json:"run_id"`
+	Author     string            `json:"author,omitempty"`
+	// Gates are the run's gate decisions, checked again at each environment's promotion.
+	Gates     []run.Gate `json:"gates,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// Promotion states.
+const (
+	PromotionBlocked   = "blocked"   // a policy rule blocks it (Reason says which); re-checked later
+	PromotionPending   = "pending"   // waits for approvals
+	PromotionApproved  = "approved"  // approved, about to deploy
+	PromotionDeploying = "deploying" // its deployment runs
+	PromotionSucceeded = "succeeded" // deployed and verified
+	PromotionFailed    = "failed"    // its deployment failed
+	PromotionRejected  = "rejected"  // an approver rejected it
+)
+
+// PromotionFinal reports whether a promotion in state s will not change any more.
+func PromotionFinal(s string) bool {
+	return s == PromotionSucceeded || s == PromotionFailed || s == PromotionRejected
+}
+
+// Decision is one approver's verdict on a promotion, kept with its reason for the audit.
+type Decision struct {
+	By       string    `json:"by"`
+	Approved bool      `json:"approved"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Promotion is a request to move a freight into an environment, and what came of it.
+type Promotion struct {
+	ID          string `json:"id"`
+	Freight     string `json:"freight"`
+	Environment string `json:"environment"`
+	State       string `json:"state"`
+	// Reason says why it is in State: the rule that blocks it, the rejection, the failure.
+	Reason string `json:"reason,omitempty"`
+	// Risk of the changeset (low, medium, high), why, and the approvals it needs.
+	Risk              string     `json:"risk"`
+	RiskReason        string     `json:"risk_reason,omitempty"`
+	Files             []string   `json:"files,omitempty"`
+	RequiredApprovals int        `json:"required_approvals"`
+	Decisions         []Decision `json:"decisions,omitempty"`
+	// Author of the change (who may not approve it) and who asked for the promotion.
+	Author      string `json:"author,omitempty"`
+	RequestedBy string `json:"requested_by"`
+	Deployment  string `json:"deployment,omitempty"` // IDs of the deployments it ran, comma-separated
+	// Version counts updates: PromotionUpdate succeeds only when it is still the one read.
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// PromotionListParams lists promotions newest first (by CreatedAt, then ID). Zero fields do
+// not filter; Limit 0 means 100.
+type PromotionListParams struct {
+	Environment string
+	State       string
+	Freight     string
+	Limit       int
+}
