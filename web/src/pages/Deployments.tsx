@@ -140,7 +140,9 @@ function EnvironmentView({ name }: { name: string }) {
           )}
           <div>
             <dt>Status</dt>
-            <dd role="status">{st.deploying ? "Deploying (live)" : "Idle"}</dd>
+            <dd>
+              <span role="status">{st.deploying ? "Deploying (live)" : "Idle"}</span>
+            </dd>
           </div>
         </dl>
       )}
@@ -299,7 +301,7 @@ function History({
                 <td>{d.finished_at ? duration(since(d.started_at, d.finished_at)) : ""}</td>
                 <td>
                   {d.outcome !== "in_progress" && (
-                    <button type="button" onClick={() => doRollback(d)} disabled={busy !== undefined} aria-label={`Roll back to ${d.version} (${shortId(d.id)})`}>
+                    <button type="button" onClick={() => doRollback(d)} disabled={busy !== undefined} aria-label={`Roll back to this: ${d.version} (${shortId(d.id)})`}>
                       {busy === d.id ? "Rolling back…" : "Roll back to this"}
                     </button>
                   )}
