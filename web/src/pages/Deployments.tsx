@@ -159,9 +159,11 @@ export function LiveView({ live, inProgress }: { live: LiveDeployment; inProgres
   return (
     <div className="live-deploy" aria-label={inProgress ? "Deployment in progress" : "Last deployment"}>
       <h3>
-        {inProgress ? "In progress" : "Last deployment"}: {live.version ?? ""} <span className="muted">({live.strategy}</span>
-        {live.steps ? <span className="muted">, step {live.step ?? 0} of {live.steps}</span> : null}
-        <span className="muted">)</span>
+        {inProgress ? "In progress" : "Last deployment"}: {live.version ?? ""}{" "}
+        <span className="muted">
+          ({live.strategy}
+          {live.steps ? `, step ${live.step ?? 0} of ${live.steps}` : ""})
+        </span>
         {live.phase && <span className={`badge ${outcomeClass(live.phase)}`}>{live.phase}</span>}
         {live.outcome && <span className={`badge ${outcomeClass(live.outcome)}`}>{live.outcome}</span>}
       </h3>
