@@ -411,6 +411,152 @@ test("every section has its place in the navigation", showingFailures(async () =
   }
 }));
 
+// The deployed service: a tiny HTTP server the pipeline builds from service.sh by stamping
+// VERSION into it. It is python3 rather than Go because a Go build inside the stage's sandbox
+// cannot use the host's build cache and takes minutes on a busy 2-core machine; the deploy
+// path (artifact, readiness, smoke, history, rollback) is the same for any binary.
+const service = `#!/bin/sh
+# version @VERSION@
+exec python3 -c '
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok" if self.path == "/healthz" else b"hello @VERSION@\\n"
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+'
+`;
+
+const servicePipeline = `name: svc
+stages:
+  build:
+    steps:
+      - name: stamp
+        run: mkdir -p out && sed "s/@VERSION@/$(cat VERSION)/g" service.sh > out/svc && chmod +x out/svc
+    artifacts: [out/svc]
+  deploy:
+    needs: [build]
+    deploy:
+      environment: e2e-web
+      artifact: out/svc
+      readiness: {path: /healthz, period: 200ms}
+      smoke: [{path: /healthz, body: ok}]
+`;
+
+// A repository with a planted fake AWS key (split so this file trips no scanner) and a
+// secrets gate, which blocks on it.
+const leakyPipeline = `name: leaky
+stages:
+  secrets: {uses: gate/secrets}
+`;
+
+async function runToEnd(repo) {
+  const { id } = await api("POST", "/api/v1/runs", { repo, ref: "main" });
+  const r = await waitFor(`run ${id} of ${repo} to finish`, async () => {
+    const v = await api("GET", `/api/v1/runs/${id}`);
+    return v.finished_at ? v : undefined;
+  }, 60000);
+  return r;
+}
+
+test("findings, deployments with a rollback and insights", showingFailures(async () => {
+  const svc = join(tmp, "svc");
+  mkdirSync(svc);
+  writeFileSync(join(svc, ".paved.yml"), servicePipeline);
+  writeFileSync(join(svc, "service.sh"), service);
+  writeFileSync(join(svc, "VERSION"), "v1\n");
+  git(svc, "init", "--quiet", "--initial-branch=main");
+  git(svc, "add", "-A");
+  git(svc, "commit", "--quiet", "-m", "v1");
+  const leaky = join(tmp, "leaky");
+  mkdirSync(join(leaky, "config"), { recursive: true });
+  writeFileSync(join(leaky, ".paved.yml"), leakyPipeline);
+  writeFileSync(join(leaky, "config", "prod.env"), "# production\nREGION=eu-west-1\naws_access_key_id = " + "AKIA" + "QYLPMN5HZ3TRWX7B" + "\n");
+  git(leaky, "init", "--quiet", "--initial-branch=main");
+  git(leaky, "add", "-A");
+  git(leaky, "commit", "--quiet", "-m", "oops");
+  await api("POST", "/api/v1/repos", { full_name: "e2e/svc", clone_url: svc, team: "svc" });
+  await api("POST", "/api/v1/repos", { full_name: "e2e/leaky", clone_url: leaky, team: "sec" });
+
+  const [leakRun, v1] = await Promise.all([runToEnd("e2e/leaky"), runToEnd("e2e/svc")]);
+  assert.equal(v1.phase, "SUCCEEDED", `the first deployment's run: ${JSON.stringify(v1.stages.map((s) => [s.name, s.status, s.reason]))}`);
+  writeFileSync(join(svc, "VERSION"), "v2\n");
+  git(svc, "commit", "--quiet", "-am", "v2");
+  const v2 = await runToEnd("e2e/svc");
+  assert.equal(v2.phase, "SUCCEEDED");
+  const history = await api("GET", "/api/v1/environments/e2e-web/deployments");
+  assert.equal(history.length, 2, "two deployments recorded");
+  const [d2, d1] = history;
+
+  // Findings on the run page: the gate's decision and the redacted finding, filtered.
+  for (const kind of ["desktop", "phone"]) {
+    const { page, problems } = await newPage(kind);
+    await page.goto(`${base}/runs/${leakRun.id}`);
+    const table = page.locator("table.findings-table");
+    await table.locator("td", { hasText: "config/prod.env:3" }).waitFor();
+    assert.equal(await table.locator("td", { hasText: "aws-access-token" }).count(), 1);
+    assert.equal(await page.locator(".findings").getByText("QYLPMN5HZ3TRWX7B").count(), 0, "the secret is redacted");
+    await page.locator(".findings h3 .badge", { hasText: /block|warn|pass/ }).waitFor();
+    await page.getByLabel("Minimum severity").selectOption("CRITICAL");
+    await shot(page, "run-findings", kind);
+    if (kind === "desktop") assert.deepEqual(await axe(page), [], "accessibility violations with findings");
+    assert.deepEqual(problems, [], "browser errors");
+  }
+
+  // From the deploy stage to its deployment, then a rollback to the first one.
+  {
+    const { page, problems } = await newPage("desktop");
+    await page.goto(`${base}/runs/${v2.id}?stage=deploy`);
+    await page.locator(".deploy-link a", { hasText: "e2e-web" }).click();
+    await page.waitForURL(new RegExp(`/deployments/e2e-web#d-${d2.id}$`));
+    await page.locator(`tr#d-${d2.id}.selected`).waitFor();
+    await page.locator(`tr#d-${d1.id}`).waitFor();
+    const envState = await api("GET", "/api/v1/environments/e2e-web");
+    await page.locator(".facts a", { hasText: envState.url }).waitFor();
+    await page.locator(".facts dd", { hasText: d2.version }).first().waitFor();
+    await shot(page, "deployments-history", "desktop");
+    page.once("dialog", (d) => d.accept());
+    await page.locator(`tr#d-${d1.id} button`).click();
+    await page.locator(".notice", { hasText: /Rollback to .*: succeeded/ }).waitFor({ timeout: 60000 });
+    await waitFor("three deployments in the table", async () => (await page.locator("table.history tbody tr").count()) === 3);
+    const body = await (await fetch(envState.url + "/")).text();
+    assert.match(body, /hello v1/, "the environment serves v1 again");
+    await shot(page, "deployments-rolled-back", "desktop");
+    assert.deepEqual(await axe(page), [], "accessibility violations on deployments");
+    assert.deepEqual(problems, [], "browser errors");
+  }
+  {
+    const { page, problems } = await newPage("phone");
+    await page.goto(`${base}/deployments`);
+    await page.locator("table.history tbody tr").nth(2).waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the deployments page is ${overflow}px wider than a phone`);
+    await shot(page, "deployments-history", "phone");
+    assert.deepEqual(problems, [], "browser errors");
+  }
+
+  // Insights: the window's numbers and charts.
+  for (const kind of ["desktop", "phone"]) {
+    const { page, problems } = await newPage(kind);
+    await page.goto(`${base}/insights?window=24h`);
+    const runs = Number(await page.locator(".kpis div", { hasText: /^Runs/ }).locator("dd").innerText());
+    assert.ok(runs >= 3, `insights count ${runs} runs`);
+    await page.locator("table td", { hasText: /^build$/ }).first().waitFor();
+    await page.locator('svg[aria-label="Failures by cause"]').waitFor();
+    await page.getByLabel("Repository").fill("e2e/svc");
+    await page.getByLabel("Repository").press("Enter");
+    await page.waitForURL(/repo=e2e%2Fsvc/);
+    await page.locator(".kpis dd", { hasText: /^2$/ }).first().waitFor();
+    await shot(page, "insights-numbers", kind);
+    if (kind === "desktop") assert.deepEqual(await axe(page), [], "accessibility violations on insights");
+    assert.deepEqual(problems, [], "browser errors");
+  }
+}));
+
 if (!existsSync(chromiumPath)) {
   throw new Error(`no chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM`);
 }

@@ -1,4 +1,6 @@
 import { NavLink, Navigate, Outlet, Route, Routes } from "react-router";
+import { Deployments } from "./pages/Deployments";
+import { Insights } from "./pages/Insights";
 import { RunPage } from "./pages/RunPage";
 import { RunsList } from "./pages/RunsList";
 import { NotFound, Upcoming } from "./pages/Upcoming";
@@ -40,6 +42,9 @@ export function App() {
         <Route index element={<Navigate to="/runs" replace />} />
         <Route path="runs" element={<RunsList />} />
         <Route path="runs/:id" element={<RunPage />} />
+        <Route path="deployments" element={<Deployments />} />
+        <Route path="deployments/:env" element={<Deployments />} />
+        <Route path="insights" element={<Insights />} />
         {sections
           .filter((s) => !s.ready)
           .map((s) => (

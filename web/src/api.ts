@@ -157,3 +157,217 @@ export const eventsURL = (id: string) => `/api/v1/runs/${encodeURIComponent(id)}
 
 export const logsURL = (id: string, stage: string) =>
   `/api/v1/runs/${encodeURIComponent(id)}/logs?stage=${encodeURIComponent(stage)}`;
+
+// ---- Deployments (docs/deploy.md) ----
+
+export interface MetricValue {
+  name: string;
+  value: number;
+  threshold: number;
+  baseline: number;
+  outcome: string;
+}
+
+export interface Analysis {
+  step?: number;
+  measurement: number;
+  outcome: string;
+  reason?: string;
+  metrics?: MetricValue[];
+}
+
+/** LiveDeployment is where a deployment stands, as its events carry it. */
+export interface LiveDeployment {
+  id: string;
+  environment: string;
+  strategy: string;
+  artifact?: string;
+  version?: string;
+  url?: string;
+  step?: number;
+  steps?: number;
+  weights?: Record<string, number>;
+  phase?: string;
+  analysis?: Analysis;
+  outcome?: string;
+  reason?: string;
+  rollback_ms?: number;
+}
+
+/** Deployment is one recorded deployment of the history. */
+export interface Deployment {
+  id: string;
+  environment: string;
+  strategy: string;
+  artifact: string;
+  version: string;
+  config_hash?: string;
+  run_id?: string;
+  stage?: string;
+  repo?: string;
+  sha?: string;
+  triggered_by: string;
+  rollback_of?: string;
+  outcome: string;
+  reason?: string;
+  started_at: string;
+  finished_at?: string;
+}
+
+export interface TrafficSummary {
+  requests: number;
+  errors: number;
+  error_rate: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+}
+
+export interface Replica {
+  id: string;
+  version: string;
+  state: string;
+  addr?: string;
+  pid?: number;
+  restarts?: number;
+  rss_bytes?: number;
+  last_exit?: string;
+}
+
+export interface EnvironmentStatus {
+  name: string;
+  url: string;
+  stable?: Deployment;
+  pools: { name: string; weight: number; replicas: Replica[] | null }[] | null;
+  deploying: boolean;
+  live?: LiveDeployment;
+  metrics?: Record<string, TrafficSummary> | null;
+  versions?: Record<string, TrafficSummary> | null;
+  warm?: string;
+}
+
+const env = (name: string) => `/api/v1/environments/${encodeURIComponent(name)}`;
+
+export const listEnvironments = (signal?: AbortSignal) =>
+  request<EnvironmentStatus[] | null>("/api/v1/environments", { signal }).then((r) => r ?? []);
+
+export const getEnvironment = (name: string, signal?: AbortSignal) => request<EnvironmentStatus>(env(name), { signal });
+
+export const listDeployments = (name: string, limit = 50, signal?: AbortSignal) =>
+  request<Deployment[] | null>(`${env(name)}/deployments?limit=${limit}`, { signal }).then((r) => r ?? []);
+
+export const getDeployment = (id: string, signal?: AbortSignal) =>
+  request<Deployment>(`/api/v1/deployments/${encodeURIComponent(id)}`, { signal });
+
+export const rollback = (name: string, to: string) =>
+  request<Deployment>(`${env(name)}/rollback`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ to, by: "ui" }),
+  });
+
+/** runEvents is a run's recorded events, for what the run view does not fold (deployments). */
+export const runEvents = (id: string, signal?: AbortSignal) =>
+  request<{ events: (RunEvent & { deployment?: LiveDeployment })[] } | (RunEvent & { deployment?: LiveDeployment })[]>(
+    `/api/v1/runs/${encodeURIComponent(id)}/events`,
+    { signal },
+  ).then((r) => (Array.isArray(r) ? r : (r?.events ?? [])));
+
+// ---- Findings (docs/gates.md) ----
+
+export interface Finding {
+  rule: string;
+  severity: string;
+  file?: string;
+  line?: number;
+  match?: string;
+  message?: string;
+  object?: string;
+  package?: string;
+  version?: string;
+  fixed?: string;
+}
+
+export interface GateResult {
+  stage: string;
+  attempt: number;
+  status: string;
+  kind: string;
+  decision: string;
+  reason?: string;
+  environment?: string;
+  environment_from?: string;
+  policy?: string;
+  block_at?: string;
+  warn_at?: string;
+  counts?: Record<string, number>;
+  findings?: Finding[] | null;
+}
+
+export interface Findings {
+  run_id: string;
+  decision?: string;
+  counts?: Record<string, number>;
+  gates: GateResult[] | null;
+}
+
+export const getFindings = (id: string, signal?: AbortSignal) =>
+  request<Findings>(`/api/v1/runs/${encodeURIComponent(id)}/findings`, { signal });
+
+// ---- Insights (docs/insights.md) ----
+
+export interface Dist {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface StageInsight {
+  name: string;
+  runs: number;
+  failed: number;
+  failure_rate: number;
+  causes?: Record<string, number> | null;
+  duration_ms: Dist;
+  queue_wait_ms: Dist;
+}
+
+export interface InsightReport {
+  window: { since: string; until: string };
+  truncated: boolean;
+  report: {
+    runs: { total: number; finished: number; by_phase?: Record<string, number> | null; failure_rate: number; duration_ms: Dist };
+    stages: StageInsight[] | null;
+    queue_wait_ms: Dist;
+    failures_by_cause?: Record<string, number> | null;
+  };
+}
+
+export interface InsightFilter {
+  since: string;
+  repo?: string;
+  pipeline?: string;
+  branch?: string;
+}
+
+export function getInsights(f: InsightFilter, signal?: AbortSignal): Promise<InsightReport> {
+  const q = new URLSearchParams({ since: f.since });
+  if (f.repo) q.set("repo", f.repo);
+  if (f.pipeline) q.set("pipeline", f.pipeline);
+  if (f.branch) q.set("branch", f.branch);
+  return request<InsightReport>(`/api/v1/insights/runs?${q}`, { signal });
+}
+
+export interface Alert {
+  rule: string;
+  subject?: string;
+  summary: string;
+  value: number;
+  baseline: number;
+  threshold: number;
+}
+
+export const getAlerts = (signal?: AbortSignal) =>
+  request<{ alerts: Alert[] | null }>("/api/v1/insights/alerts", { signal }).then((r) => r.alerts ?? []);

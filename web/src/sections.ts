@@ -31,7 +31,7 @@ export const sections: Section[] = [
   {
     path: "/deployments",
     title: "Deployments",
-    ready: false,
+    ready: true,
     summary:
       "Each environment's deployment history, the live canary (weights, analysis values against thresholds) and one-click rollback to any recorded deployment.",
     waitsFor: "deployments",
@@ -39,7 +39,7 @@ export const sections: Section[] = [
   {
     path: "/insights",
     title: "Insights",
-    ready: false,
+    ready: true,
     summary:
       "P50/P95/P99 durations, queue wait, failure causes, DORA keys, the flakiest tests and cost per team, charted.",
     waitsFor: "insights analytics",

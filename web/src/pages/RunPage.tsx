@@ -4,7 +4,9 @@
 // stage's position changes without an event of its run.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, useLocation, useParams, useSearchParams } from "react-router";
-import { ApiError, cancelRun, eventsURL, getRun, terminalPhases, type RunView, type Stage } from "../api";
+import { ApiError, cancelRun, eventsURL, getRun, runEvents, terminalPhases, type LiveDeployment, type RunView, type Stage } from "../api";
+import { Findings } from "../components/Findings";
+import { deploymentsByStage } from "../lib/deploy";
 import { Dag } from "../components/Dag";
 import { LogView } from "../components/LogView";
 import { PhaseBadge } from "../components/StatusBadge";
@@ -116,6 +118,12 @@ export function RunPage() {
 
   const stage = params.get("stage") ?? (run ? defaultStage(run.stages) : undefined);
   const current = run?.stages.find((s) => s.name === stage);
+  const deployStages = run?.stages.filter((s) => s.phase === "deploy") ?? [];
+  const deployments = useDeployments(
+    id,
+    deployStages.map((s) => `${s.name}:${s.status}:${s.attempt}`).join(","),
+    deployStages.some((s) => s.status !== "pending" && s.status !== "skipped"),
+  );
   const select = useCallback(
     (name: string) => {
       const p = new URLSearchParams(params);
@@ -242,12 +250,15 @@ export function RunPage() {
           ))}
         </div>
         {current && <StageFacts stage={current} now={now} />}
+        {current && deployments.get(current.name) && <DeployLink d={deployments.get(current.name)!} />}
         {current ? (
           <LogView key={current.name} runId={run.id} stage={current.name} hash={location.hash} />
         ) : (
           <p>No stage {stage ? <code>{stage}</code> : ""} in this run.</p>
         )}
       </section>
+
+      <Findings runId={run.id} version={`${run.last_seq ?? 0}/${run.phase}`} />
 
       <section aria-labelledby="artifacts-title">
         <h2 id="artifacts-title">Artifacts</h2>
@@ -288,6 +299,35 @@ export function RunPage() {
         )}
       </section>
     </div>
+  );
+}
+
+/** useDeployments maps the run's deploy stages to their deployments, which the run view does
+ * not carry: they are read from the run's events whenever the run has moved on. */
+function useDeployments(id: string, version: string, any: boolean): Map<string, LiveDeployment> {
+  const [m, setM] = useState<Map<string, LiveDeployment>>(new Map());
+  useEffect(() => {
+    if (!any) return;
+    const ac = new AbortController();
+    runEvents(id, ac.signal)
+      .then((ev) => setM(deploymentsByStage(ev)))
+      .catch(() => {
+        // the link is a convenience: without events the stage shows no link
+      });
+    return () => ac.abort();
+  }, [id, version, any]);
+  return m;
+}
+
+function DeployLink({ d }: { d: LiveDeployment }) {
+  return (
+    <p className="deploy-link">
+      Deployment{" "}
+      <Link to={`/deployments/${encodeURIComponent(d.environment)}#d-${d.id}`}>
+        {d.version ?? shortId(d.id)} to {d.environment}
+      </Link>
+      {d.outcome ? `: ${d.outcome}` : d.phase ? `: ${d.phase}` : ""}
+    </p>
   );
 }
 
