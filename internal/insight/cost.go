@@ -37,28 +37,33 @@ type CostSum struct {
 	// of one stage had, in bytes.
 	CPUSeconds float64 `json:"cpu_seconds"`
 	MaxRSS     int64   `json:"max_rss_bytes"`
-	Cost       float64 `json:"cost"`
+	// MemoryGBSeconds is each attempt's peak resident set (GiB) times its wall time, summed:
+	// an upper bound of what the stages held, as the peak is all the executor reports.
+	MemoryGBSeconds float64 `json:"memory_gb_seconds"`
+	Cost            float64 `json:"cost"`
 }
 
 // RunCost is one run's usage, with its stages'.
 type RunCost struct {
-	ID         string      `json:"id"`
-	Repo       string      `json:"repo"`
-	Pipeline   string      `json:"pipeline"`
-	Team       string      `json:"team,omitempty"`
-	Created    time.Time   `json:"created_at"`
-	CPUSeconds float64     `json:"cpu_seconds"`
-	MaxRSS     int64       `json:"max_rss_bytes"`
-	Cost       float64     `json:"cost"`
-	Stages     []StageCost `json:"stages"`
+	ID              string      `json:"id"`
+	Repo            string      `json:"repo"`
+	Pipeline        string      `json:"pipeline"`
+	Team            string      `json:"team,omitempty"`
+	Created         time.Time   `json:"created_at"`
+	CPUSeconds      float64     `json:"cpu_seconds"`
+	MaxRSS          int64       `json:"max_rss_bytes"`
+	MemoryGBSeconds float64     `json:"memory_gb_seconds"`
+	Cost            float64     `json:"cost"`
+	Stages          []StageCost `json:"stages"`
 }
 
 // StageCost is one stage's usage over its attempts.
 type StageCost struct {
-	Stage      string  `json:"stage"`
-	Attempts   int     `json:"attempts"`
-	CPUSeconds float64 `json:"cpu_seconds"`
-	MaxRSS     int64   `json:"max_rss_bytes"`
+	Stage           string  `json:"stage"`
+	Attempts        int     `json:"attempts"`
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	MaxRSS          int64   `json:"max_rss_bytes"`
+	MemoryGBSeconds float64 `json:"memory_gb_seconds"`
 }
 
 // price is the cost of cpuMS at price per CPU-hour, rounded to 1e-6 so sums read cleanly.
@@ -96,6 +101,7 @@ func LoadCost(ctx context.Context, st RunStore, f Filter, perHour float64) (Cost
 		totalMS += cpuMS
 		c.Total.Runs++
 		c.Total.MaxRSS = max(c.Total.MaxRSS, rc.MaxRSS)
+		c.Total.MemoryGBSeconds += rc.MemoryGBSeconds
 		t := teams[sum.Team]
 		if t == nil {
 			t = &CostSum{Team: sum.Team}
@@ -103,6 +109,7 @@ func LoadCost(ctx context.Context, st RunStore, f Filter, perHour float64) (Cost
 		}
 		t.Runs++
 		t.MaxRSS = max(t.MaxRSS, rc.MaxRSS)
+		t.MemoryGBSeconds += rc.MemoryGBSeconds
 		teamMS[sum.Team] += cpuMS
 		pk := pipeKey{sum.Repo, sum.Pipeline}
 		p := pipes[pk]
@@ -112,6 +119,7 @@ func LoadCost(ctx context.Context, st RunStore, f Filter, perHour float64) (Cost
 		}
 		p.Runs++
 		p.MaxRSS = max(p.MaxRSS, rc.MaxRSS)
+		p.MemoryGBSeconds += rc.MemoryGBSeconds
 		pipeMS[pk] += cpuMS
 	}
 	c.Total.CPUSeconds, c.Total.Cost = float64(totalMS)/1000, price(totalMS, perHour)
@@ -143,7 +151,11 @@ func runCost(sum run.Summary, evs []run.Event, perHour float64) (RunCost, int64)
 	idx := map[string]int{}
 	stageMS := map[string]int64{}
 	var total int64
+	started := map[string]time.Time{}
 	for _, e := range evs {
+		if e.Type == run.StageStarted {
+			started[e.Stage] = e.Time
+		}
 		if e.Type != run.StageFinished || e.Attempt == 0 {
 			continue // a stage skipped before it ran has no attempt and used nothing
 		}
@@ -159,6 +171,11 @@ func runCost(sum run.Summary, evs []run.Event, perHour float64) (RunCost, int64)
 		s.CPUSeconds = float64(stageMS[e.Stage]) / 1000
 		s.MaxRSS = max(s.MaxRSS, e.MaxRSS)
 		rc.MaxRSS = max(rc.MaxRSS, e.MaxRSS)
+		if t, ok := started[e.Stage]; ok && e.MaxRSS > 0 {
+			gbs := float64(e.MaxRSS) / (1 << 30) * e.Time.Sub(t).Seconds()
+			s.MemoryGBSeconds += gbs
+			rc.MemoryGBSeconds += gbs
+		}
 		total += e.CPUMS
 	}
 	slices.SortFunc(rc.Stages, func(a, b StageCost) int { return cmp.Compare(a.Stage, b.Stage) })
