@@ -7,8 +7,14 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,6 +116,9 @@ func TestArtifactPushPullThroughServer(t *testing.T) {
 		}
 	}
 
+	// The server signed it as cosign does, with the key it serves at /api/v1/keys.
+	checkCosignSignature(t, s.url, ref)
+
 	// Same content again: fine, same digest. Other content under the tag: refused, saying why.
 	if code, again, errOut := paved(t, stageEnv, push...); code != 0 || again != out {
 		t.Fatalf("re-push: exit %d %s\n%s", code, again, errOut)
@@ -209,5 +218,53 @@ func TestImageBuildThroughServer(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the last layer does not hold app/paved with the binary's bytes, mode 0755")
+	}
+}
+
+// checkCosignSignature finds ref's signature manifest (tag sha256-<hex>.sig), checks its
+// simple-signing payload names ref's digest, and verifies the signature in its annotation
+// with the server's active public key, as `cosign verify --key` would.
+func checkCosignSignature(t *testing.T, server string, ref name.Digest) {
+	t.Helper()
+	sigRef := ref.Context().Tag(strings.Replace(ref.DigestStr(), ":", "-", 1) + ".sig")
+	img, err := remote.Image(sigRef)
+	if err != nil {
+		t.Fatalf("no cosign signature at %s: %v", sigRef, err)
+	}
+	m, err := img.Manifest()
+	if err != nil || len(m.Layers) != 1 {
+		t.Fatalf("signature manifest %+v: %v", m, err)
+	}
+	layers, _ := img.Layers()
+	rc, err := layers[0].Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := io.ReadAll(rc)
+	rc.Close()
+	if !strings.Contains(string(payload), `"docker-manifest-digest":"`+ref.DigestStr()+`"`) {
+		t.Fatalf("payload %s does not name %s", payload, ref.DigestStr())
+	}
+	resp, err := http.Get(server + "/api/v1/keys?format=pem&active=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		t.Fatalf("no PEM key at /api/v1/keys: %s", pemBytes)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(m.Layers[0].Annotations["dev.cosignproject.cosign/signature"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(payload)
+	if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), sum[:], sig) {
+		t.Fatal("the registry's signature does not verify with the server's public key")
 	}
 }

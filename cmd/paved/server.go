@@ -275,7 +275,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
-	reg, err := oci.New(oci.Config{Dir: filepath.Join(data, "registry"), Logger: logger})
+	reg, err := oci.New(oci.Config{Dir: filepath.Join(data, "registry"), Logger: logger, Sign: supply.signPayload})
 	if err != nil {
 		sched.Stop()
 		st.Close()

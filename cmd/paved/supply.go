@@ -56,6 +56,14 @@ func newSupplyChain(data string, allow []string) (*supplyChain, error) {
 	return sc, nil
 }
 
+// signPayload signs bytes with the active key (ECDSA over their SHA-256, ASN.1): the
+// registry's cosign signatures of pushed manifests (oci.Config.Sign).
+func (sc *supplyChain) signPayload(payload []byte) ([]byte, error) {
+	sum := sha256.Sum256(payload)
+	sig, err := sc.signer.Keys.SignDigest(context.Background(), "sha256:"+hex.EncodeToString(sum[:]))
+	return sig.Sig, err
+}
+
 // attest signs a stage's file artifacts with provenance built from the run's record
 // (schedule.Config.Attest).
 func (sc *supplyChain) attest(ctx context.Context, p schedule.AttestParams) error {

@@ -32,6 +32,10 @@ type Config struct {
 	MaxManifestBytes int64
 	// Logger gets one debug line per blob request and the cause of every 500. Default slog.Default().
 	Logger *slog.Logger
+	// Sign, when set, signs cosign's simple-signing payload of every manifest pushed (bytes
+	// in, an ASN.1 ECDSA signature out): the registry then attaches the signature as cosign
+	// does, under the tag sha256-<hex>.sig (sign.go). Default nil: nothing is signed.
+	Sign func(payload []byte) ([]byte, error)
 }
 
 func (c *Config) validate() error {
@@ -316,6 +320,11 @@ func (r *Registry) manifestPut(w http.ResponseWriter, req *http.Request, repo, r
 	}
 	if !isDigest {
 		if err := r.tag(repo, ref, h); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Sign != nil && !isSignatureRef(ref, body) {
+		if err := r.attachSignature(req.Host, repo, h); err != nil {
 			return err
 		}
 	}
