@@ -19,7 +19,7 @@ import {
 import { UserBox } from "../components/UserBox";
 import { ago, shortSha } from "../lib/format";
 import { useTitle, useVisible } from "../lib/hooks";
-import { canPromote, cell, openStates, orderEnvironments, stateClass } from "../lib/promote";
+import { canPromote, cell, openStates, orderEnvironments, stateClass, type Cell } from "../lib/promote";
 import { useUser } from "../lib/user";
 
 interface Board {
@@ -150,43 +150,17 @@ export function Promotion() {
                         </div>
                         {user && <PromoteTo freight={f} envs={board.envs} busy={busy !== undefined} onPromote={doPromote} />}
                       </th>
-                      {board.envs.map((e) => {
-                        const c = cell(f, e, board.history[e] ?? [], board.stable[e], board.promotions);
-                        const p = c.promotion;
-                        return (
-                          <td key={e} data-env={e} className={c.current ? "current" : c.deployed ? "deployed" : undefined}>
-                            {c.current && <span className="badge ok">running here</span>}
-                            {c.deployed && <span className="badge ok">verified</span>}
-                            {p && !(c.deployed && p.state === "succeeded") && (
-                              <div className="promo">
-                                <span className={`badge ${stateClass(p.state)}`}>{p.state}</span>
-                                {p.state === "pending" && (
-                                  <>
-                                    {" "}
-                                    <Link to={`/approvals/${encodeURIComponent(p.id)}`}>
-                                      {p.risk} risk: {(p.decisions ?? []).filter((d) => d.approved).length}/{p.required_approvals} approvals
-                                    </Link>
-                                  </>
-                                )}
-                                {p.reason && p.state !== "pending" && <p className="reason">{p.reason}</p>}
-                              </div>
-                            )}
-                            {canPromote(c) &&
-                              (user ? (
-                                <button
-                                  type="button"
-                                  onClick={() => doPromote(f, e)}
-                                  disabled={busy !== undefined}
-                                  aria-label={`Promote ${f.alias} to ${e}`}
-                                >
-                                  {busy === `${f.id}/${e}` ? "Promoting…" : "Promote"}
-                                </button>
-                              ) : (
-                                <span className="muted small">give your name to promote</span>
-                              ))}
-                          </td>
-                        );
-                      })}
+                      {board.envs.map((e) => (
+                        <BoardCell
+                          key={e}
+                          freight={f}
+                          env={e}
+                          c={cell(f, e, board.history[e] ?? [], board.stable[e], board.promotions)}
+                          user={user}
+                          busy={busy}
+                          onPromote={doPromote}
+                        />
+                      ))}
                     </tr>
                   ))}
                 </tbody>
@@ -240,5 +214,53 @@ function PromoteTo({
         Promote to…
       </button>
     </form>
+  );
+}
+
+/** BoardCell is one freight in one environment: where it stands and what can be done. */
+export function BoardCell({
+  freight: f,
+  env: e,
+  c,
+  user,
+  busy,
+  onPromote,
+}: {
+  freight: Freight;
+  env: string;
+  c: Cell;
+  user: string;
+  busy?: string;
+  onPromote: (f: Freight, env: string) => void;
+}) {
+  const p = c.promotion;
+  return (
+    <td data-env={e} data-label={e} className={c.current ? "current" : c.deployed ? "deployed" : undefined}>
+      {c.current && <span className="badge ok">running here</span>}
+      {c.deployed && <span className="badge ok">verified</span>}
+      {p && !(c.deployed && p.state === "succeeded") && (
+        <div className="promo">
+          <span className={`badge ${stateClass(p.state)}`}>{p.state}</span>
+          {p.state === "pending" && (
+            <>
+              {" "}
+              <Link to={`/approvals/${encodeURIComponent(p.id)}`}>
+                {p.risk} risk: {(p.decisions ?? []).filter((d) => d.approved).length}/{p.required_approvals} approvals
+              </Link>
+            </>
+          )}
+          {p.reason && p.state !== "pending" && <p className="reason">{p.reason}</p>}
+        </div>
+      )}
+      {!c.deployed && !p && <span className="muted small">not here</span>}
+      {canPromote(c) &&
+        (user ? (
+          <button type="button" onClick={() => onPromote(f, e)} disabled={busy !== undefined} aria-label={`Promote ${f.alias} to ${e}`}>
+            {busy === `${f.id}/${e}` ? "Promoting…" : "Promote"}
+          </button>
+        ) : (
+          <span className="muted small">give your name to promote</span>
+        ))}
+    </td>
   );
 }
