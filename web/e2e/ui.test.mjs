@@ -635,6 +635,10 @@ test("the promotion board promotes freight and an approval is given through the 
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Approvals" }).click();
   await page.getByRole("link", { name: `${freight.alias} to staging` }).waitFor();
   await shot(page, "approvals-inbox", "desktop");
+  // ana wrote the change: the inbox of what she may approve is empty.
+  await page.getByLabel("Only those ana may approve").check();
+  await page.getByText("Nothing waits for ana's approval.").waitFor();
+  await page.getByLabel("Only those ana may approve").uncheck();
   await page.getByRole("link", { name: `${freight.alias} to staging` }).click();
   await page.getByRole("heading", { level: 1, name: `${freight.alias} to staging` }).waitFor();
   await page.getByRole("heading", { name: "Changed files (0)" }).waitFor();

@@ -447,8 +447,9 @@ export const promote = (freight: string, environment: string, user: string) =>
     body: JSON.stringify({ freight, environment }),
   });
 
-export const listApprovals = (signal?: AbortSignal) =>
-  request<Approval[] | null>("/api/v1/approvals", { signal }).then((r) => r ?? []);
+/** listApprovals lists what waits for approvals; with user, only those user may give. */
+export const listApprovals = (user: string, signal?: AbortSignal) =>
+  request<Approval[] | null>(`/api/v1/approvals${user ? `?user=${encodeURIComponent(user)}` : ""}`, { signal }).then((r) => r ?? []);
 
 export const getApproval = (id: string, signal?: AbortSignal) =>
   request<Approval>(`/api/v1/approvals/${encodeURIComponent(id)}`, { signal });

@@ -38,11 +38,13 @@ function Inbox() {
   const [disabled, setDisabled] = useState(false);
   const [error, setError] = useState<string>();
   const [tick, setTick] = useState(0);
+  const [onlyMine, setOnlyMine] = useState(false);
   const visible = useVisible();
+  const forUser = onlyMine ? user : "";
 
   useEffect(() => {
     const ac = new AbortController();
-    listApprovals(ac.signal)
+    listApprovals(forUser, ac.signal)
       .then((l) => {
         setList(l);
         setError(undefined);
@@ -53,7 +55,7 @@ function Inbox() {
         else setError(errText(e));
       });
     return () => ac.abort();
-  }, [tick]);
+  }, [tick, forUser]);
 
   useEffect(() => {
     if (!visible || disabled) return;
@@ -69,12 +71,20 @@ function Inbox() {
       ) : (
         <>
           <UserBox user={user} setUser={setUser} />
+          {user && (
+            <p>
+              <label>
+                <input type="checkbox" checked={onlyMine} onChange={(e) => setOnlyMine(e.target.checked)} /> Only those {user} may
+                approve
+              </label>
+            </p>
+          )}
           {error && (
             <p className="error" role="alert">
               {error}
             </p>
           )}
-          {list && list.length === 0 && <p className="muted">Nothing waits for an approval.</p>}
+          {list && list.length === 0 && <p className="muted">Nothing waits for {forUser ? `${forUser}'s` : "an"} approval.</p>}
           {list && list.length > 0 && (
             <ul className="inbox">
               {list.map((a) => {
