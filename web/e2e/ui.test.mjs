@@ -604,16 +604,19 @@ test("the promotion board promotes freight and an approval is given through the 
   const secret = "e2e-secret";
   await apiAt(url, "POST", "/api/v1/repos", { full_name: "e2e/promo", clone_url: dir, team: "promo", provider: "local", webhook_secret: secret });
 
-  // The push, as a signed generic webhook naming its author: ana may not approve it.
-  const sha = execFileSync("git", ["rev-parse", "HEAD"], { cwd: dir }).toString().trim();
-  const body = JSON.stringify({ repo: "e2e/promo", ref: "refs/heads/main", sha, kind: "push", author: { login: "ana", name: "Ana" } });
-  const sig = "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
-  const res = await fetch(url + "/hooks/generic", { method: "POST", headers: { "Content-Type": "application/json", "X-Paved-Signature-256": sig }, body });
-  assert.ok(res.ok, `push webhook: ${res.status} ${await res.text()}`);
-  const [freight] = await waitFor("the push's freight", async () => {
-    const l = await apiAt(url, "GET", "/api/v1/freight");
-    return l?.length ? l : undefined;
-  }, 60000);
+  // A push, as a signed generic webhook naming its author: ana may not approve it.
+  const push = async (n) => {
+    const sha = execFileSync("git", ["rev-parse", "HEAD"], { cwd: dir }).toString().trim();
+    const body = JSON.stringify({ repo: "e2e/promo", ref: "refs/heads/main", sha, kind: "push", author: { login: "ana", name: "Ana" } });
+    const sig = "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
+    const res = await fetch(url + "/hooks/generic", { method: "POST", headers: { "Content-Type": "application/json", "X-Paved-Signature-256": sig }, body });
+    assert.ok(res.ok, `push webhook: ${res.status} ${await res.text()}`);
+    return (await waitFor(`the push's freight`, async () => {
+      const l = await apiAt(url, "GET", "/api/v1/freight");
+      return l?.length === n ? l : undefined;
+    }, 60000))[0];
+  };
+  const freight = await push(1);
 
   const { page, problems } = await newPage("desktop");
   await page.goto(`${url}/promotion`);
@@ -664,11 +667,31 @@ test("the promotion board promotes freight and an approval is given through the 
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Promotion" }).click();
   await row.locator('td[data-env="staging"]', { hasText: "running here" }).waitFor();
   await shot(page, "promotion-promoted", "desktop");
+
+  // A second change, promoted from its cell and rejected with a reason (required).
+  writeFileSync(join(dir, "VERSION"), "v2\n");
+  git(dir, "commit", "--quiet", "-am", "v2");
+  const f2 = await push(2);
+  const row2 = page.locator(`tr[data-freight="${f2.alias}"]`);
+  await row2.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor();
+  await page.getByRole("button", { name: `Promote ${f2.alias} to staging` }).click();
+  await row2.locator('td[data-env="staging"]').getByRole("link", { name: /0\/1 approvals/ }).click();
+  await page.getByRole("heading", { level: 1, name: `${f2.alias} to staging` }).waitFor();
+  await page.locator(".files li", { hasText: "VERSION" }).waitFor();
+  await page.getByRole("button", { name: "Reject" }).click();
+  await page.getByRole("alert").filter({ hasText: "Give a reason to reject" }).waitFor();
+  await page.getByLabel("Reason (needed to reject)").fill("not before the release");
+  await page.getByRole("button", { name: "Reject" }).click();
+  await page.getByRole("alert").filter({ hasText: /^Rejected as bo/ }).waitFor();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Promotion" }).click();
+  await row2.locator('td[data-env="staging"]', { hasText: "rejected" }).waitFor();
+  await row2.locator('td[data-env="staging"]', { hasText: "not before the release" }).waitFor();
+  await shot(page, "promotion-rejected", "desktop");
   // The refused approval is a 403, which Chromium logs as a console error: expected once.
   assert.deepEqual(problems.filter((p) => !/status of 403/.test(p)), [], "browser errors");
   assert.equal(problems.length, 1, "one refused request");
 
-  const promotionID = (await apiAt(url, "GET", "/api/v1/promotions"))[0].id;
+  const promotionID = (await apiAt(url, "GET", "/api/v1/promotions"))[1].id;
   for (const [path, name] of [["promotion", "promotion-board"], ["approvals", "approvals-inbox"], [`approvals/${promotionID}`, "approval-page"]]) {
     const { page: ph, problems: pp } = await newPage("phone");
     await ph.goto(`${url}/${path}`);
