@@ -145,12 +145,13 @@ function ApprovalPage({ id }: { id: string }) {
   }, [load, tick]);
 
   const state = a?.promotion.state;
-  const moving = state === "approved" || state === "deploying" || state === "blocked" || state === "pending";
+  const moving = state === "approved" || state === "deploying";
+  const waiting = state === "blocked" || state === "pending";
   useEffect(() => {
-    if (!visible || !moving) return;
-    const t = setTimeout(() => setTick((n) => n + 1), 1500);
+    if (!visible || !(moving || waiting)) return;
+    const t = setTimeout(() => setTick((n) => n + 1), moving ? 1000 : 3000);
     return () => clearTimeout(t);
-  }, [visible, moving, a]);
+  }, [visible, moving, waiting, a]);
 
   const act = async (approve: boolean) => {
     if (!approve && !reason.trim()) {

@@ -72,12 +72,14 @@ export function Promotion() {
     return () => ac.abort();
   }, [load, tick]);
 
-  const moving = !!board?.promotions.some((p) => openStates.has(p.state));
+  // Fast while a promotion deploys; a blocked or pending one can wait for hours (soak, people).
+  const moving = !!board?.promotions.some((p) => p.state === "approved" || p.state === "deploying");
+  const open = !!board?.promotions.some((p) => openStates.has(p.state));
   useEffect(() => {
     if (!visible || disabled) return;
-    const t = setTimeout(() => setTick((n) => n + 1), moving ? 1000 : 5000);
+    const t = setTimeout(() => setTick((n) => n + 1), moving ? 1000 : open ? 3000 : 10000);
     return () => clearTimeout(t);
-  }, [visible, disabled, moving, board]);
+  }, [visible, disabled, moving, open, board]);
 
   const doPromote = async (f: Freight, env: string) => {
     setBusy(`${f.id}/${env}`);
