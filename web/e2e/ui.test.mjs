@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
+import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -71,17 +72,51 @@ stages:
       - run: echo never
 `;
 
-let tmp, server, base, browser;
+let tmp, bin, server, base, browser;
 const serverLog = [];
+const extraServers = [];
+
+/** startServer starts `paved server` on a free port with args and answers its URL. */
+async function startServer(args) {
+  const dataDir = mkdtempSync(join(tmp, "data-"));
+  const proc = spawn(bin, ["server", "--data", dataDir, "--addr", "127.0.0.1:0", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let timer;
+  const url = await new Promise((resolveURL, reject) => {
+    const onData = (b) => {
+      const s = b.toString();
+      serverLog.push(s);
+      const m = /paved server listening"? url=(\S+)/.exec(s);
+      if (m) resolveURL(m[1]);
+    };
+    proc.stderr.on("data", onData);
+    proc.stdout.on("data", (b) => serverLog.push(b.toString()));
+    proc.on("exit", (code) => reject(new Error(`paved server exited with ${code}:\n${serverLog.join("")}`)));
+    timer = setTimeout(() => reject(new Error(`paved server did not listen in 20 s:\n${serverLog.join("")}`)), 20000);
+  });
+  clearTimeout(timer);
+  return { proc, url };
+}
+
+async function stopServer(proc) {
+  if (proc && proc.exitCode === null) {
+    const exited = new Promise((r) => proc.on("exit", r));
+    proc.kill("SIGTERM");
+    await exited;
+  }
+}
 
 function git(dir, ...args) {
   execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@paved.invalid", ...args], { cwd: dir, stdio: "pipe" });
 }
 
-async function api(method, path, body) {
-  const res = await fetch(base + path, {
+const api = (method, path, body) => apiAt(base, method, path, body);
+
+async function apiAt(url, method, path, body, headers = {}) {
+  const res = await fetch(url + path, {
     method,
-    headers: body ? { "Content-Type": "application/json" } : {},
+    headers: { ...(body ? { "Content-Type": "application/json" } : {}), ...headers },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -103,7 +138,7 @@ async function waitFor(what, fn, ms = 20000) {
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), "paved-ui-e2e-"));
   mkdirSync(shots, { recursive: true });
-  let bin = process.env.PAVED_BIN;
+  bin = process.env.PAVED_BIN;
   if (!bin) {
     bin = join(tmp, "paved");
     execFileSync("go", ["build", "-o", bin, "./cmd/paved"], { cwd: resolve(webDir, ".."), stdio: "inherit" });
@@ -124,23 +159,7 @@ before(async () => {
 
   // One running stage per team at a time: build and test, ready together, take turns, so
   // the page shows a queued stage with its reason and position.
-  server = spawn(bin, ["server", "--data", join(tmp, "data"), "--addr", "127.0.0.1:0", "--team-quota", "web=1"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let timer;
-  base = await new Promise((resolveURL, reject) => {
-    const onData = (b) => {
-      const s = b.toString();
-      serverLog.push(s);
-      const m = /paved server listening"? url=(\S+)/.exec(s);
-      if (m) resolveURL(m[1]);
-    };
-    server.stderr.on("data", onData);
-    server.stdout.on("data", (b) => serverLog.push(b.toString()));
-    server.on("exit", (code) => reject(new Error(`paved server exited with ${code}:\n${serverLog.join("")}`)));
-    timer = setTimeout(() => reject(new Error(`paved server did not listen in 20 s:\n${serverLog.join("")}`)), 20000);
-  });
-  clearTimeout(timer);
+  ({ proc: server, url: base } = await startServer(["--team-quota", "web=1"]));
   await api("POST", "/api/v1/repos", { full_name: "e2e/ui-demo", clone_url: repo, team: "web" });
   await api("POST", "/api/v1/repos", { full_name: "e2e/ui-fails", clone_url: failRepo, team: "ops" });
 
@@ -164,11 +183,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.on("exit", r));
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await Promise.all([server, ...extraServers].map(stopServer));
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -403,8 +418,14 @@ test("every section has its place in the navigation", showingFailures(async () =
       await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name }).click();
       await page.waitForURL(new RegExp(`/${path}$`));
       await page.getByRole("heading", { level: 1, name }).waitFor();
+      if (path === "promotion" || path === "approvals") {
+        // This server runs without --environments: the routes answer 404 and the page says how
+        // to enable promotion. Chromium logs each 404 as a console error; those are expected.
+        await page.getByText(/not enabled on this server/).waitFor();
+      }
       await shot(page, path, kind);
     }
+    problems.splice(0, problems.length, ...problems.filter((p) => !/status of 404/.test(p)));
     await page.goto(`${base}/no/such/page`);
     await page.getByRole("heading", { level: 1, name: "Not found" }).waitFor();
     assert.deepEqual(problems, [], "browser errors");
@@ -554,6 +575,132 @@ test("findings, deployments with a rollback and insights", showingFailures(async
     await shot(page, "insights-numbers", kind);
     if (kind === "desktop") assert.deepEqual(await axe(page), [], "accessibility violations on insights");
     assert.deepEqual(problems, [], "browser errors");
+  }
+}));
+
+// Promotion: dev, then staging, which needs one approval (the first deployment there is
+// medium risk) from anyone but the change's author.
+const promoEnvironments = `tick: 200ms
+environments:
+  - name: dev
+  - name: staging
+`;
+
+const promoPipeline = servicePipeline.replace("environment: e2e-web", "environment: dev");
+
+test("the promotion board promotes freight and an approval is given through the UI", showingFailures(async () => {
+  const dir = join(tmp, "promo");
+  mkdirSync(dir);
+  writeFileSync(join(dir, ".paved.yml"), promoPipeline);
+  writeFileSync(join(dir, "service.sh"), service);
+  writeFileSync(join(dir, "VERSION"), "v1\n");
+  git(dir, "init", "--quiet", "--initial-branch=main");
+  git(dir, "add", "-A");
+  git(dir, "commit", "--quiet", "-m", "v1");
+  const cfg = join(tmp, "environments.yml");
+  writeFileSync(cfg, promoEnvironments);
+  const { proc, url } = await startServer(["--environments", cfg]);
+  extraServers.push(proc);
+  const secret = "e2e-secret";
+  await apiAt(url, "POST", "/api/v1/repos", { full_name: "e2e/promo", clone_url: dir, team: "promo", provider: "local", webhook_secret: secret });
+
+  // A push, as a signed generic webhook naming its author: ana may not approve it.
+  const push = async (n) => {
+    const sha = execFileSync("git", ["rev-parse", "HEAD"], { cwd: dir }).toString().trim();
+    const body = JSON.stringify({ repo: "e2e/promo", ref: "refs/heads/main", sha, kind: "push", author: { login: "ana", name: "Ana" } });
+    const sig = "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
+    const res = await fetch(url + "/hooks/generic", { method: "POST", headers: { "Content-Type": "application/json", "X-Paved-Signature-256": sig }, body });
+    assert.ok(res.ok, `push webhook: ${res.status} ${await res.text()}`);
+    return (await waitFor(`the push's freight`, async () => {
+      const l = await apiAt(url, "GET", "/api/v1/freight");
+      return l?.length === n ? l : undefined;
+    }, 60000))[0];
+  };
+  const freight = await push(1);
+
+  const { page, problems } = await newPage("desktop");
+  await page.goto(`${url}/promotion`);
+  await page.getByRole("heading", { level: 1, name: "Promotion" }).waitFor();
+  await page.getByLabel("Your name").fill("ana");
+  await page.getByRole("button", { name: "Use this name" }).click();
+  const row = page.locator(`tr[data-freight="${freight.alias}"]`);
+  await row.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor();
+  await shot(page, "promotion-board", "desktop");
+  assert.deepEqual(await axe(page), [], "accessibility violations on the promotion board");
+  // staging has no column yet: the API lists the environments deployed to, not the config's.
+  await page.getByLabel(`Environment to promote ${freight.alias} to`).fill("staging");
+  await page.getByRole("button", { name: "Promote to…" }).click();
+  await page.getByRole("alert").filter({ hasText: `Promotion of ${freight.alias} to staging: pending` }).waitFor();
+  await row.locator('td[data-env="staging"]', { hasText: "0/1 approvals" }).waitFor();
+  await shot(page, "promotion-pending", "desktop");
+
+  // The inbox has it; the author's approval is refused with the server's reason.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Approvals" }).click();
+  await page.getByRole("link", { name: `${freight.alias} to staging` }).waitFor();
+  await shot(page, "approvals-inbox", "desktop");
+  // ana wrote the change: the inbox of what she may approve is empty.
+  await page.getByLabel("Only those ana may approve").check();
+  await page.getByText("Nothing waits for ana's approval.").waitFor();
+  await page.getByLabel("Only those ana may approve").uncheck();
+  await page.getByRole("link", { name: `${freight.alias} to staging` }).click();
+  await page.getByRole("heading", { level: 1, name: `${freight.alias} to staging` }).waitFor();
+  await page.getByRole("heading", { name: "Changed files (0)" }).waitFor();
+  await page.getByText(/Rollback plan/).waitFor();
+  await page.getByRole("button", { name: "Approve" }).click();
+  const refusal = page.getByRole("alert").filter({ hasText: /^Refused: / });
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /author/i, "the refusal says the author cannot approve");
+  await shot(page, "approval-refused", "desktop");
+
+  // Another user's approval deploys it.
+  await page.getByRole("button", { name: "Change" }).click();
+  await page.getByLabel("Your name").fill("bo");
+  await page.getByRole("button", { name: "Use this name" }).click();
+  await page.getByLabel("Reason (needed to reject)").fill("looks good");
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.getByRole("alert").filter({ hasText: /^Approved as bo/ }).waitFor();
+  await page.getByRole("status").filter({ hasText: /^succeeded$/ }).waitFor({ timeout: 30000 });
+  await page.locator(".decisions li", { hasText: "bo" }).waitFor();
+  await shot(page, "approval-approved", "desktop");
+  assert.deepEqual(await axe(page), [], "accessibility violations on the approval page");
+
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Promotion" }).click();
+  await row.locator('td[data-env="staging"]', { hasText: "running here" }).waitFor();
+  await shot(page, "promotion-promoted", "desktop");
+
+  // A second change, promoted from its cell and rejected with a reason (required).
+  writeFileSync(join(dir, "VERSION"), "v2\n");
+  git(dir, "commit", "--quiet", "-am", "v2");
+  const f2 = await push(2);
+  const row2 = page.locator(`tr[data-freight="${f2.alias}"]`);
+  await row2.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor();
+  await page.getByRole("button", { name: `Promote ${f2.alias} to staging` }).click();
+  await row2.locator('td[data-env="staging"]').getByRole("link", { name: /0\/1 approvals/ }).click();
+  await page.getByRole("heading", { level: 1, name: `${f2.alias} to staging` }).waitFor();
+  await page.locator(".files li", { hasText: "VERSION" }).waitFor();
+  await page.getByRole("button", { name: "Reject" }).click();
+  await page.getByRole("alert").filter({ hasText: "Give a reason to reject" }).waitFor();
+  await page.getByLabel("Reason (needed to reject)").fill("not before the release");
+  await page.getByRole("button", { name: "Reject" }).click();
+  await page.getByRole("alert").filter({ hasText: /^Rejected as bo/ }).waitFor();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Promotion" }).click();
+  await row2.locator('td[data-env="staging"]', { hasText: "rejected" }).waitFor();
+  await row2.locator('td[data-env="staging"]', { hasText: "not before the release" }).waitFor();
+  await shot(page, "promotion-rejected", "desktop");
+  // The refused approval is a 403, which Chromium logs as a console error: expected once.
+  assert.deepEqual(problems.filter((p) => !/status of 403/.test(p)), [], "browser errors");
+  assert.equal(problems.length, 1, "one refused request");
+
+  const promotionID = (await apiAt(url, "GET", "/api/v1/promotions"))[1].id;
+  for (const [path, name] of [["promotion", "promotion-board"], ["approvals", "approvals-inbox"], [`approvals/${promotionID}`, "approval-page"]]) {
+    const { page: ph, problems: pp } = await newPage("phone");
+    await ph.goto(`${url}/${path}`);
+    await ph.getByRole("heading", { level: 1 }).waitFor();
+    await ph.locator(".page > *:nth-child(2)").waitFor();
+    const overflow = await ph.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `${path} is ${overflow}px wider than a phone`);
+    await shot(ph, name, "phone");
+    assert.deepEqual(pp, [], "browser errors");
   }
 }));
 

@@ -1,6 +1,8 @@
 import { NavLink, Navigate, Outlet, Route, Routes } from "react-router";
+import { Approvals } from "./pages/Approvals";
 import { Deployments } from "./pages/Deployments";
 import { Insights } from "./pages/Insights";
+import { Promotion } from "./pages/Promotion";
 import { RunPage } from "./pages/RunPage";
 import { RunsList } from "./pages/RunsList";
 import { NotFound, Upcoming } from "./pages/Upcoming";
@@ -45,6 +47,9 @@ export function App() {
         <Route path="deployments" element={<Deployments />} />
         <Route path="deployments/:env" element={<Deployments />} />
         <Route path="insights" element={<Insights />} />
+        <Route path="promotion" element={<Promotion />} />
+        <Route path="approvals" element={<Approvals />} />
+        <Route path="approvals/:id" element={<Approvals />} />
         {sections
           .filter((s) => !s.ready)
           .map((s) => (

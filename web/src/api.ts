@@ -371,3 +371,92 @@ export interface Alert {
 
 export const getAlerts = (signal?: AbortSignal) =>
   request<{ alerts: Alert[] | null }>("/api/v1/insights/alerts", { signal }).then((r) => r.alerts ?? []);
+
+// ---- Freight, promotions and approvals (docs/promote.md) ----
+
+export interface Gate {
+  kind: string;
+  decision: string;
+  reason?: string;
+  environment?: string;
+  policy?: string;
+  counts?: Record<string, number>;
+}
+
+export interface Freight {
+  id: string;
+  alias: string;
+  artifacts: Record<string, string>;
+  repo: string;
+  sha: string;
+  config_hash: string;
+  run_id: string;
+  author?: string;
+  gates?: Gate[] | null;
+  created_at: string;
+}
+
+export interface Decision {
+  by: string;
+  approved: boolean;
+  reason?: string;
+  at: string;
+}
+
+export interface Promotion {
+  id: string;
+  freight: string;
+  environment: string;
+  state: string;
+  reason?: string;
+  risk: string;
+  risk_reason?: string;
+  files?: string[] | null;
+  required_approvals: number;
+  decisions?: Decision[] | null;
+  author?: string;
+  requested_by: string;
+  deployment?: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Approval {
+  promotion: Promotion;
+  freight: Freight;
+  approvers: string[] | null;
+  gates: Gate[] | null;
+  current?: Deployment;
+  rollback: string;
+  recent_deployments: Deployment[] | null;
+}
+
+/** userHeaders names the acting user, a stand-in until paved has accounts (issue #14). */
+const userHeaders = (user: string) => ({ "Content-Type": "application/json", "X-Paved-User": user });
+
+export const listFreight = (signal?: AbortSignal) =>
+  request<Freight[] | null>("/api/v1/freight?limit=50", { signal }).then((r) => r ?? []);
+
+export const listPromotions = (signal?: AbortSignal) =>
+  request<Promotion[] | null>("/api/v1/promotions?limit=200", { signal }).then((r) => r ?? []);
+
+export const promote = (freight: string, environment: string, user: string) =>
+  request<Promotion>("/api/v1/promotions", {
+    method: "POST",
+    headers: userHeaders(user),
+    body: JSON.stringify({ freight, environment }),
+  });
+
+/** listApprovals lists what waits for approvals; with user, only those user may give. */
+export const listApprovals = (user: string, signal?: AbortSignal) =>
+  request<Approval[] | null>(`/api/v1/approvals${user ? `?user=${encodeURIComponent(user)}` : ""}`, { signal }).then((r) => r ?? []);
+
+export const getApproval = (id: string, signal?: AbortSignal) =>
+  request<Approval>(`/api/v1/approvals/${encodeURIComponent(id)}`, { signal });
+
+export const decide = (id: string, approve: boolean, reason: string, user: string) =>
+  request<Promotion>(`/api/v1/approvals/${encodeURIComponent(id)}/${approve ? "approve" : "reject"}`, {
+    method: "POST",
+    headers: userHeaders(user),
+    body: JSON.stringify({ reason }),
+  });

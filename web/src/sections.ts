@@ -15,7 +15,7 @@ export const sections: Section[] = [
   {
     path: "/approvals",
     title: "Approvals",
-    ready: false,
+    ready: true,
     summary:
       "An inbox of approvals waiting on you, each with its whole context: the diff summary, gate results, the environment it affects, the rollback plan and recent deployments.",
     waitsFor: "approvals (promotion policies)",
@@ -23,7 +23,7 @@ export const sections: Section[] = [
   {
     path: "/promotion",
     title: "Promotion",
-    ready: false,
+    ready: true,
     summary:
       "The promotion board: freight by environment, which freight is where and whether it is verified, promoted with one click where policy allows.",
     waitsFor: "freight and environments",
