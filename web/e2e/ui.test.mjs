@@ -624,7 +624,7 @@ test("the promotion board promotes freight and an approval is given through the 
   await page.getByLabel("Your name").fill("ana");
   await page.getByRole("button", { name: "Use this name" }).click();
   const row = page.locator(`tr[data-freight="${freight.alias}"]`);
-  await row.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor();
+  await row.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor({ timeout: 30000 }); // the board polls; a deploy under load takes a while
   await shot(page, "promotion-board", "desktop");
   assert.deepEqual(await axe(page), [], "accessibility violations on the promotion board");
   // staging has no column yet: the API lists the environments deployed to, not the config's.
@@ -665,7 +665,7 @@ test("the promotion board promotes freight and an approval is given through the 
   assert.deepEqual(await axe(page), [], "accessibility violations on the approval page");
 
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Promotion" }).click();
-  await row.locator('td[data-env="staging"]', { hasText: "running here" }).waitFor();
+  await row.locator('td[data-env="staging"]', { hasText: "running here" }).waitFor({ timeout: 30000 }); // the board polls; a deploy under load takes a while
   await shot(page, "promotion-promoted", "desktop");
 
   // A second change, promoted from its cell and rejected with a reason (required).
@@ -673,7 +673,7 @@ test("the promotion board promotes freight and an approval is given through the 
   git(dir, "commit", "--quiet", "-am", "v2");
   const f2 = await push(2);
   const row2 = page.locator(`tr[data-freight="${f2.alias}"]`);
-  await row2.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor();
+  await row2.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor({ timeout: 30000 }); // the board polls; a deploy under load takes a while
   await page.getByRole("button", { name: `Promote ${f2.alias} to staging` }).click();
   await row2.locator('td[data-env="staging"]').getByRole("link", { name: /0\/1 approvals/ }).click();
   await page.getByRole("heading", { level: 1, name: `${f2.alias} to staging` }).waitFor();
