@@ -722,6 +722,9 @@ test("the builder makes a two-stage pipeline that paved validate accepts and ope
   await validity.filter({ hasText: /problem/ }).waitFor();
 
   const name = page.getByRole("textbox", { name: "Name", exact: true });
+  await name.fill("build");
+  await name.press("Enter");
+  await page.getByRole("alert").filter({ hasText: "already a stage called build" }).waitFor();
   await name.fill("test");
   await name.press("Enter");
   await page.locator('.bnode[data-stage="test"]').waitFor();

@@ -52,7 +52,22 @@ describe("builder round trip", () => {
     expect(stageOf(lines, 2)).toBe("");
   });
 
-  it("reports malformed YAML", () => {
+  it("keeps each stage's other keys with it when names are swapped or reused", () => {
+    const { model, doc } = open(file);
+    model.stages[0].name = "scan";
+    model.stages[1].name = "build";
+    let out = compile(model, doc);
+    expect(out).toContain("  scan:\n    steps:\n      - name: compile");
+    expect(out).toContain("  build:\n    needs: [build]\n    uses: gate/secrets\n    with: {severity: HIGH}");
+    const again = open(file);
+    again.model.stages = [again.model.stages[0], { name: "scan", needs: [], steps: [{ name: "", run: "x" }], uses: "", artifacts: [], timeout: "" }];
+    out = compile(again.model, again.doc);
+    expect(out).not.toContain("with:");
+    expect(out).toContain("  scan:\n    steps:\n      - run: x\n");
+  });
+
+  it("reports malformed YAML and a stages: that is not a map", () => {
     expect(() => open("stages: [\n")).toThrow();
+    expect(() => open("stages: [a, b]\n")).toThrow(/must be a map/);
   });
 });

@@ -2,7 +2,7 @@
 // builder edits only the keys it shows (name, stages, needs, steps, uses, artifacts, timeout);
 // it writes them into the YAML document it was opened from, so every other key (env, with:,
 // matrix, a step's other keys, comments) stays as it was.
-import { Document, LineCounter, YAMLMap, YAMLSeq, isMap, isScalar, isSeq, parseDocument } from "yaml";
+import { Document, LineCounter, Pair, YAMLMap, YAMLSeq, isMap, isScalar, isSeq, parseDocument } from "yaml";
 
 export interface Step {
   name: string;
@@ -38,6 +38,8 @@ export function open(text: string): Opened {
   if (doc.errors.length > 0) throw new Error(doc.errors[0].message);
   const js = (doc.toJS() ?? {}) as Record<string, unknown>;
   if (typeof js !== "object" || Array.isArray(js)) throw new Error("the file is not a map of keys (name:, stages:)");
+  if (js.stages !== undefined && js.stages !== null && (typeof js.stages !== "object" || Array.isArray(js.stages)))
+    throw new Error("stages: must be a map from stage name to stage (see docs/pipeline.md)");
   const stages: BStage[] = [];
   const raw = (js.stages ?? {}) as Record<string, Record<string, unknown> | null>;
   for (const [name, s0] of Object.entries(raw)) {
@@ -77,16 +79,17 @@ export function compile(model: Model, base: Document): string {
     doc.set("stages", stages);
   }
   const map = stages as YAMLMap;
-  const keep = new Set(model.stages.map((s) => s.orig ?? s.name));
-  for (const p of [...map.items]) {
-    const k = isScalar(p.key) ? str(p.key.value) : str(p.key);
-    if (!keep.has(k)) map.items.splice(map.items.indexOf(p), 1);
-  }
+  // Pairs are found by the name each stage had when opened, all before any is renamed, so
+  // that swapping two names, or reusing a removed stage's name, moves no keys between stages.
+  const keyOf = (p: Pair) => (isScalar(p.key) ? str(p.key.value) : str(p.key));
+  const byOrig = new Map(map.items.map((p) => [keyOf(p), p]));
+  const kept = new Set(model.stages.filter((s) => s.orig !== undefined).map((s) => s.orig!));
+  map.items = map.items.filter((p) => kept.has(keyOf(p)));
   for (const s of model.stages) {
-    let pair = map.items.find((p) => (isScalar(p.key) ? str(p.key.value) : str(p.key)) === (s.orig ?? s.name));
+    let pair = s.orig !== undefined ? byOrig.get(s.orig) : undefined;
     if (!pair) {
-      map.set(s.name, new YAMLMap());
-      pair = map.items[map.items.length - 1];
+      pair = new Pair(doc.createNode(s.name), new YAMLMap());
+      map.items.push(pair);
     } else if (s.orig !== s.name) {
       pair.key = doc.createNode(s.name);
     }

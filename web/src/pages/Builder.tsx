@@ -297,6 +297,16 @@ interface PanelProps {
 
 function StagePanel({ stage: s, others, errors, onChange, onRename, onRemove }: PanelProps) {
   const [name, setName] = useState(s.name);
+  const [nameError, setNameError] = useState("");
+  const commitName = () => {
+    const to = name.trim();
+    if (to === s.name) return setNameError("");
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(to))
+      return setNameError("A stage name starts with a letter or digit and holds only letters, digits, '.', '_' and '-'.");
+    if (others.includes(to)) return setNameError(`There is already a stage called ${to}; pick another name.`);
+    setNameError("");
+    onRename(to);
+  };
   const list = (v: string) => v.split(",").map((x) => x.trim()).filter(Boolean);
   return (
     <div className="stage-panel">
@@ -315,10 +325,17 @@ function StagePanel({ stage: s, others, errors, onChange, onRename, onRemove }: 
         <input
           value={name}
           onChange={(e) => setName(e.target.value)}
-          onBlur={() => onRename(name.trim())}
-          onKeyDown={(e) => e.key === "Enter" && onRename(name.trim())}
+          aria-invalid={nameError ? true : undefined}
+          aria-describedby={nameError ? "stage-name-error" : undefined}
+          onBlur={commitName}
+          onKeyDown={(e) => e.key === "Enter" && commitName()}
         />
       </label>
+      {nameError && (
+        <p id="stage-name-error" className="bad" role="alert">
+          {nameError}
+        </p>
+      )}
       <fieldset>
         <legend>Needs</legend>
         {others.length === 0 && <p className="muted">No other stages yet.</p>}
