@@ -45,6 +45,9 @@ function StageBox({ data }: NodeProps<BNode>) {
 
 const nodeTypes = { bstage: StageBox };
 
+// The gate kinds paved builds in (cmd/paved/kinds_gate.go), offered as you type `uses:`.
+const gateKinds = ["gate/secrets", "gate/sbom", "gate/vulns", "gate/sarif", "gate/policy"];
+
 const start = `name: my-pipeline
 stages:
   build:
@@ -357,9 +360,16 @@ function StagePanel({ stage: s, others, errors, onChange, onRename, onRemove }: 
         <input
           value={s.uses}
           placeholder="e.g. gate/secrets"
+          list="gate-kinds"
           onChange={(e) => onChange((st) => ({ ...st, uses: e.target.value.trim() }))}
         />
       </label>
+      {/* Suggestions only: the server's check says whether this build runs the kind. */}
+      <datalist id="gate-kinds">
+        {gateKinds.map((k) => (
+          <option key={k} value={k} />
+        ))}
+      </datalist>
       <fieldset>
         <legend>Steps</legend>
         {s.steps.map((step, i) => (
