@@ -144,6 +144,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/insights/dora", s.insightDORA)
 		r.Get("/insights/cost", s.insightCost)
 		r.Get("/keys", s.keyList)
+		r.Post("/pipelines/validate", s.pipelineValidate)
 		s.environmentRoutes(r)
 		s.promoteRoutes(r)
 	})

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -707,3 +707,70 @@ test("the promotion board promotes freight and an approval is given through the 
 if (!existsSync(chromiumPath)) {
   throw new Error(`no chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM`);
 }
+
+test("the builder makes a two-stage pipeline that paved validate accepts and opens it again", showingFailures(async () => {
+  const { page, problems } = await newPage("desktop");
+  await page.goto(`${base}/builder`);
+  await page.getByRole("heading", { level: 1, name: "Pipeline builder" }).waitFor();
+  const validity = page.getByTestId("validity");
+  await validity.filter({ hasText: "Valid: 1 stage" }).waitFor();
+
+  // A new stage has no steps yet: the server's check says so, on the stage and in the panel.
+  await page.getByRole("button", { name: "Add stage" }).click();
+  await page.locator('.bnode.has-errors[data-stage="stage-1"]').waitFor();
+  await page.getByRole("list", { name: "Problems in stage stage-1" }).getByText(/stage-1/).waitFor();
+  await validity.filter({ hasText: /problem/ }).waitFor();
+
+  const name = page.getByRole("textbox", { name: "Name", exact: true });
+  await name.fill("build");
+  await name.press("Enter");
+  await page.getByRole("alert").filter({ hasText: "already a stage called build" }).waitFor();
+  await name.fill("test");
+  await name.press("Enter");
+  await page.locator('.bnode[data-stage="test"]').waitFor();
+
+  // Drag from build's right handle to test's left handle: test now needs build.
+  const from = await page.locator('.react-flow__node[data-id="build"] .react-flow__handle.source').boundingBox();
+  const to = await page.locator('.react-flow__node[data-id="test"] .react-flow__handle.target').boundingBox();
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 8 });
+  await page.mouse.up();
+  const yaml = page.getByTestId("yaml");
+  await yaml.filter({ hasText: "needs: [build]" }).waitFor();
+
+  // Fixing it: a step in the panel, typed with the keyboard.
+  await page.getByRole("button", { name: "Add step" }).click();
+  await page.getByRole("textbox", { name: "Step 1 name" }).fill("unit");
+  await page.getByRole("textbox", { name: "Step 1 run" }).pressSequentially("go test ./...");
+  await validity.filter({ hasText: "Valid: 2 stages" }).waitFor();
+  assert.equal(await page.locator(".bnode.has-errors").count(), 0);
+  assert.deepEqual(await axe(page), [], "accessibility violations on the builder");
+  await shot(page, "builder-built", "desktop");
+
+  // Export, and the real CLI agrees the file is valid.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download" }).click()]);
+  const file = join(tmp, "built.paved.yml");
+  await download.saveAs(file);
+  const text = readFileSync(file, "utf8");
+  assert.equal(text, await yaml.textContent());
+  assert.match(text, /test:\n {4}needs: \[build\]\n {4}steps:\n {6}- name: unit\n {8}run: go test \.\/\.\.\.\n/);
+  execFileSync(bin, ["validate", file], { stdio: "pipe" });
+
+  // Pasted into a fresh builder, it opens as the same graph and prints as the same file.
+  for (const kind of ["desktop", "phone"]) {
+    const { page: p2, problems: pr2 } = await newPage(kind);
+    await p2.goto(`${base}/builder`);
+    await p2.getByText("Open an existing .paved.yml").click();
+    await p2.getByRole("textbox", { name: "Paste the file" }).fill(text);
+    await p2.getByRole("button", { name: "Open in the builder" }).click();
+    await p2.locator('.bnode[data-stage="test"]').waitFor();
+    assert.equal(await p2.locator(".bnode").count(), 2);
+    await p2.locator('.react-flow__edge[aria-label="test needs build"]').waitFor({ state: "attached" });
+    assert.equal(await p2.getByTestId("yaml").textContent(), text);
+    await p2.getByTestId("validity").filter({ hasText: "Valid: 2 stages" }).waitFor();
+    await shot(p2, "builder-opened", kind);
+    assert.deepEqual(pr2, [], "browser errors");
+  }
+  assert.deepEqual(problems, [], "browser errors");
+}));

@@ -1,5 +1,6 @@
 import { NavLink, Navigate, Outlet, Route, Routes } from "react-router";
 import { Approvals } from "./pages/Approvals";
+import { Builder } from "./pages/Builder";
 import { Deployments } from "./pages/Deployments";
 import { Insights } from "./pages/Insights";
 import { Promotion } from "./pages/Promotion";
@@ -50,6 +51,7 @@ export function App() {
         <Route path="promotion" element={<Promotion />} />
         <Route path="approvals" element={<Approvals />} />
         <Route path="approvals/:id" element={<Approvals />} />
+        <Route path="builder" element={<Builder />} />
         {sections
           .filter((s) => !s.ready)
           .map((s) => (

@@ -47,7 +47,7 @@ export const sections: Section[] = [
   {
     path: "/builder",
     title: "Builder",
-    ready: false,
+    ready: true,
     summary:
       "A visual pipeline builder: stages on a canvas, needs as edges, steps and gates set inline, validation errors shown as you go, compiling to the same .paved.yml.",
     waitsFor: "the builder",
