@@ -55,6 +55,7 @@ describe("cost", () => {
   it("renders CPU time, memory and cost", () => {
     expect(cpu(0)).toBe("0 s");
     expect(cpu(5)).toBe("5.0 CPU-s");
+    expect(cpu(0.0234)).toBe("0.023 CPU-s");
     expect(cpu(90)).toBe("1.5 CPU-min");
     expect(cpu(7200)).toBe("2.0 CPU-h");
     expect(gbs(undefined)).toBe("");

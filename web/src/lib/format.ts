@@ -59,7 +59,7 @@ export function cpu(s: number): string {
   if (!(s > 0)) return "0 s";
   if (s >= 3600) return `${(s / 3600).toFixed(s >= 36000 ? 0 : 1)} CPU-h`;
   if (s >= 60) return `${(s / 60).toFixed(s >= 600 ? 0 : 1)} CPU-min`;
-  return `${s.toFixed(s < 10 ? 1 : 0)} CPU-s`;
+  return `${s < 1 ? Number(s.toPrecision(2)) : s.toFixed(s < 10 ? 1 : 0)} CPU-s`;
 }
 
 /** gbs renders memory use in GiB-seconds ("" when the server did not measure it). */

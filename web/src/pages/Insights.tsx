@@ -279,6 +279,7 @@ function DoraSection({ since, env, setEnv }: { since: string; env: string; setEn
             </div>
           </dl>
           {d.failing_since && <p className="notice">Failing since {new Date(d.failing_since).toLocaleString()}.</p>}
+          {reasons.length > 0 && <h3>Rollbacks by reason</h3>}
           {reasons.length > 0 && (
             <Bars label="Rollbacks by reason" rows={reasons.map(([r, n]) => ({ name: r, values: [n] }))} legend={["rollbacks"]} fmt={String} />
           )}
