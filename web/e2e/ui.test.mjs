@@ -301,6 +301,7 @@ test("a run's DAG appears, its stages turn green live and its logs stream", show
   await page.locator(".log-line", { hasText: "tests passed" }).waitFor();
   // Its JUnit report's counts, from the stage's TestsReported event.
   await page.locator(".test-results", { hasText: "2 total, 1 passed, 0 failed, 0 errored, 1 skipped" }).waitFor();
+  await shot(page, "run-test-results", "desktop");
 
   // Search, then a line link that survives a reload.
   await page.locator('.dag [data-stage="build"]').click();
