@@ -45,7 +45,9 @@ stages:
         run: |
           echo "testing"
           sleep 1.5
+          printf '<testsuite name="pkg"><testcase classname="pkg" name="TestA" time="0.2"/><testcase classname="pkg" name="TestB" time="0.1"><skipped/></testcase></testsuite>' > unit.xml
           echo "tests passed"
+    reports: {junit: unit.xml}
   package:
     needs: [build, test]
     steps:
@@ -297,6 +299,9 @@ test("a run's DAG appears, its stages turn green live and its logs stream", show
   await page.keyboard.press("Enter");
   await page.locator("#log-title", { hasText: "test" }).waitFor();
   await page.locator(".log-line", { hasText: "tests passed" }).waitFor();
+  // Its JUnit report's counts, from the stage's TestsReported event.
+  await page.locator(".test-results", { hasText: "2 total, 1 passed, 0 failed, 0 errored, 1 skipped" }).waitFor();
+  await shot(page, "run-test-results", "desktop");
 
   // Search, then a line link that survives a reload.
   await page.locator('.dag [data-stage="build"]').click();
@@ -572,6 +577,11 @@ test("findings, deployments with a rollback and insights", showingFailures(async
     await page.getByLabel("Repository").press("Enter");
     await page.waitForURL(/repo=e2e%2Fsvc/);
     await page.locator(".kpis dd", { hasText: /^2$/ }).first().waitFor();
+    // DORA keys of the only environment (two deployments and the rollback's redeploy), and cost.
+    await page.getByLabel("Environment").locator("option", { hasText: "e2e-web" }).waitFor({ state: "attached" });
+    await page.locator('dl[aria-label="DORA keys"] dd', { hasText: /^2 \(2 ok/ }).waitFor();
+    await page.locator("#cost ~ p", { hasText: /runs used .* CPU-/ }).waitFor();
+    await page.locator("#flaky ~ p", { hasText: "No flaky tests." }).waitFor();
     await shot(page, "insights-numbers", kind);
     if (kind === "desktop") assert.deepEqual(await axe(page), [], "accessibility violations on insights");
     assert.deepEqual(problems, [], "browser errors");

@@ -84,6 +84,22 @@ export interface RunEvent {
   time: string;
   stage?: string;
   status?: string;
+  attempt?: number;
+  tests?: TestReport;
+}
+
+/** TestReport is a TestsReported event's `tests`: what a stage's JUnit reports said. */
+export interface TestReport {
+  files?: string[] | null;
+  total: number;
+  passed: number;
+  failed: number;
+  errored: number;
+  skipped: number;
+  duration_ms?: number;
+  cases?: { id: string; status: string; ms?: number }[] | null;
+  quarantined?: string[] | null;
+  note?: string;
 }
 
 export interface LogLine {
@@ -371,6 +387,83 @@ export interface Alert {
 
 export const getAlerts = (signal?: AbortSignal) =>
   request<{ alerts: Alert[] | null }>("/api/v1/insights/alerts", { signal }).then((r) => r.alerts ?? []);
+
+const query = (f: Record<string, string | undefined>) => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(f)) if (v) q.set(k, v);
+  return q.toString();
+};
+
+/** Dora is GET /api/v1/insights/dora: the four keys of one environment (docs/insights.md). */
+export interface Dora {
+  deployments: number;
+  succeeded: number;
+  failed: number;
+  rolled_back: number;
+  deployments_per_day: number;
+  lead_time_ms: Dist;
+  change_failure_rate: number;
+  time_to_restore_ms: Dist;
+  failing_since?: string;
+  rollbacks: number;
+  rollbacks_by_reason?: Record<string, number> | null;
+}
+
+export const getDora = (environment: string, since: string, signal?: AbortSignal) =>
+  request<Dora>(`/api/v1/insights/dora?${query({ environment, since })}`, { signal });
+
+export interface FlakyTest {
+  repo: string;
+  pipeline: string;
+  stage: string;
+  test: string;
+  reason: string;
+  runs: number;
+  failures: number;
+  flake_rate: number;
+  wasted_ms: number;
+  last_failure?: string;
+}
+
+export interface TestHistory {
+  repo: string;
+  pipeline: string;
+  stage: string;
+  test: string;
+  runs: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  quarantined?: boolean;
+}
+
+export const getTestInsights = (f: { repo?: string; pipeline?: string }, signal?: AbortSignal) =>
+  request<{ tests: TestHistory[] | null; flaky: FlakyTest[] | null }>(`/api/v1/insights/tests?${query(f)}`, { signal }).then((r) => ({
+    tests: r?.tests ?? [],
+    flaky: r?.flaky ?? [],
+  }));
+
+export interface CostRow {
+  team?: string;
+  repo?: string;
+  pipeline?: string;
+  runs: number;
+  cpu_seconds: number;
+  memory_gb_seconds?: number;
+  max_rss_bytes: number;
+  cost: number;
+}
+
+export interface CostReport {
+  cpu_hour_price: number;
+  total: CostRow;
+  teams: CostRow[] | null;
+  pipelines: CostRow[] | null;
+  truncated?: boolean;
+}
+
+export const getCost = (f: { since: string; repo?: string; pipeline?: string }, signal?: AbortSignal) =>
+  request<CostReport>(`/api/v1/insights/cost?${query(f)}`, { signal });
 
 // ---- Freight, promotions and approvals (docs/promote.md) ----
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { atOrAbove, deploymentsByStage, metricValue, outcomeClass, scale, where } from "./deploy";
+import { atOrAbove, deploymentsByStage, metricValue, outcomeClass, scale, testsByStage, where } from "./deploy";
 
 describe("deploy formatting", () => {
   it("renders metrics in their unit", () => {
@@ -49,5 +49,25 @@ describe("scale", () => {
     expect(scale(5, 10)).toBe(50);
     expect(scale(5, 0)).toBe(0);
     expect(scale(20, 10)).toBe(100);
+  });
+});
+
+describe("test results", () => {
+  it("keeps each stage's newest report and names the failed and quarantined tests", () => {
+    const t = (failed: number, cases: { id: string; status: string }[], quarantined?: string[]) => ({
+      total: cases.length, passed: cases.length - failed, failed, errored: 0, skipped: 0, cases, quarantined,
+    });
+    const m = testsByStage([
+      { run_id: "r", seq: 1, type: "TestsReported", time: "", stage: "test", attempt: 1, tests: t(1, [{ id: "a.A", status: "failed" }]) },
+      { run_id: "r", seq: 2, type: "StageFinished", time: "", stage: "test" },
+      {
+        run_id: "r", seq: 3, type: "TestsReported", time: "", stage: "test", attempt: 2,
+        tests: t(2, [{ id: "a.A", status: "passed" }, { id: "a.B", status: "failed" }, { id: "a.C", status: "errored" }], ["a.B"]),
+      },
+    ]);
+    expect(m.size).toBe(1);
+    expect(m.get("test")?.failed).toEqual(["a.C"]);
+    expect(m.get("test")?.quarantined).toEqual(["a.B"]);
+    expect(m.get("test")?.report.total).toBe(3);
   });
 });

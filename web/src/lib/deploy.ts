@@ -1,5 +1,5 @@
 // Formatting of deployment, gate and insight figures, kept pure so vitest checks them.
-import type { Finding, LiveDeployment, RunEvent } from "../api";
+import type { Finding, LiveDeployment, RunEvent, TestReport } from "../api";
 
 /** outcomeClass maps an outcome, phase or decision to the badge colour class. */
 export function outcomeClass(o: string | undefined): string {
@@ -74,4 +74,24 @@ export function where(f: Finding): string {
 export function scale(v: number, max: number): number {
   if (!(max > 0) || !(v > 0)) return 0;
   return Math.min(100, (v / max) * 100);
+}
+
+/** TestSummary is what the run page shows of a stage's TestsReported: counts and the names
+ * that need a look (failed or errored, and the quarantined ones that were excused). */
+export interface TestSummary {
+  report: TestReport;
+  failed: string[];
+  quarantined: string[];
+}
+
+/** testsByStage is the newest TestsReported of each stage (a retry's report replaces the last). */
+export function testsByStage(events: RunEvent[]): Map<string, TestSummary> {
+  const m = new Map<string, TestSummary>();
+  for (const e of events) {
+    if (e.type !== "TestsReported" || !e.stage || !e.tests) continue;
+    const q = e.tests.quarantined ?? [];
+    const failed = (e.tests.cases ?? []).filter((c) => (c.status === "failed" || c.status === "errored") && !q.includes(c.id)).map((c) => c.id);
+    m.set(e.stage, { report: e.tests, failed, quarantined: q });
+  }
+  return m;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ago, branch, bytes, duration, shortId, since } from "./format";
+import { ago, branch, bytes, cpu, duration, gbs, money, shortId, since } from "./format";
 
 describe("duration", () => {
   it.each([
@@ -48,5 +48,20 @@ describe("small formats", () => {
     expect(branch("refs/heads/release/1.2")).toBe("release/1.2");
     expect(branch("refs/tags/v1")).toBe("refs/tags/v1");
     expect(branch(undefined)).toBe("");
+  });
+});
+
+describe("cost", () => {
+  it("renders CPU time, memory and cost", () => {
+    expect(cpu(0)).toBe("0 s");
+    expect(cpu(5)).toBe("5.0 CPU-s");
+    expect(cpu(0.0234)).toBe("0.023 CPU-s");
+    expect(cpu(90)).toBe("1.5 CPU-min");
+    expect(cpu(7200)).toBe("2.0 CPU-h");
+    expect(gbs(undefined)).toBe("");
+    expect(gbs(1.5)).toBe("1.50 GiB·s");
+    expect(money(0.1075)).toBe("0.11");
+    expect(money(12.345)).toBe("12.35");
+    expect(money(0)).toBe("0");
   });
 });

@@ -53,3 +53,18 @@ export const shortId = (id: string) =>
 
 /** branch is a ref without refs/heads/ (tags keep their refs/tags/ so they read as tags). */
 export const branch = (ref?: string) => (ref ?? "").replace(/^refs\/heads\//, "");
+
+/** cpu renders CPU-seconds as hours, minutes or seconds, whichever reads best. */
+export function cpu(s: number): string {
+  if (!(s > 0)) return "0 s";
+  if (s >= 3600) return `${(s / 3600).toFixed(s >= 36000 ? 0 : 1)} CPU-h`;
+  if (s >= 60) return `${(s / 60).toFixed(s >= 600 ? 0 : 1)} CPU-min`;
+  return `${s < 1 ? Number(s.toPrecision(2)) : s.toFixed(s < 10 ? 1 : 0)} CPU-s`;
+}
+
+/** gbs renders memory use in GiB-seconds ("" when the server did not measure it). */
+export const gbs = (v?: number) => (v == null ? "" : `${v.toFixed(v < 10 ? 2 : 0)} GiB·s`);
+
+/** money renders a cost with enough digits to tell small costs apart (no currency: the
+ * price's unit is whatever the operator chose). */
+export const money = (v: number) => (v >= 1 ? v.toFixed(2) : v.toPrecision(2).replace(/^0\.?0*$/, "0"));

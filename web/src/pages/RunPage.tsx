@@ -6,7 +6,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, useLocation, useParams, useSearchParams } from "react-router";
 import { ApiError, cancelRun, eventsURL, getRun, runEvents, terminalPhases, type LiveDeployment, type RunView, type Stage } from "../api";
 import { Findings } from "../components/Findings";
-import { deploymentsByStage } from "../lib/deploy";
+import { deploymentsByStage, testsByStage, type TestSummary } from "../lib/deploy";
 import { Dag } from "../components/Dag";
 import { LogView } from "../components/LogView";
 import { PhaseBadge } from "../components/StatusBadge";
@@ -118,11 +118,13 @@ export function RunPage() {
 
   const stage = params.get("stage") ?? (run ? defaultStage(run.stages) : undefined);
   const current = run?.stages.find((s) => s.name === stage);
-  const deployStages = run?.stages.filter((s) => s.phase === "deploy") ?? [];
-  const deployments = useDeployments(
+  // Deployments and test results are not in the run view: they are read from the run's
+  // events whenever a stage has moved on.
+  const stages = run?.stages ?? [];
+  const { deployments, tests } = useStageEvents(
     id,
-    deployStages.map((s) => `${s.name}:${s.status}:${s.attempt}`).join(","),
-    deployStages.some((s) => s.status !== "pending" && s.status !== "skipped"),
+    stages.map((s) => `${s.name}:${s.status}:${s.attempt}`).join(","),
+    stages.some((s) => s.status !== "pending" && s.status !== "skipped"),
   );
   const select = useCallback(
     (name: string) => {
@@ -251,6 +253,7 @@ export function RunPage() {
         </div>
         {current && <StageFacts stage={current} now={now} />}
         {current && deployments.get(current.name) && <DeployLink d={deployments.get(current.name)!} />}
+        {current && tests.get(current.name) && <TestResults t={tests.get(current.name)!} />}
         {current ? (
           <LogView key={current.name} runId={run.id} stage={current.name} hash={location.hash} />
         ) : (
@@ -302,21 +305,60 @@ export function RunPage() {
   );
 }
 
-/** useDeployments maps the run's deploy stages to their deployments, which the run view does
- * not carry: they are read from the run's events whenever the run has moved on. */
-function useDeployments(id: string, version: string, any: boolean): Map<string, LiveDeployment> {
-  const [m, setM] = useState<Map<string, LiveDeployment>>(new Map());
+/** useStageEvents maps the run's stages to their deployments and test results, which the run
+ * view does not carry: they are read from the run's events whenever a stage has moved on. */
+function useStageEvents(id: string, version: string, any: boolean) {
+  const [m, setM] = useState<{ deployments: Map<string, LiveDeployment>; tests: Map<string, TestSummary> }>({
+    deployments: new Map(),
+    tests: new Map(),
+  });
   useEffect(() => {
     if (!any) return;
     const ac = new AbortController();
     runEvents(id, ac.signal)
-      .then((ev) => setM(deploymentsByStage(ev)))
+      .then((ev) => setM({ deployments: deploymentsByStage(ev), tests: testsByStage(ev) }))
       .catch(() => {
-        // the link is a convenience: without events the stage shows no link
+        // links and test results are a convenience: without events the stage shows none
       });
     return () => ac.abort();
   }, [id, version, any]);
   return m;
+}
+
+/** TestResults is a stage's TestsReported: counts, then the tests a reader must look at. */
+function TestResults({ t }: { t: TestSummary }) {
+  const r = t.report;
+  return (
+    <section className="test-results" aria-label="Test results">
+      <p>
+        <strong>Tests</strong>: {r.total} total, {r.passed} passed, {r.failed} failed, {r.errored} errored, {r.skipped} skipped
+        {r.duration_ms ? ` in ${duration(r.duration_ms)}` : ""}
+        {r.note ? ` (${r.note})` : ""}
+      </p>
+      {t.failed.length > 0 && (
+        <p>
+          Failed:{" "}
+          {t.failed.map((n, i) => (
+            <span key={n}>
+              {i > 0 && ", "}
+              <code>{n}</code>
+            </span>
+          ))}
+        </p>
+      )}
+      {t.quarantined.length > 0 && (
+        <p>
+          Quarantined (flaky, failure excused):{" "}
+          {t.quarantined.map((n, i) => (
+            <span key={n}>
+              {i > 0 && ", "}
+              <code>{n}</code>
+            </span>
+          ))}
+        </p>
+      )}
+    </section>
+  );
 }
 
 function DeployLink({ d }: { d: LiveDeployment }) {
