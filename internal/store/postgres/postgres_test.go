@@ -336,39 +336,3 @@ func TestLockServer(t *testing.T) {
 		t.Errorf("LockServer after the holder closed = %v", err)
 	}
 }
-
-func TestDeployments(t *testing.T) {
-	t.Parallel()
-	var d databases
-	storetest.ExerciseDeployments(t, storetest.DeploymentHarness{
-		Open: func(t *testing.T) storetest.DeploymentStore { return d.open(t) },
-		Reopen: func(t *testing.T, s storetest.DeploymentStore) storetest.DeploymentStore {
-			return d.reopen(t, s.(*postgres.Store))
-		},
-	})
-}
-
-func TestPromotions(t *testing.T) {
-	t.Parallel()
-	var mu sync.Mutex
-	dsns := map[storetest.PromotionStore]string{}
-	storetest.ExercisePromotions(t, storetest.PromotionHarness{
-		Open: func(t *testing.T) storetest.PromotionStore {
-			dsn := pgtest.DSN(t)
-			s := open(t, dsn)
-			mu.Lock()
-			dsns[s] = dsn
-			mu.Unlock()
-			return s
-		},
-		Reopen: func(t *testing.T, s storetest.PromotionStore) storetest.PromotionStore {
-			mu.Lock()
-			dsn := dsns[s]
-			mu.Unlock()
-			if err := s.(*postgres.Store).Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t, dsn)
-		},
-	})
-}

@@ -21,32 +21,6 @@ type DeploymentStore interface {
 	DeploymentList(ctx context.Context, p store.DeploymentListParams) ([]store.Deployment, error)
 }
 
-// DeploymentHarness tells ExerciseDeployments how to get stores; like Harness.
-type DeploymentHarness struct {
-	Open   func(t *testing.T) DeploymentStore
-	Reopen func(t *testing.T, s DeploymentStore) DeploymentStore // nil: skip the restart test
-}
-
-// ExerciseDeployments runs the deployment history's conformance tests.
-func ExerciseDeployments(t *testing.T, h DeploymentHarness) {
-	t.Helper()
-	for _, c := range []struct {
-		name string
-		test func(*testing.T, DeploymentHarness)
-	}{
-		{"RoundTrip", testDeploymentRoundTrip},
-		{"Finish", testDeploymentFinish},
-		{"List", testDeploymentList},
-		{"FinishRace", testDeploymentFinishRace},
-		{"Reopen", testDeploymentReopen},
-	} {
-		t.Run("Deployment"+c.name, func(t *testing.T) {
-			t.Parallel()
-			c.test(t, h)
-		})
-	}
-}
-
 var deployT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func deployment(id, env string, at time.Time) store.Deployment {
@@ -57,7 +31,7 @@ func deployment(id, env string, at time.Time) store.Deployment {
 	}
 }
 
-func testDeploymentRoundTrip(t *testing.T, h DeploymentHarness) {
+func testDeploymentRoundTrip(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	d := deployment("d1", "prod", deployT0)
 	if err := s.DeploymentAppend(ctx, d); err != nil {
@@ -81,7 +55,7 @@ func testDeploymentRoundTrip(t *testing.T, h DeploymentHarness) {
 	}
 }
 
-func testDeploymentFinish(t *testing.T, h DeploymentHarness) {
+func testDeploymentFinish(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	if err := s.DeploymentAppend(ctx, deployment("d1", "prod", deployT0)); err != nil {
 		t.Fatal(err)
@@ -107,7 +81,7 @@ func testDeploymentFinish(t *testing.T, h DeploymentHarness) {
 	}
 }
 
-func testDeploymentList(t *testing.T, h DeploymentHarness) {
+func testDeploymentList(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	for i, env := range []string{"dev", "prod", "prod", "prod"} {
 		if err := s.DeploymentAppend(ctx, deployment(fmt.Sprintf("d%d", i), env, deployT0.Add(time.Duration(i)*time.Second))); err != nil {
@@ -149,7 +123,7 @@ func testDeploymentList(t *testing.T, h DeploymentHarness) {
 }
 
 // testDeploymentFinishRace: two servers finishing one deployment: exactly one wins.
-func testDeploymentFinishRace(t *testing.T, h DeploymentHarness) {
+func testDeploymentFinishRace(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	if err := s.DeploymentAppend(ctx, deployment("d1", "prod", deployT0)); err != nil {
 		t.Fatal(err)
@@ -176,7 +150,7 @@ func testDeploymentFinishRace(t *testing.T, h DeploymentHarness) {
 	}
 }
 
-func testDeploymentReopen(t *testing.T, h DeploymentHarness) {
+func testDeploymentReopen(t *testing.T, h Harness) {
 	if h.Reopen == nil {
 		t.Skip("the store does not outlive Close")
 	}

@@ -24,32 +24,6 @@ type PromotionStore interface {
 	PromotionList(ctx context.Context, p store.PromotionListParams) ([]store.Promotion, error)
 }
 
-// PromotionHarness tells ExercisePromotions how to get stores; like Harness.
-type PromotionHarness struct {
-	Open   func(t *testing.T) PromotionStore
-	Reopen func(t *testing.T, s PromotionStore) PromotionStore // nil: skip the restart test
-}
-
-// ExercisePromotions runs the freight and promotion conformance tests.
-func ExercisePromotions(t *testing.T, h PromotionHarness) {
-	t.Helper()
-	for _, c := range []struct {
-		name string
-		test func(*testing.T, PromotionHarness)
-	}{
-		{"Freight", testFreight},
-		{"RoundTrip", testPromotionRoundTrip},
-		{"UpdateRace", testPromotionUpdateRace},
-		{"List", testPromotionList},
-		{"Reopen", testPromotionReopen},
-	} {
-		t.Run("Promotion"+c.name, func(t *testing.T) {
-			t.Parallel()
-			c.test(t, h)
-		})
-	}
-}
-
 var promoteT0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
 func freight(id, alias string, at time.Time) store.Freight {
@@ -67,7 +41,7 @@ func promotion(id, env, fr string, at time.Time) store.Promotion {
 	}
 }
 
-func testFreight(t *testing.T, h PromotionHarness) {
+func testFreight(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	f := freight("sha256:f1", "f1", promoteT0)
 	if err := s.FreightPut(ctx, f); err != nil {
@@ -109,7 +83,7 @@ func testFreight(t *testing.T, h PromotionHarness) {
 	}
 }
 
-func testPromotionRoundTrip(t *testing.T, h PromotionHarness) {
+func testPromotionRoundTrip(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	p := promotion("p1", "prod", "sha256:f1", promoteT0)
 	if err := s.PromotionAppend(ctx, p); err != nil {
@@ -157,7 +131,7 @@ func testPromotionRoundTrip(t *testing.T, h PromotionHarness) {
 }
 
 // Two approvers deciding at once: exactly one update wins, the other must re-read.
-func testPromotionUpdateRace(t *testing.T, h PromotionHarness) {
+func testPromotionUpdateRace(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	if err := s.PromotionAppend(ctx, promotion("p1", "prod", "f", promoteT0)); err != nil {
 		t.Fatal(err)
@@ -191,7 +165,7 @@ func testPromotionUpdateRace(t *testing.T, h PromotionHarness) {
 	}
 }
 
-func testPromotionList(t *testing.T, h PromotionHarness) {
+func testPromotionList(t *testing.T, h Harness) {
 	s, ctx := h.Open(t), t.Context()
 	for i, p := range []store.Promotion{
 		promotion("a", "staging", "f1", promoteT0),
@@ -233,7 +207,7 @@ func testPromotionList(t *testing.T, h PromotionHarness) {
 	}
 }
 
-func testPromotionReopen(t *testing.T, h PromotionHarness) {
+func testPromotionReopen(t *testing.T, h Harness) {
 	if h.Reopen == nil {
 		t.Skip("the store does not outlive Close")
 	}

@@ -27,7 +27,9 @@ type Store interface {
 	RepoPut(ctx context.Context, r trigger.Repo) error
 	RepoGet(ctx context.Context, fullName string) (trigger.Repo, error)
 	RepoList(ctx context.Context) ([]trigger.Repo, error)
-	TriggerStore // the trigger inbox (triggers.go)
+	TriggerStore    // the trigger inbox (triggers.go)
+	DeploymentStore // deployment history (deployments.go)
+	PromotionStore  // freight and promotions (promotions.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -79,6 +81,16 @@ func Exercise(t *testing.T, h Harness) {
 		{"TriggerPending", testTriggerPending},
 		{"TriggerRace", testTriggerRace},
 		{"TriggerReopen", testTriggerReopen},
+		{"DeploymentRoundTrip", testDeploymentRoundTrip},
+		{"DeploymentFinish", testDeploymentFinish},
+		{"DeploymentList", testDeploymentList},
+		{"DeploymentFinishRace", testDeploymentFinishRace},
+		{"DeploymentReopen", testDeploymentReopen},
+		{"Freight", testFreight},
+		{"PromotionRoundTrip", testPromotionRoundTrip},
+		{"PromotionUpdateRace", testPromotionUpdateRace},
+		{"PromotionList", testPromotionList},
+		{"PromotionReopen", testPromotionReopen},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
