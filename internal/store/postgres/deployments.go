@@ -38,7 +38,7 @@ func (s *Store) DeploymentFinish(ctx context.Context, p store.DeploymentFinishPa
 		return fmt.Errorf("postgres: finish deployment %s: a final Outcome and FinishedAt are required", p.ID)
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		d, err := scanDeployment(tx.QueryRow(ctx, `SELECT data FROM deployments WHERE id = $1 FOR UPDATE`, p.ID))
+		d, err := scanJSON[store.Deployment](tx.QueryRow(ctx, `SELECT data FROM deployments WHERE id = $1 FOR UPDATE`, p.ID), "deployment")
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("postgres: finish deployment %s: %w", p.ID, store.ErrNotFound)
 		}
@@ -62,7 +62,7 @@ func (s *Store) DeploymentFinish(ctx context.Context, p store.DeploymentFinishPa
 
 // DeploymentGet returns a deployment, or an error wrapping store.ErrNotFound.
 func (s *Store) DeploymentGet(ctx context.Context, id string) (store.Deployment, error) {
-	d, err := scanDeployment(s.pool.QueryRow(ctx, `SELECT data FROM deployments WHERE id = $1`, id))
+	d, err := scanJSON[store.Deployment](s.pool.QueryRow(ctx, `SELECT data FROM deployments WHERE id = $1`, id), "deployment")
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Deployment{}, fmt.Errorf("postgres: deployment %s: %w", id, store.ErrNotFound)
 	}
@@ -84,29 +84,9 @@ func (s *Store) DeploymentList(ctx context.Context, p store.DeploymentListParams
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list deployments: %w", err)
 	}
-	defer rows.Close()
-	out := []store.Deployment{}
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: list deployments: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := listJSON[store.Deployment](rows, "deployment")
+	if err != nil {
 		return nil, fmt.Errorf("postgres: list deployments: %w", err)
 	}
 	return out, nil
-}
-
-func scanDeployment(row pgx.Row) (store.Deployment, error) {
-	var data []byte
-	if err := row.Scan(&data); err != nil {
-		return store.Deployment{}, err
-	}
-	var d store.Deployment
-	if err := json.Unmarshal(data, &d); err != nil {
-		return store.Deployment{}, fmt.Errorf("bad deployment in database: %w", err)
-	}
-	return d, nil
 }

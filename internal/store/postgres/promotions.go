@@ -59,20 +59,8 @@ func (s *Store) FreightList(ctx context.Context, limitN int) ([]store.Freight, e
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list freight: %w", err)
 	}
-	defer rows.Close()
-	out := []store.Freight{}
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("postgres: list freight: %w", err)
-		}
-		var f store.Freight
-		if err := json.Unmarshal(data, &f); err != nil {
-			return nil, fmt.Errorf("postgres: list freight: bad freight in database: %w", err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := listJSON[store.Freight](rows, "freight")
+	if err != nil {
 		return nil, fmt.Errorf("postgres: list freight: %w", err)
 	}
 	return out, nil
@@ -124,7 +112,7 @@ func (s *Store) PromotionUpdate(ctx context.Context, p store.Promotion) (store.P
 
 // PromotionGet returns a promotion, or an error wrapping store.ErrNotFound.
 func (s *Store) PromotionGet(ctx context.Context, id string) (store.Promotion, error) {
-	p, err := scanPromotion(s.pool.QueryRow(ctx, `SELECT data FROM promotions WHERE id = $1`, id))
+	p, err := scanJSON[store.Promotion](s.pool.QueryRow(ctx, `SELECT data FROM promotions WHERE id = $1`, id), "promotion")
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Promotion{}, fmt.Errorf("postgres: promotion %s: %w", id, store.ErrNotFound)
 	}
@@ -146,29 +134,9 @@ func (s *Store) PromotionList(ctx context.Context, p store.PromotionListParams) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list promotions: %w", err)
 	}
-	defer rows.Close()
-	out := []store.Promotion{}
-	for rows.Next() {
-		pr, err := scanPromotion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: list promotions: %w", err)
-		}
-		out = append(out, pr)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := listJSON[store.Promotion](rows, "promotion")
+	if err != nil {
 		return nil, fmt.Errorf("postgres: list promotions: %w", err)
 	}
 	return out, nil
-}
-
-func scanPromotion(row pgx.Row) (store.Promotion, error) {
-	var data []byte
-	if err := row.Scan(&data); err != nil {
-		return store.Promotion{}, err
-	}
-	var p store.Promotion
-	if err := json.Unmarshal(data, &p); err != nil {
-		return store.Promotion{}, fmt.Errorf("bad promotion in database: %w", err)
-	}
-	return p, nil
 }

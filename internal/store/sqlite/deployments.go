@@ -40,7 +40,7 @@ func (s *Store) DeploymentFinish(ctx context.Context, p store.DeploymentFinishPa
 		return fmt.Errorf("sqlite: finish deployment %s: %w", p.ID, err)
 	}
 	defer tx.Rollback()
-	d, err := scanDeployment(tx.QueryRowContext(ctx, `SELECT data FROM deployments WHERE id = ?`, p.ID))
+	d, err := scanJSON[store.Deployment](tx.QueryRowContext(ctx, `SELECT data FROM deployments WHERE id = ?`, p.ID), "deployment")
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: finish deployment %s: %w", p.ID, store.ErrNotFound)
 	}
@@ -66,7 +66,7 @@ func (s *Store) DeploymentFinish(ctx context.Context, p store.DeploymentFinishPa
 
 // DeploymentGet returns a deployment, or an error wrapping store.ErrNotFound.
 func (s *Store) DeploymentGet(ctx context.Context, id string) (store.Deployment, error) {
-	d, err := scanDeployment(s.r.QueryRowContext(ctx, `SELECT data FROM deployments WHERE id = ?`, id))
+	d, err := scanJSON[store.Deployment](s.r.QueryRowContext(ctx, `SELECT data FROM deployments WHERE id = ?`, id), "deployment")
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Deployment{}, fmt.Errorf("sqlite: deployment %s: %w", id, store.ErrNotFound)
 	}
@@ -88,29 +88,9 @@ func (s *Store) DeploymentList(ctx context.Context, p store.DeploymentListParams
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list deployments: %w", err)
 	}
-	defer rows.Close()
-	out := []store.Deployment{}
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list deployments: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := listJSON[store.Deployment](rows, "deployment")
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: list deployments: %w", err)
 	}
 	return out, nil
-}
-
-func scanDeployment(row interface{ Scan(...any) error }) (store.Deployment, error) {
-	var data string
-	if err := row.Scan(&data); err != nil {
-		return store.Deployment{}, err
-	}
-	var d store.Deployment
-	if err := json.Unmarshal([]byte(data), &d); err != nil {
-		return store.Deployment{}, fmt.Errorf("bad deployment in database: %w", err)
-	}
-	return d, nil
 }
