@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -99,6 +100,7 @@ func envOr(key, def string) string {
 // serverStore is what the server's parts need of a store (each declares its own
 // interface), and Close. Both stores have it.
 type serverStore interface {
+	TeamQuotaList(ctx context.Context) (map[string]int, error)
 	schedule.Store
 	api.Store
 	inbox.Store
@@ -186,6 +188,13 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if err != nil {
 		return nil, err
 	}
+	// Quotas set through the API win over the flags: they are the operator's later word.
+	kept, err := st.TeamQuotaList(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	maps.Copy(quotas, kept)
 	depCache, err := cache.Open(cache.Config{Dir: filepath.Join(data, "cache"), Logger: logger})
 	if err != nil {
 		st.Close()

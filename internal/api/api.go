@@ -34,6 +34,8 @@ type Store interface {
 	EventList(ctx context.Context, p store.EventListParams) ([]run.Event, error)
 	LogList(ctx context.Context, p store.LogListParams) ([]run.LogLine, error)
 	LogSearch(ctx context.Context, p store.LogSearchParams) ([]run.LogLine, error)
+	// TeamQuotaPut keeps a quota set through the API so that it outlives a restart.
+	TeamQuotaPut(ctx context.Context, team string, limit int) error
 }
 
 // Scheduler is what the API asks of the scheduler.

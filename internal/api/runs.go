@@ -241,7 +241,8 @@ func (s *Server) quotaGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.cfg.Scheduler.TeamQuota(chi.URLParam(r, "team")))
 }
 
-// quotaPut sets a team's limit of running stages until the server restarts.
+// quotaPut sets a team's limit of running stages. It is kept in the store first, so that a
+// quota the scheduler applies is never one a restart forgets.
 func (s *Server) quotaPut(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Limit *int `json:"limit"`
@@ -255,6 +256,14 @@ func (s *Server) quotaPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	team := chi.URLParam(r, "team")
+	if *req.Limit < 0 {
+		s.writeError(w, r, schedule.ErrInvalidQuota)
+		return
+	}
+	if err := s.cfg.Store.TeamQuotaPut(r.Context(), team, *req.Limit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.cfg.Scheduler.SetTeamQuota(team, *req.Limit); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -30,6 +30,7 @@ type Store interface {
 	TriggerStore    // the trigger inbox (triggers.go)
 	DeploymentStore // deployment history (deployments.go)
 	PromotionStore  // freight and promotions (promotions.go)
+	QuotaStore      // team quotas (quotas.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -91,6 +92,7 @@ func Exercise(t *testing.T, h Harness) {
 		{"PromotionUpdateRace", testPromotionUpdateRace},
 		{"PromotionList", testPromotionList},
 		{"PromotionReopen", testPromotionReopen},
+		{"TeamQuotas", testTeamQuotas},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
