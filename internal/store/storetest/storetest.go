@@ -30,6 +30,8 @@ type Store interface {
 	TriggerStore    // the trigger inbox (triggers.go)
 	DeploymentStore // deployment history (deployments.go)
 	PromotionStore  // freight and promotions (promotions.go)
+	SecretStore     // encrypted secrets (secrets.go)
+	AuditStore      // the hash-chained audit log (audit.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -91,6 +93,10 @@ func Exercise(t *testing.T, h Harness) {
 		{"PromotionUpdateRace", testPromotionUpdateRace},
 		{"PromotionList", testPromotionList},
 		{"PromotionReopen", testPromotionReopen},
+		{"Secrets", testSecrets},
+		{"AuditAppendList", testAuditAppendList},
+		{"AuditAppendRace", testAuditAppendRace},
+		{"AuditPrune", testAuditPrune},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
