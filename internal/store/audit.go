@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // AuditEntry is one entry of the hash-chained audit log (internal/audit computes Hash and
 // checks the chain; the store only keeps entries in Seq order and appends them atomically).
@@ -12,9 +15,9 @@ type AuditEntry struct {
 	Team   string    `json:"team,omitempty"`
 	Target string    `json:"target,omitempty"`
 	// Details is canonical JSON, kept byte for byte: the hash covers these bytes.
-	Details  []byte `json:"details,omitempty"`
-	PrevHash string `json:"prev_hash"`
-	Hash     string `json:"hash"`
+	Details  json.RawMessage `json:"details,omitempty"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
 }
 
 // AuditHead is where the chain stands: the last entry's Seq and Hash, or the anchor left
