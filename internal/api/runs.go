@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
@@ -93,6 +94,14 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if req.Hotfix {
+		// The hotfix lane jumps the queue: who took it is audited.
+		if err := s.auditRecord(r, audit.Entry{Action: audit.ActionHotfix, Team: repo.Team, Target: id,
+			Details: map[string]any{"repo": repo.FullName, "ref": req.Ref, "sha": sha}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "sha": sha})
 }
@@ -256,6 +265,11 @@ func (s *Server) quotaPut(w http.ResponseWriter, r *http.Request) {
 	}
 	team := chi.URLParam(r, "team")
 	if err := s.cfg.Scheduler.SetTeamQuota(team, *req.Limit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionPolicyChange, Team: team, Target: "quota",
+		Details: map[string]any{"limit": *req.Limit}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
