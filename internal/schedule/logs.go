@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -93,6 +94,10 @@ func masker(secrets []string) *secretMask {
 		}
 		add(url.QueryEscape(s), 1)
 		add(url.PathEscape(s), 1)
+		// encodeURIComponent, curl --data-urlencode and most shells' urlencode escape every
+		// byte but the unreserved ones, space as %20, in upper or lower case hex.
+		add(escapeAll(s, "%%%02X"), 1)
+		add(escapeAll(s, "%%%02x"), 1)
 	}
 	if len(vals) == 0 {
 		return nil
@@ -104,6 +109,20 @@ func masker(secrets []string) *secretMask {
 		pairs = append(pairs, v, "***")
 	}
 	return &secretMask{r: strings.NewReplacer(pairs...), needles: vals, longest: len(vals[0])}
+}
+
+// escapeAll percent-encodes every byte of s but RFC 3986's unreserved ones.
+func escapeAll(s, format string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, format, c)
+		}
+	}
+	return b.String()
 }
 
 // Replace masks text.

@@ -18,7 +18,7 @@ func secretForms(s string) []string {
 	return []string{s,
 		base64.StdEncoding.EncodeToString([]byte(s)), base64.URLEncoding.EncodeToString([]byte(s)),
 		base64.RawStdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s)),
-		url.QueryEscape(s), url.PathEscape(s)}
+		url.QueryEscape(s), url.PathEscape(s), escapeAll(s, "%%%02X"), escapeAll(s, "%%%02x")}
 }
 
 func TestMaskerForms(t *testing.T) {
