@@ -145,7 +145,9 @@ stages:
 	if json.Unmarshal(b, &list) != nil || len(list.Secrets) != 1 || list.Secrets[0]["name"] != "API_TOKEN" || list.Secrets[0]["value"] != nil {
 		t.Fatalf("secret list: %s", b)
 	}
-	var entries struct{ Entries []struct{ Actor, Action, Target string } }
+	var entries struct {
+		Entries []struct{ Actor, Action, Target string }
+	}
 	_, b = secretCall(t, "GET", s.url+"/api/v1/audit?action=secret.read", nil, nil)
 	if json.Unmarshal(b, &entries) != nil || len(entries.Entries) != 1 || entries.Entries[0].Actor != "run:"+id {
 		t.Fatalf("audit of the read: %s", b)

@@ -55,10 +55,10 @@ func keyOf(raw []byte) Key {
 type Keyring struct {
 	path string // "" when the keys came from the environment
 
-	mu      sync.Mutex
-	keys    []Key
-	aeads   map[string]cipher.AEAD
-	file    os.FileInfo // what was read, to notice a replaced file
+	mu    sync.Mutex
+	keys  []Key
+	aeads map[string]cipher.AEAD
+	file  os.FileInfo // what was read, to notice a replaced file
 }
 
 // NewKeyring makes a keyring of the given keys, the first current.
