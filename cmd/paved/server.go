@@ -22,6 +22,7 @@ import (
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/egress"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/promote"
@@ -63,6 +64,9 @@ type serverOptions struct {
 	secretKeyFile string
 	// auditRetention is how long audit entries are kept (docs/audit.md).
 	auditRetention time.Duration
+	// egressAllow and egressDeny are CIDRs and host globs for the URLs paved fetches
+	// (internal/egress; docs/secrets.md#egress).
+	egressAllow, egressDeny []string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -95,6 +99,8 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
 	cmd.Flags().StringVar(&o.secretKeyFile, "secret-key-file", "", "file of the keys that seal teams' secrets, made (mode 0600) when missing (default DATA/secret.key; env PAVED_SECRET_KEY holds base64 keys instead)")
 	cmd.Flags().DurationVar(&o.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit entries are kept before pruning (default 12 months; negative: forever); the chain stays verifiable")
+	cmd.Flags().StringArrayVar(&o.egressAllow, "egress-allow", nil, "CIDR, IP or host glob that clone URLs and webhooks may reach although internal (e.g. 127.0.0.1, 10.0.0.0/8, git.corp.example) (repeatable)")
+	cmd.Flags().StringArrayVar(&o.egressDeny, "egress-deny", nil, "CIDR, IP or host glob that clone URLs and webhooks may not reach, beyond loopback, private, link-local and metadata addresses (repeatable)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -151,6 +157,7 @@ type server struct {
 	tracer  *insight.Tracer  // nil without --otlp-endpoint
 	promote *promote.Service // nil without --environments
 	audit   *audit.Log
+	egress  *egress.Proxy
 	http    *http.Server
 	done    chan error
 }
@@ -188,6 +195,15 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	keys, err := openKeys(data, o.secretKeyFile)
 	if err != nil {
 		return nil, err
+	}
+	egressPolicy, err := egress.New(egress.Config{Allow: o.egressAllow, Deny: o.egressDeny})
+	if err != nil {
+		return nil, usageErr("--egress-allow/--egress-deny: %v", err)
+	}
+	for _, u := range o.alertWebhooks {
+		if err := egressPolicy.CheckURL(ctx, u); err != nil {
+			return nil, usageErr("--alert-webhook: %v", err)
+		}
 	}
 	rawStore, err := openStore(ctx, o.database, data)
 	if err != nil {
@@ -303,7 +319,19 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	// Manual runs and webhook triggers share one launcher; the inbox starts once we listen.
-	git := &trigger.Git{Dir: filepath.Join(data, "git")}
+	// http(s) clones and fetches dial through the egress policy (git does its own dialing).
+	egressProxy, err := egressPolicy.StartProxy(logger)
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	defer func() {
+		if !served {
+			egressProxy.Stop()
+		}
+	}()
+	git := &trigger.Git{Dir: filepath.Join(data, "git"), Proxy: egressProxy.URL}
 	launcher := &inbox.Launcher{Git: git, Scheduler: sched, Compile: compileOptions()}
 	window := o.dedupWindow
 	if window == 0 {
@@ -338,7 +366,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 				return c.Hits, c.Hits + c.Partials + c.Misses
 			},
 		},
-		Webhooks: o.alertWebhooks, Interval: 5 * time.Minute, Logger: logger,
+		Webhooks: o.alertWebhooks, Interval: 5 * time.Minute, Logger: logger, Client: egressPolicy.Client(10 * time.Second),
 	})
 	if err != nil {
 		sched.Stop()
@@ -356,7 +384,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
-		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog,
+		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog, Egress: egressPolicy,
 	})
 	if err != nil {
 		sched.Stop()
@@ -372,7 +400,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	s := &server{
 		URL:   "http://" + ln.Addr().String(),
 		store: st, sched: sched, deploy: deployer, inbox: ib, done: make(chan error, 1),
-		http: api.NewHTTPServer(a.Handler(), api.Timeouts{}), audit: auditLog,
+		http: api.NewHTTPServer(a.Handler(), api.Timeouts{}), audit: auditLog, egress: egressProxy,
 	}
 	// Before serving: Add needs a started inbox, and Start takes up what a previous
 	// process left pending.
@@ -413,6 +441,7 @@ func (s *server) shutdown() {
 		s.promote.Stop() // before the deploy controller: it ends the promotions' deployments
 	}
 	s.sched.Stop()
+	s.egress.Stop() // after the scheduler and inbox: no clone or fetch is under way
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	if s.tracer != nil {
 		_ = s.tracer.Shutdown(ctx) // flushes the spans of what ended

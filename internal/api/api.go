@@ -88,6 +88,9 @@ type Config struct {
 	// Audit serves GET /api/v1/audit and records the actions of handlers (audit.go).
 	// Default nil: no such route, nothing recorded.
 	Audit AuditLog
+	// Egress checks the http(s) clone URLs of registered repos (limits.go). Default nil:
+	// none is checked.
+	Egress Egress
 }
 
 // Server serves the API.

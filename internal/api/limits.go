@@ -1,11 +1,31 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/paved/paved/internal/trigger"
 )
+
+// Egress checks URLs users give paved to fetch (*egress.Policy): no SSRF.
+type Egress interface {
+	CheckURL(ctx context.Context, rawURL string) error
+}
+
+// checkEgress refuses an http(s) URL the egress policy denies, saying why; other URLs (a
+// local path, ssh) pass. Without a policy everything passes.
+func (s *Server) checkEgress(r *http.Request, rawURL string) error {
+	if s.cfg.Egress == nil || !(strings.HasPrefix(rawURL, "http://") || strings.HasPrefix(rawURL, "https://")) {
+		return nil
+	}
+	if err := s.cfg.Egress.CheckURL(r.Context(), rawURL); err != nil {
+		return errorf(http.StatusUnprocessableEntity, "%s", trigger.RedactURLs(err.Error()))
+	}
+	return nil
+}
 
 // Request body limits: what each kind of endpoint may be sent. A body over its limit is
 // refused with 413 before a handler reads it when its Content-Length says so, and cut off

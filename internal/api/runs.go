@@ -31,6 +31,10 @@ func (s *Server) repoPut(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.checkEgress(r, repo.CloneURL); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	repo.CreatedAt = time.Now().UTC()
 	// The API never returns the secret, so a client that re-registers what it read sends
 	// none: keep the one we have rather than wipe it.
