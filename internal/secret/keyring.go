@@ -201,9 +201,12 @@ func parseKeyFile(path string, b []byte) ([]Key, error) {
 			continue
 		}
 		id, enc, ok := strings.Cut(line, " ")
-		raw, err := decodeKey(strings.TrimSpace(enc))
-		if !ok || err != nil {
+		if !ok {
 			return nil, fmt.Errorf("%w: %s:%d: want \"ID BASE64-KEY\" (a key of %d bytes)", ErrBadKey, path, n, KeySize)
+		}
+		raw, err := decodeKey(strings.TrimSpace(enc))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s:%d: the key: %v, want base64 of %d bytes", ErrBadKey, path, n, err, KeySize)
 		}
 		key := keyOf(raw)
 		if key.ID != id {
