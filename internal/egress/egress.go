@@ -52,6 +52,11 @@ type Config struct {
 	Deny []string
 	// DialTimeout bounds one connection attempt. Default 30 s.
 	DialTimeout time.Duration
+	// Resolver resolves names for CheckURL. Default net.DefaultResolver. (Dials resolve
+	// with the dialer's own, and are checked on the address dialed whatever this says.)
+	Resolver interface {
+		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	}
 }
 
 // Policy decides which destinations may be reached. Safe for concurrent use.
@@ -59,11 +64,17 @@ type Policy struct {
 	allowNets, denyNets   []netip.Prefix
 	allowHosts, denyHosts []string
 	dialTimeout           time.Duration
+	resolver              interface {
+		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	}
 }
 
 // New parses the lists; a bad entry is an error naming it.
 func New(cfg Config) (*Policy, error) {
-	p := &Policy{dialTimeout: cfg.DialTimeout, denyHosts: defaultDenyHosts}
+	p := &Policy{dialTimeout: cfg.DialTimeout, denyHosts: defaultDenyHosts, resolver: cfg.Resolver}
+	if p.resolver == nil {
+		p.resolver = net.DefaultResolver
+	}
 	if p.dialTimeout <= 0 {
 		p.dialTimeout = 30 * time.Second
 	}
@@ -134,7 +145,7 @@ func (p *Policy) CheckIP(host string, ip netip.Addr) error {
 	}
 	for _, n := range p.denyNets {
 		if n.Contains(ip) {
-			return fmt.Errorf("%w: %s is %s, in %s (loopback, private, link-local and metadata addresses are denied unless allowed: --egress-allow %s)",
+			return fmt.Errorf("%w: %s is %s, in the denied range %s (loopback, private, link-local and metadata ranges are denied by default); to reach it, allow it: --egress-allow %s",
 				ErrDenied, host, ip, n, ip)
 		}
 	}
@@ -165,7 +176,7 @@ func (p *Policy) CheckURL(ctx context.Context, raw string) error {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return p.CheckIP(host, ip)
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := p.resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return fmt.Errorf("egress: %s: resolve %s: %w", redact(u), host, err)
 	}

@@ -54,7 +54,7 @@ func TestAllowAndDenyLists(t *testing.T) {
 		"http://169.254.169.254/latest/meta-data": "--egress-allow 169.254.169.254",
 		"http://[::1]:8080/":                      "::1",
 		"ftp://example.com/":                      "only http and https",
-		"http://user:hunter2@10.0.0.1/":           "in 10.0.0.0/8",
+		"http://user:hunter2@10.0.0.1/":           "range 10.0.0.0/8",
 		"http://127.0.0.1:9/hook":                 "",
 	} {
 		err := p.CheckURL(ctx, u)

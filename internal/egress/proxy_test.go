@@ -3,6 +3,7 @@ package egress_test
 import (
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +15,7 @@ import (
 
 func proxyClient(t *testing.T, cfg egress.Config) *http.Client {
 	t.Helper()
-	px, err := policy(t, cfg).StartProxy(nil)
+	px, err := policy(t, cfg).StartProxy(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
