@@ -233,7 +233,6 @@ func gitRepoDir(t testing.TB, pipeline string) string {
 	return dir
 }
 
-
 func gitCmd(dir string, args ...string) ([]byte, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
