@@ -57,6 +57,9 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz=$$f -fuzztime=15s ./internal/gate/sign || exit 1; done
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/insight/junit
 	$(GO) test -run='^$$' -fuzz=FuzzParsePromValue -fuzztime=15s ./internal/deploy
+	$(GO) test -run='^$$' -fuzz=FuzzRequestBodies -fuzztime=20s ./internal/api
+	$(GO) test -run='^$$' -fuzz=FuzzParseKeyFile -fuzztime=10s ./internal/secret
+	$(GO) test -run='^$$' -fuzz=FuzzCheckURL -fuzztime=10s ./internal/egress
 
 # The web UI (web/): its unit tests (vitest) and the end-to-end test in headless Chromium
 # against a real paved server (node --test web/e2e). Installs Debian's chromium and web/'s
