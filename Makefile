@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/insight/junit
 	$(GO) test -run='^$$' -fuzz=FuzzParsePromValue -fuzztime=15s ./internal/deploy
 	$(GO) test -run='^$$' -fuzz=FuzzRequestBodies -fuzztime=20s ./internal/api
+	$(GO) test -run='^$$' -fuzz=FuzzMask -fuzztime=10s ./internal/schedule
 	$(GO) test -run='^$$' -fuzz=FuzzParseKeyFile -fuzztime=10s ./internal/secret
 	$(GO) test -run='^$$' -fuzz=FuzzCheckURL -fuzztime=10s ./internal/egress
 

@@ -101,3 +101,26 @@ func TestMaskAcrossChunks(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMask: whatever the secret and the text, no form of the secret survives masking (a
+// secret holding '*' is left out: the mask itself would contain it).
+func FuzzMask(f *testing.F) {
+	for _, form := range secretForms(testSecret) {
+		f.Add(testSecret, "x "+form+" y")
+	}
+	f.Add("ab", "aab abab b64:YWI=")
+	f.Fuzz(func(t *testing.T, secret, text string) {
+		if secret == "" || strings.Contains(secret, "*") {
+			return
+		}
+		m := masker([]string{secret})
+		got := m.Replace(text)
+		for _, form := range secretForms(secret) {
+			if len(form) >= 4 || form == secret {
+				if strings.Contains(got, form) && !strings.Contains(form, "*") {
+					t.Fatalf("secret %q: form %q survives in %q", secret, form, got)
+				}
+			}
+		}
+	})
+}
