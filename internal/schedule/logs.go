@@ -125,8 +125,16 @@ func escapeAll(s, format string) string {
 	return b.String()
 }
 
-// Replace masks text.
-func (m *secretMask) Replace(text string) string { return m.r.Replace(text) }
+// Replace masks text. Most lines hold no secret: finding none with strings.Contains (SIMD)
+// is several times cheaper than the Replacer's walk over every byte.
+func (m *secretMask) Replace(text string) string {
+	for _, v := range m.needles {
+		if strings.Contains(text, v) {
+			return m.r.Replace(text)
+		}
+	}
+	return text
+}
 
 // safeCut is where a piece of at most n bytes of text may end without cutting a secret's
 // form in two (the piece before it and the rest are masked apart). The caller keeps at

@@ -32,3 +32,13 @@ func BenchmarkMaskLineFloorPlainOnly(b *testing.B) {
 		_ = r.Replace(benchLine)
 	}
 }
+
+// A line that holds a secret: the Replacer runs.
+func BenchmarkMaskLineWithSecret(b *testing.B) {
+	m := masker(benchSecrets())
+	line := benchLine + "token=ghp_16C7e42F292c6912E7710c838347Ae178B4a"
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		_ = m.Replace(line)
+	}
+}
