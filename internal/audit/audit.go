@@ -36,7 +36,6 @@ const (
 	ActionRollback     = "rollback"
 	ActionAuditPrune   = "audit.prune"
 	ActionQuotaChange  = "quota.change"
-	ActionRepoRegister = "repo.register"
 	ActionRunCancel    = "run.cancel"
 )
 
