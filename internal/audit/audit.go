@@ -35,8 +35,6 @@ const (
 	ActionDeployFinish = "deployment.finish"
 	ActionRollback     = "rollback"
 	ActionAuditPrune   = "audit.prune"
-	ActionQuotaChange  = "quota.change"
-	ActionRunCancel    = "run.cancel"
 )
 
 // DefaultRetention is how long entries are kept unless configured: 12 months.
