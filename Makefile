@@ -33,7 +33,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/... ./internal/gate/secrets/... ./internal/gate/sign/... ./internal/deploy/... ./internal/insight/...
+	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/... ./internal/gate/secrets/... ./internal/gate/sign/... ./internal/deploy/... ./internal/insight/... ./internal/secret/... ./internal/audit/... ./internal/egress/...
 
 build:
 	$(GO) build -o bin/paved ./cmd/paved
@@ -57,6 +57,10 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz=$$f -fuzztime=15s ./internal/gate/sign || exit 1; done
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/insight/junit
 	$(GO) test -run='^$$' -fuzz=FuzzParsePromValue -fuzztime=15s ./internal/deploy
+	$(GO) test -run='^$$' -fuzz=FuzzRequestBodies -fuzztime=20s ./internal/api
+	$(GO) test -run='^$$' -fuzz=FuzzMask -fuzztime=10s ./internal/schedule
+	$(GO) test -run='^$$' -fuzz=FuzzParseKeyFile -fuzztime=10s ./internal/secret
+	$(GO) test -run='^$$' -fuzz=FuzzCheckURL -fuzztime=10s ./internal/egress
 
 # The web UI (web/): its unit tests (vitest) and the end-to-end test in headless Chromium
 # against a real paved server (node --test web/e2e). Installs Debian's chromium and web/'s

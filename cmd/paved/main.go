@@ -41,6 +41,7 @@ func main() {
 	root.AddCommand(verifyCmd(), keysCmd())
 	root.AddCommand(initCmd(), rollbackCmd())
 	root.AddCommand(promoteCmd(), decideCmd(true), decideCmd(false))
+	root.AddCommand(secretsCmd(), auditCmd())
 	err := root.Execute()
 	if err == nil {
 		return

@@ -175,7 +175,8 @@ func localRun(ctx context.Context, o localRunOptions) error {
 	printer := &linePrinter{w: bufio.NewWriter(o.out)}
 	sched, err := schedule.New(schedule.Config{
 		Capacity: capacity, Logger: logger, Kinds: kinds,
-		Secrets: func(_ context.Context, _ *run.Info, name string) (string, error) {
+		Secrets: func(_ context.Context, p schedule.SecretParams) (string, error) {
+			name := p.Name
 			if v, ok := o.secrets[name]; ok {
 				return v, nil
 			}

@@ -19,14 +19,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paved/paved/internal/api"
+	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/egress"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/secret"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/store/postgres"
 	"github.com/paved/paved/internal/store/sqlite"
@@ -57,6 +60,14 @@ type serverOptions struct {
 	cpuHourPrice float64
 	// environments is the promotion config file (docs/promote.md); "" means no promotion.
 	environments string
+	// secretKeyFile holds the keys secrets are sealed with; "" means DATA/secret.key
+	// (PAVED_SECRET_KEY in the environment replaces it).
+	secretKeyFile string
+	// auditRetention is how long audit entries are kept (docs/audit.md).
+	auditRetention time.Duration
+	// egressAllow and egressDeny are CIDRs and host globs for the URLs paved fetches
+	// (internal/egress; docs/secrets.md#egress).
+	egressAllow, egressDeny []string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -87,6 +98,10 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
+	cmd.Flags().StringVar(&o.secretKeyFile, "secret-key-file", "", "file of the keys that seal teams' secrets, made (mode 0600) when missing (default DATA/secret.key; env PAVED_SECRET_KEY holds base64 keys instead)")
+	cmd.Flags().DurationVar(&o.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit entries are kept before pruning (default 12 months; negative: forever); the chain stays verifiable")
+	cmd.Flags().StringArrayVar(&o.egressAllow, "egress-allow", nil, "CIDR, IP or host glob that clone URLs and webhooks may reach although internal (e.g. 127.0.0.1, 10.0.0.0/8, git.corp.example) (repeatable)")
+	cmd.Flags().StringArrayVar(&o.egressDeny, "egress-deny", nil, "CIDR, IP or host glob that clone URLs and webhooks may not reach, beyond loopback, private, link-local and metadata addresses (repeatable)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -107,6 +122,8 @@ type serverStore interface {
 	deploy.History
 	api.Deployments
 	promote.Store
+	secret.Store
+	audit.Store
 	Close() error
 }
 
@@ -141,17 +158,10 @@ type server struct {
 	alerts  *insight.Alerter
 	tracer  *insight.Tracer  // nil without --otlp-endpoint
 	promote *promote.Service // nil without --environments
+	audit   *audit.Log
+	egress  *egress.Proxy
 	http    *http.Server
 	done    chan error
-}
-
-// envSecrets resolves a pipeline secret NAME from the server's environment variable
-// PAVED_SECRET_NAME (until teams keep secrets in paved itself).
-func envSecrets(_ context.Context, _ *run.Info, name string) (string, error) {
-	if v, ok := os.LookupEnv("PAVED_SECRET_" + name); ok {
-		return v, nil
-	}
-	return "", fmt.Errorf("not set: start the server with PAVED_SECRET_%s in its environment", name)
 }
 
 func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*server, error) {
@@ -184,10 +194,37 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := openStore(ctx, o.database, data)
+	keys, err := openKeys(data, o.secretKeyFile)
 	if err != nil {
 		return nil, err
 	}
+	egressPolicy, err := egress.New(egress.Config{Allow: o.egressAllow, Deny: o.egressDeny})
+	if err != nil {
+		return nil, usageErr("--egress-allow/--egress-deny: %v", err)
+	}
+	for _, u := range o.alertWebhooks {
+		if err := egressPolicy.CheckURL(ctx, u); err != nil {
+			return nil, usageErr("--alert-webhook: %v", err)
+		}
+	}
+	rawStore, err := openStore(ctx, o.database, data)
+	if err != nil {
+		return nil, err
+	}
+	auditLog, err := audit.New(audit.Config{Store: rawStore, Retention: o.auditRetention, Logger: logger})
+	if err != nil {
+		rawStore.Close()
+		return nil, err
+	}
+	secrets, err := secret.New(secret.Config{Store: rawStore, Keys: keys, Audit: auditLog})
+	if err != nil {
+		rawStore.Close()
+		return nil, err
+	}
+	// Deployments and promotions are audited as they are written.
+	var st serverStore = auditedStore{serverStore: rawStore, log: auditLog, err: func(action string, err error) {
+		logger.Error("cannot record an audit entry", "action", action, "err", err)
+	}}
 	// Quotas set through the API win over the flags: they are the operator's later word.
 	kept, err := st.TeamQuotaList(ctx)
 	if err != nil {
@@ -259,7 +296,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		onEvent = func(e run.Event) { hub.PublishEvent(e); metrics.Event(e); tracer.Event(e) }
 	}
 	sched, err := schedule.New(schedule.Config{
-		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
+		Capacity: o.capacity, Secrets: storeSecrets(secrets), Kinds: kinds, Attest: supply.attest,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		Quarantine: &insight.TestHistory{Store: st},
 		OnEvent:    onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
@@ -291,7 +328,19 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	// Manual runs and webhook triggers share one launcher; the inbox starts once we listen.
-	git := &trigger.Git{Dir: filepath.Join(data, "git")}
+	// http(s) clones and fetches dial through the egress policy (git does its own dialing).
+	egressProxy, err := egressPolicy.StartProxy(logger)
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	defer func() {
+		if !served {
+			egressProxy.Stop()
+		}
+	}()
+	git := &trigger.Git{Dir: filepath.Join(data, "git"), Proxy: egressProxy.URL}
 	launcher := &inbox.Launcher{Git: git, Scheduler: sched, Compile: compileOptions()}
 	window := o.dedupWindow
 	if window == 0 {
@@ -326,7 +375,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 				return c.Hits, c.Hits + c.Partials + c.Misses
 			},
 		},
-		Webhooks: o.alertWebhooks, Interval: 5 * time.Minute, Logger: logger,
+		Webhooks: o.alertWebhooks, Interval: 5 * time.Minute, Logger: logger, Client: egressPolicy.Client(10 * time.Second),
 	})
 	if err != nil {
 		sched.Stop()
@@ -344,7 +393,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
-		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI,
+		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog, Egress: egressPolicy,
 	})
 	if err != nil {
 		sched.Stop()
@@ -360,7 +409,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	s := &server{
 		URL:   "http://" + ln.Addr().String(),
 		store: st, sched: sched, deploy: deployer, inbox: ib, done: make(chan error, 1),
-		http: &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second},
+		http: api.NewHTTPServer(a.Handler(), api.Timeouts{}), audit: auditLog, egress: egressProxy,
 	}
 	// Before serving: Add needs a started inbox, and Start takes up what a previous
 	// process left pending.
@@ -377,6 +426,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	s.alerts, s.tracer = alerts, tracer
+	auditLog.Start(ctx)
 	if promoter != nil {
 		promoter.Start()
 		s.promote = promoter
@@ -394,11 +444,13 @@ func (s *server) shutdown() {
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
 	s.alerts.Stop()
+	s.audit.Stop()
 	s.inbox.Stop() // before the scheduler: a trigger being routed may still create a run
 	if s.promote != nil {
 		s.promote.Stop() // before the deploy controller: it ends the promotions' deployments
 	}
 	s.sched.Stop()
+	s.egress.Stop() // after the scheduler and inbox: no clone or fetch is under way
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	if s.tracer != nil {
 		_ = s.tracer.Shutdown(ctx) // flushes the spans of what ended

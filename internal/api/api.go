@@ -85,6 +85,14 @@ type Config struct {
 	// Promote serves /api/v1/freight, /promotions and /approvals (promote.go). Default nil:
 	// no such routes.
 	Promote Promoter
+	// Secrets serves /api/v1/teams/{team}/secrets (secrets.go). Default nil: no such routes.
+	Secrets Secrets
+	// Audit serves GET /api/v1/audit and records the actions of handlers (audit.go).
+	// Default nil: no such route, nothing recorded.
+	Audit AuditLog
+	// Egress checks the http(s) clone URLs of registered repos (limits.go). Default nil:
+	// none is checked.
+	Egress Egress
 }
 
 // Server serves the API.
@@ -149,6 +157,10 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/pipelines/validate", s.pipelineValidate)
 		s.environmentRoutes(r)
 		s.promoteRoutes(r)
+		s.secretRoutes(r)
+		if s.cfg.Audit != nil {
+			r.Get("/audit", s.auditList)
+		}
 	})
 	r.Handle("/*", web.Handler()) // the UI (web/), for every path the routes above do not take
 	return r

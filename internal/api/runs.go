@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/store"
@@ -27,6 +28,10 @@ func (s *Server) repoPut(w http.ResponseWriter, r *http.Request) {
 		repo.Provider = "local"
 	}
 	if err := repo.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.checkEgress(r, repo.CloneURL); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -93,6 +98,14 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if req.Hotfix {
+		// The hotfix lane jumps the queue: who took it is audited.
+		if err := s.auditRecord(r, audit.Entry{Action: audit.ActionHotfix, Team: repo.Team, Target: id,
+			Details: map[string]any{"repo": repo.FullName, "ref": req.Ref, "sha": sha}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "sha": sha})
 }
@@ -265,6 +278,11 @@ func (s *Server) quotaPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Scheduler.SetTeamQuota(team, *req.Limit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionPolicyChange, Team: team, Target: "quota",
+		Details: map[string]any{"limit": *req.Limit}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -36,7 +36,7 @@ func TestKindRunsInTheServerAndRecordsItsEvents(t *testing.T) {
 	k := checkKind{jobs: make(chan KindJob, 4)}
 	h := newHarness(t, ":memory:", func(c *Config) {
 		c.Kinds = map[string]Kind{"gate/check": k}
-		c.Secrets = func(context.Context, *run.Info, string) (string, error) { return "s3cret-value", nil }
+		c.Secrets = func(context.Context, SecretParams) (string, error) { return "s3cret-value", nil }
 	})
 	p := stages([3]string{"build", "", "artifact out.txt built"}, [3]string{"deploy-after", "pass,strict", "echo never"})
 	p.Stages[0].Artifacts = []string{"out.txt"}

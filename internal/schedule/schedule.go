@@ -46,9 +46,9 @@ type Config struct {
 	// OnStageStart is called as a stage attempt starts, with how long it was queued.
 	// Default: none.
 	OnStageStart func(info *run.Info, stage string, queueWait time.Duration)
-	// Secrets resolves a secret named by a pipeline's env for a run. Default: every secret
-	// is missing, and a stage that needs one fails saying so.
-	Secrets func(ctx context.Context, info *run.Info, name string) (string, error)
+	// Secrets resolves a secret named by a pipeline's env for a stage of a run. Default:
+	// every secret is missing, and a stage that needs one fails saying so.
+	Secrets func(ctx context.Context, p SecretParams) (string, error)
 	// Kinds run the built-in stage kinds, keyed by the name a pipeline uses ("gate/secrets",
 	// "deploy"); pipelines should be compiled with these names as pipeline.Options.Kinds.
 	// Default: none, and a stage of a kind not here fails saying so.
@@ -90,7 +90,7 @@ func (c *Config) validate() error {
 		c.HotfixBranches = []string{"hotfix/*"}
 	}
 	if c.Secrets == nil {
-		c.Secrets = func(context.Context, *run.Info, string) (string, error) {
+		c.Secrets = func(context.Context, SecretParams) (string, error) {
 			return "", errors.New("no secret store is configured")
 		}
 	}

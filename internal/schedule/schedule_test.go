@@ -213,7 +213,8 @@ func TestCapacityBoundsRunningStages(t *testing.T) {
 func TestSecretsMaskedInLogs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, ":memory:", func(c *Config) {
-		c.Secrets = func(_ context.Context, _ *run.Info, name string) (string, error) {
+		c.Secrets = func(_ context.Context, p SecretParams) (string, error) {
+			name := p.Name
 			if name == "TOKEN" {
 				return "s3cr3t-value", nil
 			}
@@ -328,7 +329,7 @@ func TestCreateWithExistingIDStartsNothing(t *testing.T) {
 func TestSecretsMaskedInStageReasons(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, ":memory:", func(c *Config) {
-		c.Secrets = func(context.Context, *run.Info, string) (string, error) { return "hunter2-token", nil }
+		c.Secrets = func(context.Context, SecretParams) (string, error) { return "hunter2-token", nil }
 	})
 	p := stages([3]string{"a", "", "infra clone failed for https://x:hunter2-token@example.invalid"})
 	p.Stages[0].Env = map[string]pipeline.EnvVar{"T": {Secret: "TOKEN"}}

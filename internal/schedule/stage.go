@@ -160,6 +160,15 @@ func (a *active) cancelReason() string {
 	return a.state.CancelReason
 }
 
+// SecretParams names a secret a stage attempt needs (Config.Secrets).
+type SecretParams struct {
+	Info         *run.Info
+	RunID, Stage string
+	// Environment is the environment the stage deploys to, "" when it does not deploy.
+	Environment string
+	Name        string
+}
+
 // job builds the executor's job for a stage attempt and returns the secret values it holds.
 // An error (a missing secret) fails the attempt before anything runs.
 func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageState) (execute.Job, []string, error) {
@@ -180,7 +189,11 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 			env[name] = v.Value
 			continue
 		}
-		val, err := s.cfg.Secrets(ctx, info, v.Secret)
+		sp := SecretParams{Info: info, RunID: state.ID, Stage: def.Name, Name: v.Secret}
+		if def.Deploy != nil {
+			sp.Environment = def.Deploy.Environment
+		}
+		val, err := s.cfg.Secrets(ctx, sp)
 		if err != nil {
 			missing = errors.Join(missing, fmt.Errorf("secret %s for env %s: %w", v.Secret, name, err))
 			continue

@@ -21,6 +21,9 @@ import (
 // each resolve so a new push is seen.
 type Git struct {
 	Dir string // where mirrors of remote repositories are kept
+	// Proxy is an HTTP proxy URL that http(s) clones and fetches go through (the egress
+	// proxy, which refuses internal addresses). Default "": git dials by itself.
+	Proxy string
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // one fetch at a time per mirror
@@ -135,12 +138,12 @@ func (g *Git) source(ctx context.Context, repo Repo) (string, error) {
 		if err := os.MkdirAll(g.Dir, 0o700); err != nil {
 			return "", err
 		}
-		if _, err := git(ctx, g.Dir, "clone", "--quiet", "--mirror", repo.CloneURL, mirror); err != nil {
+		if _, err := git(ctx, g.Dir, g.remote(repo.CloneURL, "clone", "--quiet", "--mirror", repo.CloneURL, mirror)...); err != nil {
 			return "", fmt.Errorf("trigger: clone %s: %w", repo.FullName, err)
 		}
 		return mirror, nil
 	}
-	if _, err := git(ctx, mirror, "fetch", "--quiet", "--prune", "origin"); err != nil {
+	if _, err := git(ctx, mirror, g.remote(repo.CloneURL, "fetch", "--quiet", "--prune", "origin")...); err != nil {
 		return "", fmt.Errorf("trigger: fetch %s: %w", repo.FullName, err)
 	}
 	return mirror, nil
@@ -156,6 +159,15 @@ func (g *Git) lock(key string) *sync.Mutex {
 		g.locks[key] = &sync.Mutex{}
 	}
 	return g.locks[key]
+}
+
+// remote is the git command line for talking to the remote at url: through Proxy when it
+// is http(s).
+func (g *Git) remote(url string, args ...string) []string {
+	if g.Proxy != "" && (strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
+		return append([]string{"-c", "http.proxy=" + g.Proxy}, args...)
+	}
+	return args
 }
 
 func isLocal(url string) bool {

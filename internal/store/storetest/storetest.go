@@ -31,6 +31,8 @@ type Store interface {
 	DeploymentStore // deployment history (deployments.go)
 	PromotionStore  // freight and promotions (promotions.go)
 	QuotaStore      // team quotas (quotas.go)
+	SecretStore     // encrypted secrets (secrets.go)
+	AuditStore      // the hash-chained audit log (audit.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -93,6 +95,10 @@ func Exercise(t *testing.T, h Harness) {
 		{"PromotionList", testPromotionList},
 		{"PromotionReopen", testPromotionReopen},
 		{"TeamQuotas", testTeamQuotas},
+		{"Secrets", testSecrets},
+		{"AuditAppendList", testAuditAppendList},
+		{"AuditAppendRace", testAuditAppendRace},
+		{"AuditPrune", testAuditPrune},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
