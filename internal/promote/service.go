@@ -270,7 +270,7 @@ func (s *Service) Promote(ctx context.Context, freight, env, by string) (store.P
 // score fills the promotion's changeset and risk: the files between the environment's last
 // successful deployment and the freight's sha.
 func (s *Service) score(ctx context.Context, e Environment, f store.Freight, p *store.Promotion) error {
-	if e.Approval == ApprovalNone {
+	if e.Approval.Mode == ApprovalNone {
 		p.Risk, p.RiskReason, p.RequiredApprovals = RiskLow, "approval: none for "+e.Name, 0
 		return nil
 	}
