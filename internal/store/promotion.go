@@ -60,9 +60,9 @@ type Promotion struct {
 	// Reason says why it is in State: the rule that blocks it, the rejection, the failure.
 	Reason string `json:"reason,omitempty"`
 	// Risk of the changeset (low, medium, high), why, and the approvals it needs.
-	Risk              string     `json:"risk"`
-	RiskReason        string     `json:"risk_reason,omitempty"`
-	Files             []string   `json:"files,omitempty"`
+	Risk       string   `json:"risk"`
+	RiskReason string   `json:"risk_reason,omitempty"`
+	Files      []string `json:"files,omitempty"`
 	// BaseSHA is the sha the changeset starts from: what ran in the environment before.
 	BaseSHA           string     `json:"base_sha,omitempty"`
 	RequiredApprovals int        `json:"required_approvals"`

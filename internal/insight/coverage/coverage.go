@@ -241,4 +241,3 @@ func Merge(rs []Report) Report {
 	}
 	return out
 }
-
