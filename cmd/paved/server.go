@@ -328,7 +328,10 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	var promoteAPI api.Promoter // stays a nil interface without --environments: no routes
 	if promoteCfg != nil {
 		promoter = promote.New(promote.Options{Config: *promoteCfg, Store: st, Deployer: deployer,
-			Changes: promote.GitChanges(git, st.RepoGet), Logger: logger})
+			Changes: promote.GitChanges(git, st.RepoGet), DiffStat: promote.GitDiffStat(git, st.RepoGet), Logger: logger,
+			CreateRun: func(ctx context.Context, info run.Info) (string, error) {
+				return sched.Create(ctx, schedule.CreateParams{Info: info})
+			}})
 		promoteAPI = promoter
 	}
 	a, err := api.New(api.Config{

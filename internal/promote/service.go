@@ -267,13 +267,23 @@ func (s *Service) promote(ctx context.Context, freight, env, by string, hotfix b
 	if err != nil {
 		return store.Promotion{}, fmt.Errorf("promote: %w", err)
 	}
+	var superseded []string
 	for _, o := range open {
-		if !store.PromotionFinal(o.State) {
+		switch {
+		case store.PromotionFinal(o.State):
+		case hotfix && (o.State == store.PromotionBlocked || o.State == store.PromotionPending):
+			// A hotfix takes the place of a promotion still held by the rules it skips.
+			superseded = append(superseded, o.ID)
+		default:
 			return store.Promotion{}, fmt.Errorf("%w: %s is already on its way to %s (%s, %s)", ErrInProgress, f.Alias, env, o.ID, o.State)
 		}
 	}
 	now := s.o.Now()
-	p := store.Promotion{ID: "prm-" + uuid.NewString()[:13], Freight: f.ID, Environment: env, State: store.PromotionBlocked,
+	id := "prm-" + uuid.NewString()[:13]
+	for _, o := range superseded {
+		s.finish(ctx, o, store.PromotionRejected, "superseded by hotfix "+id+" of "+by, "")
+	}
+	p := store.Promotion{ID: id, Freight: f.ID, Environment: env, State: store.PromotionBlocked,
 		Reason: "not yet checked", Author: f.Author, RequestedBy: by, CreatedAt: now, UpdatedAt: now,
 		Hotfix: hotfix, HotfixReason: why}
 	if err := s.score(ctx, e, f, &p); err != nil {
