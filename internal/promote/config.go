@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/deploy/gitops"
 	"github.com/paved/paved/internal/pipeline"
 )
 
@@ -47,6 +48,9 @@ type Environment struct {
 	// Coverage is the least test coverage the freight's run must have reported (its
 	// stages' reports: {coverage: FILE}); nil: no minimum.
 	Coverage *CoveragePolicy `yaml:"coverage" json:"coverage,omitempty"`
+	// GitOps, when set, makes promotions into this environment commit the digest to a
+	// config repository and wait for its health signal instead of deploying (docs/gitops.md).
+	GitOps *GitOps `yaml:"gitops" json:"gitops,omitempty"`
 	// HotfixUsers may ask for hotfix promotions into this environment (empty: nobody;
 	// a stand-in for roles until paved has them).
 	HotfixUsers []string `yaml:"hotfix_users" json:"hotfix_users,omitempty"`
@@ -96,6 +100,13 @@ func (a *ApprovalPolicy) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*a = ApprovalPolicy(p)
 	return nil
+}
+
+// GitOps is an environment's gitops target: gitops.Config with durations read as "5m".
+type GitOps struct {
+	gitops.Config `yaml:",inline"`
+	Timeout       Duration `yaml:"timeout" json:"-"`
+	Poll          Duration `yaml:"poll" json:"-"`
 }
 
 // CoveragePolicy is the least coverage, in percent, freight needs to enter an environment.
@@ -183,6 +194,12 @@ func ParseConfig(name string, b []byte) (Config, error) {
 		}
 		if e.Approval.OnTimeout != OnTimeoutReject && e.Approval.OnTimeout != OnTimeoutApprove {
 			errs = append(errs, fmt.Errorf("%s: approval on_timeout %q of %s: use approve or reject", at, e.Approval.OnTimeout, e.Name))
+		}
+		if g := e.GitOps; g != nil {
+			g.Config.Timeout, g.Config.Poll = time.Duration(g.Timeout), time.Duration(g.Poll)
+			if err := g.Config.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: gitops of %s: %v", at, e.Name, err))
+			}
 		}
 		if c := e.Coverage; c != nil && (c.Min < 0 || c.Min > 100) {
 			errs = append(errs, fmt.Errorf("%s: coverage min %g of %s: give a percentage from 0 to 100", at, c.Min, e.Name))

@@ -38,6 +38,8 @@ type Store interface {
 	PromotionAppend(ctx context.Context, p store.Promotion) error
 	PromotionUpdate(ctx context.Context, p store.Promotion) (store.Promotion, error)
 	PromotionGet(ctx context.Context, id string) (store.Promotion, error)
+	DeploymentAppend(ctx context.Context, d store.Deployment) error
+	DeploymentFinish(ctx context.Context, p store.DeploymentFinishParams) error
 	PromotionList(ctx context.Context, p store.PromotionListParams) ([]store.Promotion, error)
 	DeploymentList(ctx context.Context, p store.DeploymentListParams) ([]store.Deployment, error)
 	RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error)
@@ -68,6 +70,11 @@ type Options struct {
 	// promotions start their follow-up runs with it. Nil: a hotfix notes that no
 	// follow-up could be scheduled.
 	CreateRun func(ctx context.Context, info run.Info) (string, error)
+	// GitOpsDir holds the clones of gitops config repositories (default: the system's
+	// temporary directory). DriftEvery is how often a gitops environment is checked for
+	// drift (default 1m).
+	GitOpsDir  string
+	DriftEvery time.Duration
 	// DiffStat counts the lines each changed file gained and lost, for the approval view;
 	// nil: the view lists the files without counts.
 	DiffStat DiffStat
@@ -82,6 +89,7 @@ type Service struct {
 	wg     sync.WaitGroup
 	ctx    context.Context // deployments run under it, not under the request that approved them
 	stop   context.CancelFunc
+	gitops *gitopsTargets // nil when no environment has a gitops target
 }
 
 // New returns a Service; Start runs its loop.
@@ -98,8 +106,20 @@ func New(o Options) *Service {
 	if o.Tick <= 0 {
 		o.Tick = 2 * time.Second
 	}
+	if o.DriftEvery <= 0 {
+		o.DriftEvery = time.Minute
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{o: o, seen: map[string]bool{}, ctx: ctx, stop: cancel}
+	s := &Service{o: o, seen: map[string]bool{}, ctx: ctx, stop: cancel}
+	// ParseConfig validated the targets: an error here is a Config built by hand.
+	g, err := newGitopsTargets(o.Config, o.GitOpsDir)
+	if err != nil {
+		o.Logger.Error("promote: gitops targets", "err", err)
+	}
+	if err == nil && len(g.targets) > 0 {
+		s.gitops = g
+	}
+	return s
 }
 
 // Config returns the environments config.
@@ -172,6 +192,9 @@ func (s *Service) Tick(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := s.followUps(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.checkDrift(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -586,6 +609,10 @@ func (s *Service) startDeploy(p store.Promotion, e Environment, f store.Freight)
 		digest, err := artifactFor(e, f)
 		if err != nil {
 			fail(err.Error())
+			return
+		}
+		if t := s.gitops.target(e.Name); t != nil {
+			s.deployGitOps(ctx, t, p, e, f, digest)
 			return
 		}
 		spec, err := s.specFor(ctx, e, digest)

@@ -71,6 +71,9 @@ type Promotion struct {
 	Author      string `json:"author,omitempty"`
 	RequestedBy string `json:"requested_by"`
 	Deployment  string `json:"deployment,omitempty"` // IDs of the deployments it ran, comma-separated
+	// GitOpsCommit is the config repository's commit that holds the digest, for an
+	// environment with a gitops target.
+	GitOpsCommit string `json:"gitops_commit,omitempty"`
 	// PendingSince is when it started to wait for approvals: an approval timeout counts
 	// from it. Zero while it never waited.
 	PendingSince time.Time `json:"pending_since,omitzero"`
