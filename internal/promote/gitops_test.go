@@ -71,6 +71,7 @@ func TestGitOpsPromotion(t *testing.T) {
       poll: 10ms
 `, bare, file, status))
 	for i := range 2 {
+		fx.clk.Add(time.Minute) // deployments list newest first by start time
 		f := fx.freight(t, fx.commit(t, fmt.Sprintf("f%d.go", i)))
 		p, err := fx.svc.Promote(t.Context(), f.ID, "prod", "bo")
 		if err != nil {
