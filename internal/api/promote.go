@@ -30,6 +30,7 @@ type Promoter interface {
 	Decide(ctx context.Context, id, by string, approve bool, reason string) (store.Promotion, error)
 	Approvals(ctx context.Context, user string) ([]promote.Approval, error)
 	ApprovalGet(ctx context.Context, id string) (promote.Approval, error)
+	Environments(ctx context.Context) ([]promote.EnvironmentView, error)
 }
 
 func (s *Server) promoteRoutes(r chi.Router) {
@@ -41,6 +42,7 @@ func (s *Server) promoteRoutes(r chi.Router) {
 	r.Get("/promotions", s.promotionList)
 	r.Post("/promotions", s.promotionCreate)
 	r.Get("/promotions/{id}", s.promotionGet)
+	r.Get("/promotion/environments", s.promotionEnvironments)
 	r.Get("/approvals", s.approvalList)
 	r.Get("/approvals/{id}", s.approvalGet)
 	r.Post("/approvals/{id}/approve", s.decide(true))
@@ -136,6 +138,17 @@ func (s *Server) promotionCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, p)
+}
+
+// promotionEnvironments lists the promotion path: each environment's config in order, its
+// target (deploy or gitops), what runs there and a gitops environment's drift.
+func (s *Server) promotionEnvironments(w http.ResponseWriter, r *http.Request) {
+	list, err := s.cfg.Promote.Environments(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) approvalList(w http.ResponseWriter, r *http.Request) {

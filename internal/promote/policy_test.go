@@ -9,6 +9,7 @@ import (
 	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
+	"github.com/paved/paved/internal/trigger"
 )
 
 func TestCoveragePolicy(t *testing.T) {
@@ -138,5 +139,51 @@ func TestApprovalTimeoutRejectsByDefault(t *testing.T) {
 	p, _ = fx.st.PromotionGet(ctx, p.ID)
 	if p.State != store.PromotionRejected || p.Reason != "approval timeout: expired after 1h0m0s (on_timeout: reject)" {
 		t.Errorf("eu after its timeout: %s (%s)", p.State, p.Reason)
+	}
+}
+
+// The approval view shows the changeset with its line counts (real git), what changes where,
+// and the way back.
+func TestApprovalContext(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	ctx := t.Context()
+	git := &trigger.Git{Dir: t.TempDir()}
+	svc := promote.New(promote.Options{Config: fx.svc.Config(), Store: fx.st, Deployer: fx.dep, Now: fx.clk.Now,
+		Changes: promote.GitChanges(git, fx.st.RepoGet), DiffStat: promote.GitDiffStat(git, fx.st.RepoGet)})
+	t.Cleanup(svc.Stop)
+	base := fx.freight(t, fx.shas[0])
+	if _, err := fx.dep.Deploy(ctx, deploy.Request{Spec: deploy.Spec{Environment: "prod", Replicas: 3}, Artifact: base.Artifacts["deploy-dev"], Repo: base.Repo, SHA: base.SHA}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := fx.freight(t, fx.commit(t, "handler.go", "docs/a.md"))
+	fx.clk.Add(time.Hour)
+	p, err := svc.Promote(ctx, f.ID, "staging", "bo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.wait(t, p.ID, store.PromotionSucceeded)
+	fx.clk.Add(time.Hour)
+	p, err = svc.Promote(ctx, f.ID, "prod", "bo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.ApprovalGet(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Diff.Files != 2 || a.Diff.Added != 2 || a.Diff.Deleted != 0 || a.Diff.Note != "" {
+		t.Errorf("diff = %+v, want 2 files with a line each", a.Diff)
+	}
+	if a.Affected.FromArtifact != base.Artifacts["deploy-dev"] || a.Affected.ToArtifact != f.Artifacts["deploy-dev"] ||
+		a.Affected.Replicas != 3 || a.Affected.FromSHA != base.SHA || a.Affected.ToSHA != f.SHA {
+		t.Errorf("affected = %+v", a.Affected)
+	}
+	if a.Current == nil || !strings.HasPrefix(a.Rollback, "paved rollback prod --to "+a.Current.ID) || len(a.Recent) != 1 {
+		t.Errorf("rollback plan %q, current %+v, recent %d", a.Rollback, a.Current, len(a.Recent))
+	}
+	envs, err := svc.Environments(ctx)
+	if err != nil || len(envs) != 3 || envs[2].Name != "prod" || envs[2].Order != 2 || envs[2].Target != "deploy" || envs[2].Current == nil {
+		t.Errorf("environments = %+v, %v", envs, err)
 	}
 }

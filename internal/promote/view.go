@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/paved/paved/internal/deploy/gitops"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
@@ -177,4 +178,38 @@ func (s *Service) diff(ctx context.Context, p store.Promotion, f store.Freight) 
 		d.Changes = append(d.Changes, FileDiff{Path: file, Added: -1, Deleted: -1})
 	}
 	return d
+}
+
+// EnvironmentView is one environment of the promotion path as the API shows it: its
+// config, where promotions go (deploy or gitops), what runs there and, for gitops, the last
+// drift check.
+type EnvironmentView struct {
+	Environment
+	Order   int               `json:"order"` // 0 for the first
+	Target  string            `json:"target"`
+	Current *store.Deployment `json:"current,omitempty"`
+	Drift   *gitops.Drift     `json:"drift,omitempty"`
+}
+
+// Environments lists the promotion path in order.
+func (s *Service) Environments(ctx context.Context) ([]EnvironmentView, error) {
+	out := make([]EnvironmentView, 0, len(s.o.Config.Environments))
+	for i, e := range s.o.Config.Environments {
+		v := EnvironmentView{Environment: e, Order: i, Target: "deploy"}
+		if e.GitOps != nil {
+			v.Target = "gitops"
+			if d, ok := s.Drift(e.Name); ok {
+				v.Drift = &d
+			}
+		}
+		last, err := s.o.Store.DeploymentList(ctx, store.DeploymentListParams{Environment: e.Name, Outcome: store.DeploymentSucceeded, Limit: 1})
+		if err != nil {
+			return nil, fmt.Errorf("promote: deployments of %s: %w", e.Name, err)
+		}
+		if len(last) > 0 {
+			v.Current = &last[0]
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
