@@ -228,7 +228,11 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			deployer.Stop() // its replicas are processes: never leave them behind a failed start
 		}
 	}()
-	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger, Deploy: deployer, Supply: supply})
+	previewLabel := ""
+	if promoteCfg != nil && !promoteCfg.Previews.Disabled {
+		previewLabel = promoteCfg.Previews.Label
+	}
+	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger, Deploy: deployer, Supply: supply, PreviewLabel: previewLabel})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -331,6 +335,15 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			Changes: promote.GitChanges(git, st.RepoGet), DiffStat: promote.GitDiffStat(git, st.RepoGet), Logger: logger,
 			CreateRun: func(ctx context.Context, info run.Info) (string, error) {
 				return sched.Create(ctx, schedule.CreateParams{Info: info})
+			},
+			Triggers: st.TriggerList,
+			Teardown: func(ctx context.Context, env, reason string) error {
+				if err := deployer.Teardown(ctx, env, reason); errors.Is(err, deploy.ErrUnknownEnvironment) {
+					return fmt.Errorf("%w: %w", promote.ErrPreviewGone, err)
+				} else if err != nil {
+					return err
+				}
+				return nil
 			}})
 		promoteAPI = promoter
 	}

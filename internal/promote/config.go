@@ -27,6 +27,8 @@ type Config struct {
 	// Environments in promotion order: dev, staging, prod (any names).
 	Environments []Environment `yaml:"environments" json:"environments"`
 	Risk         Risk          `yaml:"risk" json:"risk"`
+	// Previews configures pull request previews (label default preview).
+	Previews Previews `yaml:"previews" json:"previews"`
 	// Tick is how often the server looks for new freight, re-checks blocked promotions and
 	// auto-promotes. Default 2s.
 	Tick Duration `yaml:"tick" json:"tick,omitempty"`
@@ -214,6 +216,14 @@ func ParseConfig(name string, b []byte) (Config, error) {
 				errs = append(errs, fmt.Errorf("%s: deploy of %s: %v", at, e.Name, err))
 			}
 			e.spec = &spec
+		}
+	}
+	if c.Previews.Label == "" {
+		c.Previews.Label = DefaultPreviewLabel
+	}
+	for i, e := range c.Environments {
+		if isPreview(e.Name) {
+			errs = append(errs, fmt.Errorf("%s:%d: environment %s: names pr-NUMBER are pull request previews; pick another name", name, lines[i], e.Name))
 		}
 	}
 	if len(c.Risk.Low) == 0 {

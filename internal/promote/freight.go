@@ -62,7 +62,8 @@ func FreightFromEvents(events []run.Event) (f store.Freight, ok bool) {
 				cov[e.Stage] = e.Coverage
 			}
 		case run.DeploymentFinished:
-			if d := e.Deployment; d != nil && d.Outcome == store.DeploymentSucceeded && d.Artifact != "" {
+			// A pull request's preview is not a step on the promotion path.
+			if d := e.Deployment; d != nil && d.Outcome == store.DeploymentSucceeded && d.Artifact != "" && !isPreview(d.Environment) {
 				arts[e.Stage] = d.Artifact
 			}
 		case run.RunFinished:

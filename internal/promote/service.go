@@ -70,6 +70,11 @@ type Options struct {
 	// promotions start their follow-up runs with it. Nil: a hotfix notes that no
 	// follow-up could be scheduled.
 	CreateRun func(ctx context.Context, info run.Info) (string, error)
+	// Teardown stops a preview environment (the deploy Controller's); Triggers lists the
+	// trigger inbox (the store's TriggerList), where closed pull requests are seen. Either
+	// nil: previews are never torn down.
+	Teardown Teardown
+	Triggers func(ctx context.Context, p store.TriggerListParams) ([]store.TriggerRecord, error)
 	// GitOpsDir holds the clones of gitops config repositories (default: the system's
 	// temporary directory). DriftEvery is how often a gitops environment is checked for
 	// drift (default 1m).
@@ -86,6 +91,9 @@ type Service struct {
 	mu     sync.Mutex      // one decision at a time: a promotion is read, decided and written whole
 	tickMu sync.Mutex      // one Tick at a time; guards seen
 	seen   map[string]bool // runs already turned into freight (or found to make none)
+	// tornDown are the closed pull requests' triggers whose previews were torn down; guarded
+	// by tickMu.
+	tornDown map[string]bool
 	wg     sync.WaitGroup
 	ctx    context.Context // deployments run under it, not under the request that approved them
 	stop   context.CancelFunc
@@ -110,7 +118,7 @@ func New(o Options) *Service {
 		o.DriftEvery = time.Minute
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{o: o, seen: map[string]bool{}, ctx: ctx, stop: cancel}
+	s := &Service{o: o, seen: map[string]bool{}, tornDown: map[string]bool{}, ctx: ctx, stop: cancel}
 	// ParseConfig validated the targets: an error here is a Config built by hand.
 	g, err := newGitopsTargets(o.Config, o.GitOpsDir)
 	if err != nil {
@@ -195,6 +203,9 @@ func (s *Service) Tick(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := s.checkDrift(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.teardownPreviews(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
