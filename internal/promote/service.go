@@ -94,10 +94,10 @@ type Service struct {
 	// tornDown are the closed pull requests' triggers whose previews were torn down; guarded
 	// by tickMu.
 	tornDown map[string]bool
-	wg     sync.WaitGroup
-	ctx    context.Context // deployments run under it, not under the request that approved them
-	stop   context.CancelFunc
-	gitops *gitopsTargets // nil when no environment has a gitops target
+	wg       sync.WaitGroup
+	ctx      context.Context // deployments run under it, not under the request that approved them
+	stop     context.CancelFunc
+	gitops   *gitopsTargets // nil when no environment has a gitops target
 }
 
 // New returns a Service; Start runs its loop.
