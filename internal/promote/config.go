@@ -107,8 +107,8 @@ func (a *ApprovalPolicy) UnmarshalYAML(n *yaml.Node) error {
 // GitOps is an environment's gitops target: gitops.Config with durations read as "5m".
 type GitOps struct {
 	gitops.Config `yaml:",inline"`
-	Timeout       Duration `yaml:"timeout" json:"-"`
-	Poll          Duration `yaml:"poll" json:"-"`
+	Timeout       Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Poll          Duration `yaml:"poll" json:"poll,omitempty"`
 }
 
 // CoveragePolicy is the least coverage, in percent, freight needs to enter an environment.
@@ -202,6 +202,7 @@ func ParseConfig(name string, b []byte) (Config, error) {
 			if err := g.Config.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: gitops of %s: %v", at, e.Name, err))
 			}
+			g.Timeout, g.Poll = Duration(g.Config.Timeout), Duration(g.Config.Poll) // with their defaults, for the API
 		}
 		if c := e.Coverage; c != nil && (c.Min < 0 || c.Min > 100) {
 			errs = append(errs, fmt.Errorf("%s: coverage min %g of %s: give a percentage from 0 to 100", at, c.Min, e.Name))

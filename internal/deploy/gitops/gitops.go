@@ -49,8 +49,8 @@ type Config struct {
 	StatusFile string `yaml:"status_file" json:"status_file,omitempty"`
 	// Timeout bounds the wait for the health signal (default 10m); Poll is how often it is
 	// read (default 2s).
-	Timeout time.Duration `yaml:"-" json:"timeout,omitempty"`
-	Poll    time.Duration `yaml:"-" json:"poll,omitempty"`
+	Timeout time.Duration `yaml:"-" json:"-"`
+	Poll    time.Duration `yaml:"-" json:"-"`
 	// Author signs the commits (default paved <paved@localhost>).
 	AuthorName  string `yaml:"author_name" json:"author_name,omitempty"`
 	AuthorEmail string `yaml:"author_email" json:"author_email,omitempty"`
