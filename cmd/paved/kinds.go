@@ -26,6 +26,10 @@ type kindEnv struct {
 	// Deploy is the server's deploy controller (environments and their replicas); nil in
 	// paved run.
 	Deploy *deploy.Controller
+	// PreviewLabel, when set, sends the deploy: stages of pull requests carrying it to
+	// their preview environment pr-<number> (promote.PreviewKind); the server sets it when
+	// it has a promotion config, which tears previews down when their pull request closes.
+	PreviewLabel string
 }
 
 // builtin is one built-in stage kind of this binary.

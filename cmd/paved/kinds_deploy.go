@@ -5,6 +5,7 @@ import (
 
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/pipeline"
+	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/schedule"
 )
 
@@ -19,6 +20,9 @@ func deployBuiltins() []builtin {
 		var k schedule.Kind = deploy.Kind{C: env.Deploy}
 		if env.Supply != nil {
 			k = sbomAttached{next: k, sc: env.Supply, blobs: env.Artifacts}
+		}
+		if env.PreviewLabel != "" {
+			k = promote.PreviewKind{Next: k, Label: env.PreviewLabel}
 		}
 		return k, nil
 	}}}

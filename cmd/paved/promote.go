@@ -72,6 +72,17 @@ func printPromotion(w io.Writer, p store.Promotion) {
 		fmt.Fprintf(w, "  %s\n", p.Reason)
 	}
 	fmt.Fprintf(w, "  risk %s (%s), %d approval(s) needed\n", p.Risk, p.RiskReason, p.RequiredApprovals)
+	if p.Hotfix {
+		fmt.Fprintf(w, "  HOTFIX: %s\n", p.HotfixReason)
+		for _, sk := range p.Skipped {
+			fmt.Fprintf(w, "  skipped %s\n", sk)
+		}
+		if fu := p.FollowUp; fu != nil && fu.RunID != "" {
+			fmt.Fprintf(w, "  follow-up run %s (%s) %s\n", fu.RunID, strings.Join(fu.Stages, ", "), fu.Summary)
+		} else if fu != nil {
+			fmt.Fprintf(w, "  %s\n", fu.Note)
+		}
+	}
 	for _, d := range p.Decisions {
 		verdict := "approved"
 		if !d.Approved {
@@ -111,22 +122,31 @@ func finishPromotion(cmd *cobra.Command, server, who string, p store.Promotion, 
 }
 
 func promoteCmd() *cobra.Command {
-	var server, to, who string
-	var wait bool
+	var server, to, who, reason string
+	var wait, hotfix bool
 	cmd := &cobra.Command{
-		Use:   "promote FREIGHT --to ENV",
+		Use:   "promote FREIGHT --to ENV [--hotfix --reason R]",
 		Short: "Promote a freight (its ID or f-alias) into an environment",
 		Long: "promote asks the server to move FREIGHT (GET /api/v1/freight lists them) into ENV. The\n" +
 			"promotion is blocked while a policy rule holds it (it says which), waits for approvals\n" +
 			"by its risk, then deploys exactly the freight's digests. --wait follows the deployment.\n" +
+			"--hotfix (by a user in the environment's hotfix_users, with --reason) skips the gates\n" +
+			"but secret detection and CRITICAL vulnerabilities, coverage, verified and soak, needs one\n" +
+			"approval at most, and starts a follow-up run of the skipped gates (docs/promote.md).\n" +
 			"Exit 1 if it failed or was rejected.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return usageErr("promote: say where with --to ENV")
 			}
+			if hotfix && strings.TrimSpace(reason) == "" {
+				return usageErr("promote: a hotfix needs --reason (what is broken and why it cannot wait)")
+			}
 			var p store.Promotion
-			body := map[string]string{"freight": args[0], "environment": to}
+			body := map[string]any{"freight": args[0], "environment": to}
+			if hotfix {
+				body["hotfix"], body["reason"] = true, reason
+			}
 			if err := promoteCall(cmd.Context(), http.MethodPost, server+"/api/v1/promotions", who, body, &p); err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -136,6 +156,8 @@ func promoteCmd() *cobra.Command {
 	cmd.Flags().StringVar(&server, "server", envOr("PAVED_SERVER", "http://127.0.0.1:8080"), "paved server URL (env PAVED_SERVER)")
 	cmd.Flags().StringVar(&to, "to", "", "environment to promote into")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for an approved promotion's deployment to end")
+	cmd.Flags().BoolVar(&hotfix, "hotfix", false, "an emergency promotion: skips the non-critical gates and rules (needs --reason and hotfix_users)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the hotfix cannot wait (recorded in the audit trail)")
 	userFlag(cmd, &who)
 	return cmd
 }

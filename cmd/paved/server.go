@@ -274,7 +274,11 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			deployer.Stop() // its replicas are processes: never leave them behind a failed start
 		}
 	}()
-	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger, Deploy: deployer, Supply: supply})
+	previewLabel := ""
+	if promoteCfg != nil && !promoteCfg.Previews.Disabled {
+		previewLabel = promoteCfg.Previews.Label
+	}
+	kinds, err := makeKinds(kindEnv{Data: data, Artifacts: artifacts, Logger: logger, Deploy: deployer, Supply: supply, PreviewLabel: previewLabel})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -386,7 +390,19 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	var promoteAPI api.Promoter // stays a nil interface without --environments: no routes
 	if promoteCfg != nil {
 		promoter = promote.New(promote.Options{Config: *promoteCfg, Store: st, Deployer: deployer,
-			Changes: promote.GitChanges(git, st.RepoGet), Logger: logger})
+			Changes: promote.GitChanges(git, st.RepoGet), DiffStat: promote.GitDiffStat(git, st.RepoGet), Logger: logger,
+			CreateRun: func(ctx context.Context, info run.Info) (string, error) {
+				return sched.Create(ctx, schedule.CreateParams{Info: info})
+			},
+			Triggers: st.TriggerList,
+			Teardown: func(ctx context.Context, env, reason string) error {
+				if err := deployer.Teardown(ctx, env, reason); errors.Is(err, deploy.ErrUnknownEnvironment) {
+					return fmt.Errorf("%w: %w", promote.ErrPreviewGone, err)
+				} else if err != nil {
+					return err
+				}
+				return nil
+			}})
 		promoteAPI = promoter
 	}
 	a, err := api.New(api.Config{

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/store"
 )
 
@@ -35,8 +36,35 @@ func (s *Server) environmentRoutes(r chi.Router) {
 	r.Get("/deployments/{id}", s.deploymentGet)
 }
 
-func (s *Server) environmentList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Environments.Environments())
+// environmentList is the deploy controller's environments; with promotion configured,
+// each of them also carries its place in the promotion path ("promotion", see
+// GET /api/v1/promotion/environments for the whole path, environments not yet deployed to
+// included).
+func (s *Server) environmentList(w http.ResponseWriter, r *http.Request) {
+	list := s.cfg.Environments.Environments()
+	if s.cfg.Promote == nil {
+		writeJSON(w, http.StatusOK, list)
+		return
+	}
+	path, err := s.cfg.Promote.Environments(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	type withPromotion struct {
+		deploy.EnvironmentStatus
+		Promotion *promote.EnvironmentView `json:"promotion,omitempty"`
+	}
+	out := make([]withPromotion, len(list))
+	for i, e := range list {
+		out[i].EnvironmentStatus = e
+		for j := range path {
+			if path[j].Name == e.Name {
+				out[i].Promotion = &path[j]
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // environmentGet is the environment now: pools, weights, replicas, the live deployment

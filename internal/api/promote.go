@@ -15,6 +15,10 @@ import (
 // roles (issue #14): anyone who can reach the API can claim any name with it.
 const UserHeader = "X-Paved-User"
 
+// actingUser is who makes a request: the one place that reads the stand-in header, so that
+// real users replace it in one edit.
+func actingUser(r *http.Request) string { return r.Header.Get(UserHeader) }
+
 // Promoter is what the API asks of promotion (*promote.Service).
 type Promoter interface {
 	FreightList(ctx context.Context, limit int) ([]store.Freight, error)
@@ -22,9 +26,11 @@ type Promoter interface {
 	PromotionList(ctx context.Context, p store.PromotionListParams) ([]store.Promotion, error)
 	PromotionGet(ctx context.Context, id string) (store.Promotion, error)
 	Promote(ctx context.Context, freight, env, by string) (store.Promotion, error)
+	Hotfix(ctx context.Context, freight, env, by, reason string) (store.Promotion, error)
 	Decide(ctx context.Context, id, by string, approve bool, reason string) (store.Promotion, error)
 	Approvals(ctx context.Context, user string) ([]promote.Approval, error)
 	ApprovalGet(ctx context.Context, id string) (promote.Approval, error)
+	Environments(ctx context.Context) ([]promote.EnvironmentView, error)
 }
 
 func (s *Server) promoteRoutes(r chi.Router) {
@@ -36,6 +42,7 @@ func (s *Server) promoteRoutes(r chi.Router) {
 	r.Get("/promotions", s.promotionList)
 	r.Post("/promotions", s.promotionCreate)
 	r.Get("/promotions/{id}", s.promotionGet)
+	r.Get("/promotion/environments", s.promotionEnvironments)
 	r.Get("/approvals", s.approvalList)
 	r.Get("/approvals/{id}", s.approvalGet)
 	r.Post("/approvals/{id}/approve", s.decide(true))
@@ -102,12 +109,14 @@ func (s *Server) promotionGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // promotionCreate asks for a promotion: {"freight": ID or alias, "environment": ENV}, by
-// the X-Paved-User. It answers 201 with the promotion as far as it got (blocked, pending or
-// approved and deploying).
+// the X-Paved-User; with "hotfix": true and a "reason", an emergency promotion. It answers
+// 201 with the promotion as far as it got (blocked, pending or approved and deploying).
 func (s *Server) promotionCreate(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Freight     string `json:"freight"`
 		Environment string `json:"environment"`
+		Hotfix      bool   `json:"hotfix"`
+		Reason      string `json:"reason"`
 	}
 	if err := decode(w, r, &body); err != nil {
 		s.writeError(w, r, err)
@@ -117,12 +126,29 @@ func (s *Server) promotionCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, `give {"freight": ID or alias, "environment": ENV}`))
 		return
 	}
-	p, err := s.cfg.Promote.Promote(r.Context(), body.Freight, body.Environment, r.Header.Get(UserHeader))
+	promote := s.cfg.Promote.Promote
+	if body.Hotfix {
+		promote = func(ctx context.Context, freight, env, by string) (store.Promotion, error) {
+			return s.cfg.Promote.Hotfix(ctx, freight, env, by, body.Reason)
+		}
+	}
+	p, err := promote(r.Context(), body.Freight, body.Environment, actingUser(r))
 	if err != nil {
 		s.writeError(w, r, promoteError(err))
 		return
 	}
 	writeJSON(w, http.StatusCreated, p)
+}
+
+// promotionEnvironments lists the promotion path: each environment's config in order, its
+// target (deploy or gitops), what runs there and a gitops environment's drift.
+func (s *Server) promotionEnvironments(w http.ResponseWriter, r *http.Request) {
+	list, err := s.cfg.Promote.Environments(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) approvalList(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +181,7 @@ func (s *Server) decide(approve bool) http.HandlerFunc {
 				return
 			}
 		}
-		p, err := s.cfg.Promote.Decide(r.Context(), chi.URLParam(r, "id"), r.Header.Get(UserHeader), approve, body.Reason)
+		p, err := s.cfg.Promote.Decide(r.Context(), chi.URLParam(r, "id"), actingUser(r), approve, body.Reason)
 		if err != nil {
 			s.writeError(w, r, promoteError(err))
 			return
@@ -167,9 +193,9 @@ func (s *Server) decide(approve bool) http.HandlerFunc {
 // promoteError maps the promote package's errors to statuses.
 func promoteError(err error) error {
 	switch {
-	case errors.Is(err, promote.ErrNoUser):
+	case errors.Is(err, promote.ErrNoUser), errors.Is(err, promote.ErrNoReason):
 		return &apiError{status: http.StatusBadRequest, msg: err.Error()}
-	case errors.Is(err, promote.ErrAuthor), errors.Is(err, promote.ErrNotApprover):
+	case errors.Is(err, promote.ErrAuthor), errors.Is(err, promote.ErrNotApprover), errors.Is(err, promote.ErrNotHotfixUser):
 		return &apiError{status: http.StatusForbidden, msg: err.Error()}
 	case errors.Is(err, promote.ErrNotPending), errors.Is(err, promote.ErrAlreadyDecided), errors.Is(err, promote.ErrInProgress), errors.Is(err, store.ErrConflict):
 		return &apiError{status: http.StatusConflict, msg: err.Error()}

@@ -47,7 +47,7 @@ func TestPromoteRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := promote.ParseConfig("env.yml", []byte("environments:\n  - name: dev\n  - name: staging\n    approval: none\n  - name: prod\n    approvers: [ana, bo]\n"))
+	cfg, err := promote.ParseConfig("env.yml", []byte("environments:\n  - name: dev\n  - name: staging\n    approval: none\n  - name: prod\n    approvers: [ana, bo]\n    hotfix_users: [cy]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +146,18 @@ func TestPromoteRoutes(t *testing.T) {
 	call("GET", "/api/v1/promotions?freight="+f.Alias+"&environment=prod", "", nil, 200, &list)
 	if len(list) != 1 || list[0].ID != p.ID {
 		t.Errorf("promotions of the alias to prod = %+v", list)
+	}
+
+	// The hotfix lane: only a hotfix user, only with a reason.
+	call("POST", "/api/v1/promotions", "bo", map[string]any{"freight": f.Alias, "environment": "prod", "hotfix": true, "reason": "down"}, 403, nil)
+	call("POST", "/api/v1/promotions", "cy", map[string]any{"freight": f.Alias, "environment": "prod", "hotfix": true}, 400, nil)
+	call("POST", "/api/v1/promotions", "cy", map[string]any{"freight": f.Alias, "environment": "prod", "hotfix": true, "reason": "down"}, 201, &p)
+	if !p.Hotfix || p.HotfixReason != "down" || p.RequiredApprovals != 1 || p.FollowUp == nil || p.FollowUp.Note == "" {
+		t.Errorf("hotfix = %+v, want flagged, one approval, a follow-up note (no run creator here)", p)
+	}
+	var envs []promote.EnvironmentView
+	call("GET", "/api/v1/promotion/environments", "", nil, 200, &envs)
+	if len(envs) != 3 || envs[0].Name != "dev" || envs[2].Name != "prod" || envs[1].Current == nil || envs[2].Target != "deploy" {
+		t.Errorf("promotion environments = %+v", envs)
 	}
 }

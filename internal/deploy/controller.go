@@ -150,6 +150,9 @@ func (c *Controller) Start(ctx context.Context) error {
 		}
 	}
 	for _, d := range last {
+		if c.tornDown(d.Environment) {
+			continue // a closed pull request's preview stays down
+		}
 		var spec Spec
 		if err := json.Unmarshal(d.Config, &spec); err != nil {
 			c.log.Error("deploy: cannot restore environment", "environment", d.Environment, "err", err)
@@ -258,6 +261,7 @@ func (c *Controller) env(spec Spec) (*environment, error) {
 	}
 	env := &environment{name: spec.Environment, sem: make(chan struct{}, 1), proxy: p}
 	c.envs[spec.Environment] = env
+	_ = os.Remove(filepath.Join(c.cfg.Dir, "envs", spec.Environment+".down")) // deployed to again: it is back
 	return env, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/deploy/gitops"
 	"github.com/paved/paved/internal/pipeline"
 )
 
@@ -26,6 +27,8 @@ type Config struct {
 	// Environments in promotion order: dev, staging, prod (any names).
 	Environments []Environment `yaml:"environments" json:"environments"`
 	Risk         Risk          `yaml:"risk" json:"risk"`
+	// Previews configures pull request previews (label default preview).
+	Previews Previews `yaml:"previews" json:"previews"`
 	// Tick is how often the server looks for new freight, re-checks blocked promotions and
 	// auto-promotes. Default 2s.
 	Tick Duration `yaml:"tick" json:"tick,omitempty"`
@@ -40,10 +43,19 @@ type Environment struct {
 	// AutoPromote: freight verified in the previous environment is promoted here by itself
 	// once Soak elapsed. Default: on for every environment but the last.
 	AutoPromote *bool `yaml:"auto_promote" json:"auto_promote"`
-	// Approval is risk (default) or none; Approvers may approve (empty: any user but the
-	// change's author).
-	Approval  string   `yaml:"approval" json:"approval"`
-	Approvers []string `yaml:"approvers" json:"approvers"`
+	// Approval is risk (default) or none, with an optional timeout; Approvers may approve
+	// (empty: any user but the change's author).
+	Approval  ApprovalPolicy `yaml:"approval" json:"approval"`
+	Approvers []string       `yaml:"approvers" json:"approvers"`
+	// Coverage is the least test coverage the freight's run must have reported (its
+	// stages' reports: {coverage: FILE}); nil: no minimum.
+	Coverage *CoveragePolicy `yaml:"coverage" json:"coverage,omitempty"`
+	// GitOps, when set, makes promotions into this environment commit the digest to a
+	// config repository and wait for its health signal instead of deploying (docs/gitops.md).
+	GitOps *GitOps `yaml:"gitops" json:"gitops,omitempty"`
+	// HotfixUsers may ask for hotfix promotions into this environment (empty: nobody;
+	// a stand-in for roles until paved has them).
+	HotfixUsers []string `yaml:"hotfix_users" json:"hotfix_users,omitempty"`
 	// Gates names the gate policy's environment whose rule judges the freight's findings
 	// for this environment (dev, staging, production in the default policy). Default: Name;
 	// a name the policy lacks gets its strictest rule.
@@ -58,11 +70,59 @@ type Environment struct {
 	spec *deploy.Spec
 }
 
+// ApprovalPolicy is an environment's approval: written as a word (approval: risk) or a
+// map (approval: {mode: risk, timeout: 4h, on_timeout: approve}).
+type ApprovalPolicy struct {
+	// Mode is risk (default) or none.
+	Mode string `yaml:"mode" json:"mode"`
+	// Timeout is how long a promotion may wait for its approvals; 0: for ever. When it
+	// elapses, OnTimeout decides: reject (default) or approve. A security-critical change
+	// (see Risk.Critical, or a gate with findings) is never approved by a timeout: it is
+	// rejected as expired.
+	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty"`
+	OnTimeout string   `yaml:"on_timeout" json:"on_timeout,omitempty"`
+}
+
+// What a timeout does.
+const (
+	OnTimeoutReject  = "reject"
+	OnTimeoutApprove = "approve"
+)
+
+// UnmarshalYAML reads the word or the map.
+func (a *ApprovalPolicy) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		a.Mode = n.Value
+		return nil
+	}
+	type plain ApprovalPolicy
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*a = ApprovalPolicy(p)
+	return nil
+}
+
+// GitOps is an environment's gitops target: gitops.Config with durations read as "5m".
+type GitOps struct {
+	gitops.Config `yaml:",inline"`
+	Timeout       Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Poll          Duration `yaml:"poll" json:"poll,omitempty"`
+}
+
+// CoveragePolicy is the least coverage, in percent, freight needs to enter an environment.
+type CoveragePolicy struct {
+	Min float64 `yaml:"min" json:"min"`
+}
+
 // Risk scores changesets. A file matching a High glob makes the changeset high; one that
 // matches neither list makes it medium; only Low files make it low.
 type Risk struct {
 	Low  []string `yaml:"low" json:"low"`
 	High []string `yaml:"high" json:"high"`
+	// Critical marks a change security-critical: an approval timeout never approves it.
+	Critical []string `yaml:"critical" json:"critical"`
 }
 
 // DefaultRisk is used for an empty list in the config.
@@ -70,6 +130,8 @@ var DefaultRisk = Risk{
 	Low: []string{"**/*.md", "docs/**", "**/*.txt", "**/*.css", "**/*.rst", "LICENSE", "**/flags/*.json", "**/*.png", "**/*.svg"},
 	High: []string{"**/migrations/**", "**/migration/**", "**/*.sql", "**/auth/**", "**/payment/**", "**/payments/**",
 		"**/*.tf", "**/*.tfvars", "**/charts/**", "**/helm/**", "**/k8s/**", "**/kubernetes/**", "Dockerfile", "**/Dockerfile"},
+	Critical: []string{"**/migrations/**", "**/migration/**", "**/*.sql", "**/auth/**", "**/payment/**", "**/payments/**",
+		"**/security/**", "**/crypto/**", "**/secrets/**", "**/pii/**"},
 }
 
 // Duration reads "30s", "5m" in YAML.
@@ -123,11 +185,27 @@ func ParseConfig(name string, b []byte) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: environment %s is listed twice: each name once, in promotion order", at, e.Name))
 		}
 		seen[e.Name] = true
-		if e.Approval == "" {
-			e.Approval = ApprovalRisk
+		if e.Approval.Mode == "" {
+			e.Approval.Mode = ApprovalRisk
 		}
-		if e.Approval != ApprovalRisk && e.Approval != ApprovalNone {
-			errs = append(errs, fmt.Errorf("%s: approval %q of %s: use risk or none", at, e.Approval, e.Name))
+		if e.Approval.Mode != ApprovalRisk && e.Approval.Mode != ApprovalNone {
+			errs = append(errs, fmt.Errorf("%s: approval %q of %s: use risk or none", at, e.Approval.Mode, e.Name))
+		}
+		if e.Approval.OnTimeout == "" {
+			e.Approval.OnTimeout = OnTimeoutReject
+		}
+		if e.Approval.OnTimeout != OnTimeoutReject && e.Approval.OnTimeout != OnTimeoutApprove {
+			errs = append(errs, fmt.Errorf("%s: approval on_timeout %q of %s: use approve or reject", at, e.Approval.OnTimeout, e.Name))
+		}
+		if g := e.GitOps; g != nil {
+			g.Config.Timeout, g.Config.Poll = time.Duration(g.Timeout), time.Duration(g.Poll)
+			if err := g.Config.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: gitops of %s: %v", at, e.Name, err))
+			}
+			g.Timeout, g.Poll = Duration(g.Config.Timeout), Duration(g.Config.Poll) // with their defaults, for the API
+		}
+		if c := e.Coverage; c != nil && (c.Min < 0 || c.Min > 100) {
+			errs = append(errs, fmt.Errorf("%s: coverage min %g of %s: give a percentage from 0 to 100", at, c.Min, e.Name))
 		}
 		if e.AutoPromote == nil {
 			auto := i < len(c.Environments)-1
@@ -141,13 +219,24 @@ func ParseConfig(name string, b []byte) (Config, error) {
 			e.spec = &spec
 		}
 	}
+	if c.Previews.Label == "" {
+		c.Previews.Label = DefaultPreviewLabel
+	}
+	for i, e := range c.Environments {
+		if isPreview(e.Name) {
+			errs = append(errs, fmt.Errorf("%s:%d: environment %s: names pr-NUMBER are pull request previews; pick another name", name, lines[i], e.Name))
+		}
+	}
 	if len(c.Risk.Low) == 0 {
 		c.Risk.Low = DefaultRisk.Low
 	}
 	if len(c.Risk.High) == 0 {
 		c.Risk.High = DefaultRisk.High
 	}
-	for _, g := range append(append([]string{}, c.Risk.Low...), c.Risk.High...) {
+	if len(c.Risk.Critical) == 0 {
+		c.Risk.Critical = DefaultRisk.Critical
+	}
+	for _, g := range append(append(append([]string{}, c.Risk.Low...), c.Risk.High...), c.Risk.Critical...) {
 		if !doublestar.ValidatePattern(g) {
 			errs = append(errs, fmt.Errorf("%s: risk glob %q is not a valid pattern (use *, ** and ?)", name, g))
 		}

@@ -70,7 +70,7 @@ func FuzzParseConfig(f *testing.F) {
 			return
 		}
 		for i, e := range c.Environments {
-			if e.Name == "" || e.AutoPromote == nil || (e.Approval != promote.ApprovalRisk && e.Approval != promote.ApprovalNone) {
+			if e.Name == "" || e.AutoPromote == nil || (e.Approval.Mode != promote.ApprovalRisk && e.Approval.Mode != promote.ApprovalNone) {
 				t.Fatalf("environment %d accepted half-checked: %+v", i, e)
 			}
 		}

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/paved/paved/internal/insight/coverage"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
@@ -44,6 +46,7 @@ func FreightFromEvents(events []run.Event) (f store.Freight, ok bool) {
 	var gates []run.Gate
 	var info *run.Info
 	arts := map[string]string{}
+	cov := map[string]*run.Coverage{} // by stage: a retried stage's last attempt counts
 	succeeded := false
 	var at time.Time
 	for _, e := range events {
@@ -54,8 +57,13 @@ func FreightFromEvents(events []run.Event) (f store.Freight, ok bool) {
 			if e.Gate != nil {
 				gates = append(gates, *e.Gate)
 			}
+		case run.CoverageReported:
+			if e.Coverage != nil {
+				cov[e.Stage] = e.Coverage
+			}
 		case run.DeploymentFinished:
-			if d := e.Deployment; d != nil && d.Outcome == store.DeploymentSucceeded && d.Artifact != "" {
+			// A pull request's preview is not a step on the promotion path.
+			if d := e.Deployment; d != nil && d.Outcome == store.DeploymentSucceeded && d.Artifact != "" && !isPreview(d.Environment) {
 				arts[e.Stage] = d.Artifact
 			}
 		case run.RunFinished:
@@ -70,11 +78,44 @@ func FreightFromEvents(events []run.Event) (f store.Freight, ok bool) {
 	sum := sha256.Sum256(cfg)
 	f = store.Freight{Artifacts: arts, Repo: info.Repo, SHA: info.SHA, ConfigHash: hex.EncodeToString(sum[:]),
 		RunID: events[0].RunID, Gates: gates, CreatedAt: at}
+	f.Coverage = sumCoverage(cov)
 	f.Author = info.Trigger.Author
 	if f.Author == "" {
+		f.Coverage = sumCoverage(cov)
 		f.Author = info.Trigger.AuthorName
 	}
 	f.ID = FreightID(f.Artifacts, f.Repo, f.SHA, f.ConfigHash)
 	f.Alias = Alias(f.ID)
 	return f, true
+}
+
+// sumCoverage adds the coverage of several stages (a Go and a JS test stage) into one.
+func sumCoverage(by map[string]*run.Coverage) *run.Coverage {
+	if len(by) == 0 {
+		return nil
+	}
+	stages := make([]string, 0, len(by))
+	for st := range by {
+		stages = append(stages, st)
+	}
+	sort.Strings(stages)
+	reps := make([]coverage.Report, 0, len(by))
+	out := &run.Coverage{Files: []string{}}
+	var notes []string
+	for _, st := range stages {
+		c := by[st]
+		if c.Format != "" { // a stage whose reports were missing or unreadable adds nothing
+			reps = append(reps, coverage.Report{Format: c.Format, Covered: c.Covered, Total: c.Total})
+		}
+		for _, f := range c.Files {
+			out.Files = append(out.Files, st+":"+f)
+		}
+		if c.Note != "" {
+			notes = append(notes, st+": "+c.Note)
+		}
+	}
+	m := coverage.Merge(reps)
+	out.Format, out.Covered, out.Total, out.Percent = m.Format, m.Covered, m.Total, m.Percent()
+	out.Note = strings.Join(notes, "; ")
+	return out
 }

@@ -12,7 +12,10 @@ import (
 // that passed for dev (which only warns on HIGH) may block prod. The findings' counts per
 // severity are complete even when the event's finding list was truncated, so they decide.
 // A gate that blocked where it ran blocks everywhere.
-func gatesBlock(e Environment, gates []run.Gate) string {
+//
+// A hotfix enforces only the critical gates (Critical); what the others would have said is
+// returned in skipped, one line per gate.
+func gatesBlock(e Environment, gates []run.Gate, hotfix bool) (block string, skipped []string) {
 	policy := gate.DefaultPolicy()
 	name := e.Gates
 	if name == "" {
@@ -24,23 +27,45 @@ func gatesBlock(e Environment, gates []run.Gate) string {
 		judged = policy.Strictest() + " (the strictest: the gate policy does not name " + name + ")"
 	}
 	for _, g := range gates {
-		if g.Decision == gate.Block {
-			return fmt.Sprintf("gate %s blocked in its run: %s", g.Kind, g.Reason)
-		}
-		if rule.Block == gate.None {
-			continue
-		}
-		var over []string
-		n := 0
-		for sev, c := range g.Counts {
-			if c > 0 && gate.SeverityOf(sev) >= rule.Block {
-				n += c
-				over = append(over, fmt.Sprintf("%d %s", c, sev))
+		reason := gateBlocks(e, g, rule, judged, policy.Ref())
+		switch {
+		case hotfix && !Critical(g):
+			verdict := "passes"
+			if reason != "" {
+				verdict = "would block: " + reason
 			}
+			skipped = append(skipped, fmt.Sprintf("gate %s (%s)", g.Kind, verdict))
+		case reason != "":
+			return reason, skipped
 		}
-		if n > 0 {
-			return fmt.Sprintf("gate %s: %s at or above %s block %s under %s's rule (%s)", g.Kind, strings.Join(sortedDesc(over), ", "), rule.Block, e.Name, judged, policy.Ref())
+	}
+	return "", skipped
+}
+
+// Critical reports whether a gate's result holds even for a hotfix: secret detection
+// always, vulnerability matching when it found anything CRITICAL.
+func Critical(g run.Gate) bool {
+	return g.Kind == "gate/secrets" || (g.Kind == "gate/vulns" && g.Counts[gate.Critical.String()] > 0)
+}
+
+// gateBlocks says why g keeps freight out of e under rule ("" if it does not).
+func gateBlocks(e Environment, g run.Gate, rule gate.Rule, judged, ref string) string {
+	if g.Decision == gate.Block {
+		return fmt.Sprintf("gate %s blocked in its run: %s", g.Kind, g.Reason)
+	}
+	if rule.Block == gate.None {
+		return ""
+	}
+	var over []string
+	n := 0
+	for sev, c := range g.Counts {
+		if c > 0 && gate.SeverityOf(sev) >= rule.Block {
+			n += c
+			over = append(over, fmt.Sprintf("%d %s", c, sev))
 		}
+	}
+	if n > 0 {
+		return fmt.Sprintf("gate %s: %s at or above %s block %s under %s's rule (%s)", g.Kind, strings.Join(sortedDesc(over), ", "), rule.Block, e.Name, judged, ref)
 	}
 	return ""
 }

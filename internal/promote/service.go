@@ -26,6 +26,8 @@ var (
 	ErrAlreadyDecided     = errors.New("promote: this approver already decided")
 	ErrNoUser             = errors.New("promote: no user named")
 	ErrInProgress         = errors.New("promote: a promotion of this freight to this environment is in progress")
+	ErrNotHotfixUser      = errors.New("promote: not allowed to ask for hotfix promotions into this environment")
+	ErrNoReason           = errors.New("promote: a reason is required")
 )
 
 // Store is what promotion reads and writes.
@@ -36,6 +38,8 @@ type Store interface {
 	PromotionAppend(ctx context.Context, p store.Promotion) error
 	PromotionUpdate(ctx context.Context, p store.Promotion) (store.Promotion, error)
 	PromotionGet(ctx context.Context, id string) (store.Promotion, error)
+	DeploymentAppend(ctx context.Context, d store.Deployment) error
+	DeploymentFinish(ctx context.Context, p store.DeploymentFinishParams) error
 	PromotionList(ctx context.Context, p store.PromotionListParams) ([]store.Promotion, error)
 	DeploymentList(ctx context.Context, p store.DeploymentListParams) ([]store.Deployment, error)
 	RunList(ctx context.Context, p store.RunListParams) ([]run.Summary, error)
@@ -62,6 +66,23 @@ type Options struct {
 	// Tick is how often the loop looks for new freight, re-checks blocked promotions and
 	// auto-promotes. Default 2s.
 	Tick time.Duration
+	// CreateRun starts a run (the scheduler's Create) and returns its id: hotfix
+	// promotions start their follow-up runs with it. Nil: a hotfix notes that no
+	// follow-up could be scheduled.
+	CreateRun func(ctx context.Context, info run.Info) (string, error)
+	// Teardown stops a preview environment (the deploy Controller's); Triggers lists the
+	// trigger inbox (the store's TriggerList), where closed pull requests are seen. Either
+	// nil: previews are never torn down.
+	Teardown Teardown
+	Triggers func(ctx context.Context, p store.TriggerListParams) ([]store.TriggerRecord, error)
+	// GitOpsDir holds the clones of gitops config repositories (default: the system's
+	// temporary directory). DriftEvery is how often a gitops environment is checked for
+	// drift (default 1m).
+	GitOpsDir  string
+	DriftEvery time.Duration
+	// DiffStat counts the lines each changed file gained and lost, for the approval view;
+	// nil: the view lists the files without counts.
+	DiffStat DiffStat
 }
 
 // Service runs promotions. Its methods are safe from any goroutine.
@@ -70,9 +91,13 @@ type Service struct {
 	mu     sync.Mutex      // one decision at a time: a promotion is read, decided and written whole
 	tickMu sync.Mutex      // one Tick at a time; guards seen
 	seen   map[string]bool // runs already turned into freight (or found to make none)
-	wg     sync.WaitGroup
-	ctx    context.Context // deployments run under it, not under the request that approved them
-	stop   context.CancelFunc
+	// tornDown are the closed pull requests' triggers whose previews were torn down; guarded
+	// by tickMu.
+	tornDown map[string]bool
+	wg       sync.WaitGroup
+	ctx      context.Context // deployments run under it, not under the request that approved them
+	stop     context.CancelFunc
+	gitops   *gitopsTargets // nil when no environment has a gitops target
 }
 
 // New returns a Service; Start runs its loop.
@@ -89,8 +114,20 @@ func New(o Options) *Service {
 	if o.Tick <= 0 {
 		o.Tick = 2 * time.Second
 	}
+	if o.DriftEvery <= 0 {
+		o.DriftEvery = time.Minute
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{o: o, seen: map[string]bool{}, ctx: ctx, stop: cancel}
+	s := &Service{o: o, seen: map[string]bool{}, tornDown: map[string]bool{}, ctx: ctx, stop: cancel}
+	// ParseConfig validated the targets: an error here is a Config built by hand.
+	g, err := newGitopsTargets(o.Config, o.GitOpsDir)
+	if err != nil {
+		o.Logger.Error("promote: gitops targets", "err", err)
+	}
+	if err == nil && len(g.targets) > 0 {
+		s.gitops = g
+	}
+	return s
 }
 
 // Config returns the environments config.
@@ -157,6 +194,18 @@ func (s *Service) Tick(ctx context.Context) error {
 		}
 	}
 	if err := s.autoPromote(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.timeouts(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.followUps(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.checkDrift(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.teardownPreviews(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -230,6 +279,10 @@ func (s *Service) autoPromote(ctx context.Context) error {
 // Promote requests that freight (ID or alias) enter env, and carries the request as far as
 // it can: blocked by a policy, pending approvals, or deploying.
 func (s *Service) Promote(ctx context.Context, freight, env, by string) (store.Promotion, error) {
+	return s.promote(ctx, freight, env, by, false, "")
+}
+
+func (s *Service) promote(ctx context.Context, freight, env, by string, hotfix bool, why string) (store.Promotion, error) {
 	e, _, ok := s.o.Config.Env(env)
 	if !ok {
 		return store.Promotion{}, fmt.Errorf("%w %q: the environments are %s", ErrUnknownEnvironment, env, strings.Join(s.o.Config.Names(), ", "))
@@ -248,29 +301,47 @@ func (s *Service) Promote(ctx context.Context, freight, env, by string) (store.P
 	if err != nil {
 		return store.Promotion{}, fmt.Errorf("promote: %w", err)
 	}
+	var superseded []string
 	for _, o := range open {
-		if !store.PromotionFinal(o.State) {
+		switch {
+		case store.PromotionFinal(o.State):
+		case hotfix && (o.State == store.PromotionBlocked || o.State == store.PromotionPending):
+			// A hotfix takes the place of a promotion still held by the rules it skips.
+			superseded = append(superseded, o.ID)
+		default:
 			return store.Promotion{}, fmt.Errorf("%w: %s is already on its way to %s (%s, %s)", ErrInProgress, f.Alias, env, o.ID, o.State)
 		}
 	}
 	now := s.o.Now()
-	p := store.Promotion{ID: "prm-" + uuid.NewString()[:13], Freight: f.ID, Environment: env, State: store.PromotionBlocked,
-		Reason: "not yet checked", Author: f.Author, RequestedBy: by, CreatedAt: now, UpdatedAt: now}
+	id := "prm-" + uuid.NewString()[:13]
+	for _, o := range superseded {
+		s.finish(ctx, o, store.PromotionRejected, "superseded by hotfix "+id+" of "+by, "")
+	}
+	p := store.Promotion{ID: id, Freight: f.ID, Environment: env, State: store.PromotionBlocked,
+		Reason: "not yet checked", Author: f.Author, RequestedBy: by, CreatedAt: now, UpdatedAt: now,
+		Hotfix: hotfix, HotfixReason: why}
 	if err := s.score(ctx, e, f, &p); err != nil {
 		return store.Promotion{}, err
+	}
+	if hotfix {
+		p.FollowUp = s.followUp(ctx, p, e, f)
 	}
 	if err := s.o.Store.PromotionAppend(ctx, p); err != nil {
 		return store.Promotion{}, fmt.Errorf("promote: %w", err)
 	}
 	s.o.Logger.Info("promote: requested", "promotion", p.ID, "freight", f.Alias, "env", env, "risk", p.Risk, "by", by)
-	s.record(ctx, f.RunID, "requested", fmt.Sprintf("%s of %s to %s requested by %s; %s risk: %s", p.ID, f.Alias, env, by, p.Risk, p.RiskReason))
+	if hotfix {
+		s.record(ctx, f.RunID, "hotfix", fmt.Sprintf("HOTFIX %s of %s to %s requested by %s: %s; %s risk: %s; follow-up: %s", p.ID, f.Alias, env, by, why, p.Risk, p.RiskReason, followUpLine(p.FollowUp)))
+	} else {
+		s.record(ctx, f.RunID, "requested", fmt.Sprintf("%s of %s to %s requested by %s; %s risk: %s", p.ID, f.Alias, env, by, p.Risk, p.RiskReason))
+	}
 	return s.advance(ctx, p.ID)
 }
 
 // score fills the promotion's changeset and risk: the files between the environment's last
 // successful deployment and the freight's sha.
 func (s *Service) score(ctx context.Context, e Environment, f store.Freight, p *store.Promotion) error {
-	if e.Approval == ApprovalNone {
+	if e.Approval.Mode == ApprovalNone {
 		p.Risk, p.RiskReason, p.RequiredApprovals = RiskLow, "approval: none for "+e.Name, 0
 		return nil
 	}
@@ -288,8 +359,15 @@ func (s *Service) score(ctx context.Context, e Environment, f store.Freight, p *
 		}
 	}
 	p.Files = files
+	if known {
+		p.BaseSHA = last[0].SHA
+	}
 	p.Risk, p.RiskReason = s.o.Config.Risk.Score(files, known)
 	p.RequiredApprovals = Approvals(p.Risk)
+	if p.Hotfix && p.RequiredApprovals > 1 {
+		p.Skipped = append(p.Skipped, fmt.Sprintf("approvals (%s risk needs %d; a hotfix needs 1)", p.Risk, p.RequiredApprovals))
+		p.RequiredApprovals = 1
+	}
 	return nil
 }
 
@@ -312,14 +390,27 @@ func (s *Service) advance(ctx context.Context, id string) (store.Promotion, erro
 	if err != nil {
 		return p, err
 	}
-	reason, err := s.blockedBy(ctx, e, idx, f)
+	reason, skipped, err := s.rules(ctx, e, idx, f, p.Hotfix)
 	if err != nil {
 		return p, err
+	}
+	if p.Hotfix {
+		// The approvals line is written once, when the risk is scored; the rules are
+		// judged again each time.
+		for _, l := range p.Skipped {
+			if strings.HasPrefix(l, "approvals ") {
+				skipped = append(skipped, l)
+			}
+		}
+		p.Skipped = skipped
 	}
 	state := store.PromotionPending
 	switch {
 	case reason != "":
 		state = store.PromotionBlocked
+	case timeoutApproved(p):
+		state = store.PromotionApproved
+		reason = fmt.Sprintf("%s risk: approved by the approval timeout (%d of %d approvals given)", p.Risk, approvals(p), p.RequiredApprovals)
 	case approvals(p) >= p.RequiredApprovals:
 		state = store.PromotionApproved
 		reason = fmt.Sprintf("%s risk: %d of %d approvals", p.Risk, approvals(p), p.RequiredApprovals)
@@ -328,6 +419,9 @@ func (s *Service) advance(ctx context.Context, id string) (store.Promotion, erro
 	}
 	if state == p.State && reason == p.Reason {
 		return p, nil
+	}
+	if state == store.PromotionPending && p.PendingSince.IsZero() {
+		p.PendingSince = s.o.Now()
 	}
 	p.State, p.Reason, p.UpdatedAt = state, reason, s.o.Now()
 	if p, err = s.o.Store.PromotionUpdate(ctx, p); err != nil {
@@ -340,30 +434,67 @@ func (s *Service) advance(ctx context.Context, id string) (store.Promotion, erro
 	return p, nil
 }
 
-// blockedBy names the first policy rule that keeps f out of environment e ("" if none).
-func (s *Service) blockedBy(ctx context.Context, e Environment, idx int, f store.Freight) (string, error) {
-	if reason := gatesBlock(e, f.Gates); reason != "" {
-		return reason, nil
+// rules names the first policy rule that keeps f out of environment e ("" if none). For a
+// hotfix it enforces only the critical gates and lists in skipped what it did not enforce
+// (the other gates, coverage, verified, soak) with what each would have said.
+func (s *Service) rules(ctx context.Context, e Environment, idx int, f store.Freight, hotfix bool) (block string, skipped []string, err error) {
+	block, skipped = gatesBlock(e, f.Gates, hotfix)
+	if block != "" {
+		return block, skipped, nil
+	}
+	check := func(rule, reason string) bool {
+		if !hotfix {
+			block = reason
+			return reason != ""
+		}
+		verdict := "passes"
+		if reason != "" {
+			verdict = "would block: " + reason
+		}
+		skipped = append(skipped, rule+" ("+verdict+")")
+		return false
+	}
+	if c := e.Coverage; c != nil && c.Min > 0 {
+		reason := ""
+		switch {
+		case f.Coverage == nil || f.Coverage.Total == 0:
+			reason = fmt.Sprintf("coverage: the run of %s reported no coverage and %s requires %g%% (declare reports: {coverage: FILE} on its test stage)", f.Alias, e.Name, c.Min)
+		case f.Coverage.Percent < c.Min:
+			reason = fmt.Sprintf("coverage %.1f%% < %g%% (%s's coverage.min; %d of %d covered)", f.Coverage.Percent, c.Min, e.Name, f.Coverage.Covered, f.Coverage.Total)
+		}
+		if check("coverage", reason) {
+			return block, skipped, nil
+		}
 	}
 	if idx == 0 {
-		return "", nil
+		return "", skipped, nil
 	}
 	prev := s.o.Config.Environments[idx-1].Name
 	digest, err := artifactFor(e, f)
 	if err != nil {
-		return "", err
+		return "", skipped, err
 	}
 	d, ok, err := s.verified(ctx, prev, digest)
 	if err != nil {
-		return "", err
+		return "", skipped, err
 	}
 	if !ok {
-		return fmt.Sprintf("verified: %s has not run in %s yet (no succeeded deployment of %s there)", f.Alias, prev, short(digest)), nil
+		if check("verified", fmt.Sprintf("verified: %s has not run in %s yet (no succeeded deployment of %s there)", f.Alias, prev, short(digest))) {
+			return block, skipped, nil
+		}
+		if e.Soak > 0 {
+			check("soak", fmt.Sprintf("soak: %s has not run in %s at all; %s requires %s", f.Alias, prev, e.Name, time.Duration(e.Soak)))
+		}
+		return "", skipped, nil
 	}
+	reason := ""
 	if soaked := s.o.Now().Sub(d.FinishedAt); soaked < time.Duration(e.Soak) {
-		return fmt.Sprintf("soak: %s has run %s of the %s %s requires in %s", f.Alias, soaked.Round(time.Second), time.Duration(e.Soak), e.Name, prev), nil
+		reason = fmt.Sprintf("soak: %s has run %s of the %s %s requires in %s", f.Alias, soaked.Round(time.Second), time.Duration(e.Soak), e.Name, prev)
 	}
-	return "", nil
+	if e.Soak > 0 && check("soak", reason) {
+		return block, skipped, nil
+	}
+	return "", skipped, nil
 }
 
 // verified finds the first succeeded deployment of digest to env.
@@ -489,6 +620,10 @@ func (s *Service) startDeploy(p store.Promotion, e Environment, f store.Freight)
 		digest, err := artifactFor(e, f)
 		if err != nil {
 			fail(err.Error())
+			return
+		}
+		if t := s.gitops.target(e.Name); t != nil {
+			s.deployGitOps(ctx, t, p, e, f, digest)
 			return
 		}
 		spec, err := s.specFor(ctx, e, digest)

@@ -80,6 +80,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, cfgYAML)
+}
+
+func newFixtureWith(t *testing.T, cfgYAML string) *fixture {
+	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "paved.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -135,12 +140,19 @@ func (fx *fixture) commit(t *testing.T, files ...string) string {
 // freight records a freight of sha, deployed to dev by its run.
 func (fx *fixture) freight(t *testing.T, sha string) store.Freight {
 	t.Helper()
+	return fx.freightWith(t, sha, func(*store.Freight) {})
+}
+
+// freightWith is freight with what set changes (gates, coverage) before it is stored.
+func (fx *fixture) freightWith(t *testing.T, sha string, set func(*store.Freight)) store.Freight {
+	t.Helper()
 	fx.digit++
 	digest := "sha256:" + strings.Repeat(fmt.Sprint(fx.digit), 64)
 	arts := map[string]string{"deploy-dev": digest}
 	f := store.Freight{Artifacts: arts, Repo: "acme/app", SHA: sha, ConfigHash: "cfg", RunID: "run-" + sha[:6], Author: "ana", CreatedAt: fx.clk.Now()}
 	f.ID = promote.FreightID(arts, f.Repo, f.SHA, f.ConfigHash)
 	f.Alias = promote.Alias(f.ID)
+	set(&f)
 	if err := fx.st.FreightPut(t.Context(), f); err != nil {
 		t.Fatal(err)
 	}

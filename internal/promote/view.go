@@ -2,8 +2,10 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
+	"github.com/paved/paved/internal/deploy/gitops"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
@@ -40,6 +42,35 @@ type Approval struct {
 	Current  *store.Deployment  `json:"current,omitempty"`
 	Rollback string             `json:"rollback"`
 	Recent   []store.Deployment `json:"recent_deployments"`
+	// Diff sums the changeset: files, lines added and deleted, per file.
+	Diff Diff `json:"diff"`
+	// Affected is what the promotion changes: the environment, what runs there now and
+	// what will.
+	Affected Affected `json:"affected"`
+	// Coverage is the freight's run's test coverage; nil when it reported none.
+	Coverage *run.Coverage `json:"coverage,omitempty"`
+}
+
+// Diff is a changeset's summary.
+type Diff struct {
+	Files   int        `json:"files"`
+	Added   int        `json:"added"`
+	Deleted int        `json:"deleted"`
+	Changes []FileDiff `json:"changes"`
+	Note    string     `json:"note,omitempty"` // why counts are missing
+}
+
+// Affected is what a promotion changes.
+type Affected struct {
+	Environment string `json:"environment"`
+	Repo        string `json:"repo"`
+	FromSHA     string `json:"from_sha,omitempty"`
+	ToSHA       string `json:"to_sha"`
+	// FromArtifact runs there now (empty before the first deployment); ToArtifact will.
+	FromArtifact string `json:"from_artifact,omitempty"`
+	ToArtifact   string `json:"to_artifact"`
+	// Replicas is how many replicas the current deployment runs (0: unknown or none).
+	Replicas int `json:"replicas,omitempty"`
 }
 
 // Approvals lists the promotions waiting for approval (pending, or blocked but needing
@@ -106,5 +137,79 @@ func (s *Service) approval(ctx context.Context, p store.Promotion, e Environment
 	if a.Gates == nil {
 		a.Gates = []run.Gate{}
 	}
+	a.Coverage = f.Coverage
+	a.Affected = Affected{Environment: e.Name, Repo: f.Repo, FromSHA: p.BaseSHA, ToSHA: f.SHA}
+	a.Affected.ToArtifact, _ = artifactFor(e, f)
+	if a.Current != nil {
+		a.Affected.FromArtifact = a.Current.Artifact
+		var spec struct {
+			Replicas int `json:"replicas"`
+		}
+		if json.Unmarshal(a.Current.Config, &spec) == nil {
+			a.Affected.Replicas = spec.Replicas
+		}
+	}
+	a.Diff = s.diff(ctx, p, f)
 	return a, nil
+}
+
+// diff counts the changeset's lines when it can; the file list alone otherwise.
+func (s *Service) diff(ctx context.Context, p store.Promotion, f store.Freight) Diff {
+	d := Diff{Files: len(p.Files), Changes: []FileDiff{}}
+	switch {
+	case p.BaseSHA == "":
+		d.Note = "no earlier deployment to compare with"
+		return d
+	case s.o.DiffStat == nil:
+		d.Note = "line counts are not available on this server"
+	default:
+		changes, err := s.o.DiffStat(ctx, f.Repo, p.BaseSHA, f.SHA)
+		if err == nil {
+			d.Changes, d.Files = changes, len(changes)
+			for _, c := range changes {
+				d.Added += max(c.Added, 0)
+				d.Deleted += max(c.Deleted, 0)
+			}
+			return d
+		}
+		d.Note = "line counts: " + err.Error()
+	}
+	for _, file := range p.Files {
+		d.Changes = append(d.Changes, FileDiff{Path: file, Added: -1, Deleted: -1})
+	}
+	return d
+}
+
+// EnvironmentView is one environment of the promotion path as the API shows it: its
+// config, where promotions go (deploy or gitops), what runs there and, for gitops, the last
+// drift check.
+type EnvironmentView struct {
+	Environment
+	Order   int               `json:"order"` // 0 for the first
+	Target  string            `json:"target"`
+	Current *store.Deployment `json:"current,omitempty"`
+	Drift   *gitops.Drift     `json:"drift,omitempty"`
+}
+
+// Environments lists the promotion path in order.
+func (s *Service) Environments(ctx context.Context) ([]EnvironmentView, error) {
+	out := make([]EnvironmentView, 0, len(s.o.Config.Environments))
+	for i, e := range s.o.Config.Environments {
+		v := EnvironmentView{Environment: e, Order: i, Target: "deploy"}
+		if e.GitOps != nil {
+			v.Target = "gitops"
+			if d, ok := s.Drift(e.Name); ok {
+				v.Drift = &d
+			}
+		}
+		last, err := s.o.Store.DeploymentList(ctx, store.DeploymentListParams{Environment: e.Name, Outcome: store.DeploymentSucceeded, Limit: 1})
+		if err != nil {
+			return nil, fmt.Errorf("promote: deployments of %s: %w", e.Name, err)
+		}
+		if len(last) > 0 {
+			v.Current = &last[0]
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

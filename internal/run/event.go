@@ -27,6 +27,7 @@ const (
 	ArtifactsStored  Type = "ArtifactsStored"  // Artifacts set: what the stage's artifacts: matched, stored by digest; appended with its StageFinished
 	GateEvaluated    Type = "GateEvaluated"    // Gate set: a gate stage's findings and decision
 	TestsReported    Type = "TestsReported"    // Tests set: what the stage's JUnit reports said; appended with its StageFinished
+	CoverageReported Type = "CoverageReported" // Coverage set: what the stage's coverage reports said; appended with its StageFinished
 	// A deploy stage's progress; Deployment set.
 	DeploymentStarted      Type = "DeploymentStarted"
 	DeploymentStepAdvanced Type = "DeploymentStepAdvanced"
@@ -72,6 +73,21 @@ type Event struct {
 	Deployment *Deployment `json:"deployment,omitempty"`
 	// Tests is set by TestsReported.
 	Tests *Tests `json:"tests,omitempty"`
+	// Coverage is set by CoverageReported.
+	Coverage *Coverage `json:"coverage,omitempty"`
+}
+
+// Coverage is what a stage's coverage reports (reports: {coverage: glob}) said, summed over
+// the files: statements (Go) or lines (Cobertura, LCOV) run at least once of all there are.
+// Promotion policies (coverage: {min: N}) read Percent.
+type Coverage struct {
+	Files   []string `json:"files"`
+	Format  string   `json:"format"` // go, cobertura, lcov or mixed
+	Covered int64    `json:"covered"`
+	Total   int64    `json:"total"`
+	Percent float64  `json:"percent"` // rounded down to one decimal
+	// Note says which files could not be read and why.
+	Note string `json:"note,omitempty"`
 }
 
 // Artifact types.

@@ -47,6 +47,8 @@ type StageState struct {
 	Deployment *Deployment
 	// Tests is what the current attempt's JUnit reports said; nil without reports.
 	Tests *Tests
+	// Coverage is what the current attempt's coverage reports said; nil without them.
+	Coverage *Coverage
 	// CPUMS and MaxRSS are what the current attempt's processes used (StageFinished).
 	CPUMS  int64
 	MaxRSS int64
@@ -119,7 +121,7 @@ func (s *State) Apply(e Event) error {
 	case StageQueued:
 		st.Status, st.Attempt, st.QueuedAt = StatusQueued, e.Attempt, e.Time
 		st.StartedAt, st.FinishedAt, st.ExitCode, st.Reason, st.Step, st.StepName = time.Time{}, time.Time{}, nil, e.Reason, 0, ""
-		st.Caches, st.Artifacts, st.Gates, st.Deployment, st.Tests = nil, nil, nil, nil, nil
+		st.Caches, st.Artifacts, st.Gates, st.Deployment, st.Tests, st.Coverage = nil, nil, nil, nil, nil, nil
 	case StageStarted:
 		st.Status, st.StartedAt = StatusRunning, e.Time
 	case StepStarted:
@@ -154,6 +156,11 @@ func (s *State) Apply(e Event) error {
 			return fmt.Errorf("run %s: %s without stage or tests", e.RunID, e.Type)
 		}
 		st.Tests = e.Tests
+	case CoverageReported:
+		if st == nil || e.Coverage == nil {
+			return fmt.Errorf("run %s: %s without stage or coverage", e.RunID, e.Type)
+		}
+		st.Coverage = e.Coverage
 	case GateEvaluated:
 		if st == nil {
 			return fmt.Errorf("run %s: %s without stage", e.RunID, e.Type)

@@ -65,8 +65,11 @@ func (s *Scheduler) runStage(a *active, it item) {
 		lw.line("paved: " + jobErr.Error())
 	}
 	var tests *run.Tests
+	var cov *run.Coverage
 	if err == nil && !timedOut && cause == nil {
-		tests = testsReported(job, res, lw.line)
+		junitJob, junitRes, covFiles := splitReports(st.Def.Reports, job, res)
+		tests = testsReported(junitJob, junitRes, lw.line)
+		cov = coverageReported(covFiles, st.Def.Reports != nil && st.Def.Reports.Coverage != "", lw.line)
 	}
 	quarantined := ""
 	if tests != nil && res.Failed && failReason == "" {
@@ -118,6 +121,9 @@ func (s *Scheduler) runStage(a *active, it item) {
 	if tests != nil {
 		// With the result, so the history never has a result without what explains it.
 		stored = append(stored, run.Event{Type: run.TestsReported, Stage: it.stage, Attempt: it.attempt, Tests: tests})
+	}
+	if cov != nil {
+		stored = append(stored, run.Event{Type: run.CoverageReported, Stage: it.stage, Attempt: it.attempt, Coverage: cov})
 	}
 
 	a.mu.Lock()
@@ -208,9 +214,7 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 		Env:       env,
 		Artifacts: def.Artifacts,
 	}
-	if def.Reports != nil && def.Reports.JUnit != "" {
-		job.Reports = []string{def.Reports.JUnit}
-	}
+	job.Reports = reportGlobs(def.Reports)
 	for _, step := range def.Steps {
 		job.Steps = append(job.Steps, execute.Step{Name: step.Name, Run: step.Run})
 	}

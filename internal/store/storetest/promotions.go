@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
 
@@ -30,6 +31,7 @@ func freight(id, alias string, at time.Time) store.Freight {
 	return store.Freight{
 		ID: id, Alias: alias, Artifacts: map[string]string{"deploy-dev": "sha256:" + fmt.Sprintf("%064d", 9)},
 		Repo: "acme/app", SHA: "abc", ConfigHash: "cfg", RunID: "run-1", Author: "ana", CreatedAt: at,
+		Coverage: &run.Coverage{Files: []string{"test:cover.out"}, Format: "go", Covered: 712, Total: 1000, Percent: 71.2},
 	}
 }
 
@@ -38,6 +40,10 @@ func promotion(id, env, fr string, at time.Time) store.Promotion {
 		ID: id, Freight: fr, Environment: env, State: store.PromotionPending, Risk: "medium",
 		RiskReason: "src/a.go is business logic", Files: []string{"src/a.go"}, RequiredApprovals: 1,
 		Author: "ana", RequestedBy: "auto", CreatedAt: at, UpdatedAt: at,
+		// The hotfix and timeout fields round-trip like the rest.
+		BaseSHA: "0abc", PendingSince: at, Hotfix: true, HotfixReason: "outage", Skipped: []string{"coverage (passes)"},
+		FollowUp:     &store.FollowUp{RunID: "run-2", Stages: []string{"sast"}, Phase: "SUCCEEDED", Summary: "SUCCEEDED: gate/sarif pass (no findings)"},
+		GitOpsCommit: "c0ffee",
 	}
 }
 
