@@ -9,6 +9,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
@@ -30,6 +31,7 @@ type Store interface {
 	TriggerStore    // the trigger inbox (triggers.go)
 	DeploymentStore // deployment history (deployments.go)
 	PromotionStore  // freight and promotions (promotions.go)
+	access.Store    // users, teams, roles, tokens (access.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -91,6 +93,9 @@ func Exercise(t *testing.T, h Harness) {
 		{"PromotionUpdateRace", testPromotionUpdateRace},
 		{"PromotionList", testPromotionList},
 		{"PromotionReopen", testPromotionReopen},
+		{"AccessUsersTeams", testAccessUsersTeams},
+		{"AccessMembers", testAccessMembers},
+		{"AccessTokens", testAccessTokens},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
