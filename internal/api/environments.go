@@ -35,8 +35,11 @@ func (s *Server) environmentRoutes(r chi.Router) {
 	r.Get("/deployments/{id}", s.deploymentGet)
 }
 
-func (s *Server) environmentList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Environments.Environments())
+func (s *Server) environmentList(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, visible(r, s.cfg.Environments.Environments(), func(e deploy.EnvironmentStatus) (string, bool) {
+		res, err := s.envTeam(r, e.Name)
+		return res.team, err == nil && !res.adminOnly
+	}))
 }
 
 // environmentGet is the environment now: pools, weights, replicas, the live deployment
@@ -90,7 +93,10 @@ func (s *Server) environmentRollback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if body.By == "" {
+	// Who rolled back is who the token belongs to, not what the body says.
+	if by := r.Header.Get(UserHeader); by != "" {
+		body.By = by
+	} else if body.By == "" {
 		body.By = "api"
 	}
 	d, err := s.cfg.Environments.Rollback(r.Context(), deploy.RollbackParams{Environment: chi.URLParam(r, "env"), To: body.To, By: body.By}, nil)

@@ -11,8 +11,8 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// UserHeader names the user making a request. It is a stand-in until paved has users and
-// roles (issue #14): anyone who can reach the API can claim any name with it.
+// UserHeader names the user making a request to the handlers. The guard (auth.go) sets it
+// to the user of the request's token, replacing whatever the client sent.
 const UserHeader = "X-Paved-User"
 
 // Promoter is what the API asks of promotion (*promote.Service).
@@ -56,7 +56,8 @@ func (s *Server) freightList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	rt := s.repoTeams(r)
+	writeJSON(w, http.StatusOK, visible(r, list, func(f store.Freight) (string, bool) { return rt.of(f.Repo) }))
 }
 
 func (s *Server) freightGet(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +90,15 @@ func (s *Server) promotionList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	freightTeams := map[string]resource{}
+	writeJSON(w, http.StatusOK, visible(r, list, func(p store.Promotion) (string, bool) {
+		res, ok := freightTeams[p.Freight]
+		if !ok {
+			res, _ = s.freightTeam(r, p.Freight)
+			freightTeams[p.Freight] = res
+		}
+		return res.team, res.team != ""
+	}))
 }
 
 func (s *Server) promotionGet(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +140,8 @@ func (s *Server) approvalList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	rt := s.repoTeams(r)
+	writeJSON(w, http.StatusOK, visible(r, list, func(a promote.Approval) (string, bool) { return rt.of(a.Freight.Repo) }))
 }
 
 func (s *Server) approvalGet(w http.ResponseWriter, r *http.Request) {
