@@ -113,7 +113,14 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error)
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="paved"`)
+	if strings.HasPrefix(r.URL.Path, "/v2") {
+		// Registry clients (docker, oras, crane) answer a Basic challenge with the
+		// credentials they were given: the token as password; a Bearer challenge would make
+		// them look for a token service.
+		w.Header().Set("WWW-Authenticate", `Basic realm="paved registry"`)
+	} else {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="paved"`)
+	}
 	writeJSON(w, http.StatusUnauthorized, map[string]string{
 		"error": strings.TrimPrefix(err.Error(), access.ErrUnauthenticated.Error()+": ") +
 			"; send Authorization: Bearer TOKEN (paved token create, or POST /api/v1/login)",

@@ -125,6 +125,10 @@ var routeTable = map[string]policy{
 }
 
 func policyFor(method, pattern string) (policy, bool) {
+	// A mount answers at its own path too (/v2 and /v2/ for /v2/*).
+	if _, ok := routeTable["* "+strings.TrimSuffix(pattern, "/")+"/*"]; ok && !strings.HasSuffix(pattern, "*") {
+		pattern = strings.TrimSuffix(pattern, "/") + "/*"
+	}
 	if p, ok := routeTable[method+" "+pattern]; ok {
 		return p, true
 	}
