@@ -94,7 +94,7 @@ stages:
 		}
 		interrupted += n
 	}
-	resp, err := http.Get(s.url + "/metrics")
+	resp, err := authGet(s.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/api"
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
@@ -56,6 +57,8 @@ type serverOptions struct {
 	cpuHourPrice float64
 	// environments is the promotion config file (docs/promote.md); "" means no promotion.
 	environments string
+	// bootstrapToken (PAVED_BOOTSTRAP_TOKEN) becomes a server-admin token on first start.
+	bootstrapToken string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -86,6 +89,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
+	o.bootstrapToken = os.Getenv("PAVED_BOOTSTRAP_TOKEN")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -105,6 +109,7 @@ type serverStore interface {
 	deploy.History
 	api.Deployments
 	promote.Store
+	access.Store
 	Close() error
 }
 
@@ -139,6 +144,7 @@ type server struct {
 	alerts  *insight.Alerter
 	tracer  *insight.Tracer  // nil without --otlp-endpoint
 	promote *promote.Service // nil without --environments
+	access  *access.Service
 	http    *http.Server
 	done    chan error
 }
@@ -331,8 +337,27 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			Changes: promote.GitChanges(git, st.RepoGet), Logger: logger})
 		promoteAPI = promoter
 	}
+	acc, err := access.New(access.Config{Store: st, Logger: logger})
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	if o.bootstrapToken != "" {
+		created, err := acc.Bootstrap(ctx, o.bootstrapToken)
+		if err != nil {
+			sched.Stop()
+			st.Close()
+			return nil, usageErr("PAVED_BOOTSTRAP_TOKEN: %v", err)
+		}
+		if created {
+			logger.Info("paved server: made a server-admin token from PAVED_BOOTSTRAP_TOKEN (user admin)")
+		}
+	} else if ts, err := st.TokenList(ctx, access.TokenListParams{}); err == nil && len(ts) == 0 {
+		logger.Warn("paved server: no API token exists yet, so nobody can call the API; start once with PAVED_BOOTSTRAP_TOKEN=<a secret of 16+ characters> (docs/access.md)")
+	}
 	a, err := api.New(api.Config{
-		Store: st, Scheduler: sched, Git: git, Hub: hub,
+		Access: acc, Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
 		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI,
@@ -350,7 +375,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	s := &server{
 		URL:   "http://" + ln.Addr().String(),
-		store: st, sched: sched, deploy: deployer, inbox: ib, done: make(chan error, 1),
+		store: st, sched: sched, deploy: deployer, inbox: ib, access: acc, done: make(chan error, 1),
 		http: &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second},
 	}
 	// Before serving: Add needs a started inbox, and Start takes up what a previous

@@ -122,6 +122,25 @@ func (s *Service) UserAdd(ctx context.Context, p UserAddParams) (User, error) {
 	return u, nil
 }
 
+// SetPassword sets a user's password, making the user (a server admin when admin) if there
+// is none of that name.
+func (s *Service) SetPassword(ctx context.Context, user, password string, admin bool) error {
+	if _, err := s.st.UserGet(ctx, user); errors.Is(err, ErrNotFound) {
+		_, err = s.UserAdd(ctx, UserAddParams{Name: user, Password: password, Admin: admin})
+		return err
+	} else if err != nil {
+		return err
+	}
+	if len(password) < 8 || len(password) > 72 {
+		return fmt.Errorf("%w: a password has 8 to 72 bytes", ErrInvalid)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
+	if err != nil {
+		return fmt.Errorf("access: hash password: %w", err)
+	}
+	return s.st.UserSetPassword(ctx, user, string(h))
+}
+
 // TeamAdd makes a team.
 func (s *Service) TeamAdd(ctx context.Context, name string) (Team, error) {
 	if err := ValidName("team", name); err != nil {

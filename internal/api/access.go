@@ -215,6 +215,7 @@ func (s *Server) tokenList(w http.ResponseWriter, r *http.Request) {
 // in this answer only.
 func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 	var body struct {
+		User      string      `json:"user"` // a server admin may make one for another user
 		Name      string      `json:"name"`
 		Team      string      `json:"team"`
 		Role      access.Role `json:"role"`
@@ -235,7 +236,14 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		ttl = d
 	}
 	p := principal(r)
-	t, secret, err := s.cfg.Access.TokenCreate(r.Context(), access.TokenCreateParams{User: p.User, Name: body.Name,
+	if body.User == "" {
+		body.User = p.User
+	}
+	if body.User != p.User && !p.Admin {
+		s.writeError(w, r, errorf(http.StatusForbidden, "only a server admin may make a token for another user"))
+		return
+	}
+	t, secret, err := s.cfg.Access.TokenCreate(r.Context(), access.TokenCreateParams{User: body.User, Name: body.Name,
 		Team: body.Team, Role: body.Role, AllTeams: body.AllTeams, TTL: ttl})
 	if err != nil {
 		s.writeError(w, r, err)
