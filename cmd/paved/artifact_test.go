@@ -104,7 +104,7 @@ func TestArtifactPushPullThroughServer(t *testing.T) {
 		}
 	}
 	for _, l := range m.Layers {
-		blob, err := remote.Layer(ref.Context().Digest(l.Digest.String()))
+		blob, err := remote.Layer(ref.Context().Digest(l.Digest.String()), asAdmin)
 		if err != nil {
 			t.Fatal(err)
 		}

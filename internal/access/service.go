@@ -321,7 +321,7 @@ const touchEvery = time.Minute
 // and tokens of deleted users, are ErrUnauthenticated, with the reason.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, error) {
 	if secret == "" {
-		return nil, fmt.Errorf("%w: no token: send Authorization: Bearer TOKEN", ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: no token", ErrUnauthenticated)
 	}
 	t, err := s.st.TokenByHash(ctx, HashToken(secret))
 	if errors.Is(err, ErrNotFound) {

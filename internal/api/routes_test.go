@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -45,4 +46,23 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("routeTable has %q, which is no route", key)
 		}
 	}
+}
+
+// FuzzCredentials: any Authorization header is read without panicking, and a Bearer token
+// comes back as sent.
+func FuzzCredentials(f *testing.F) {
+	for _, s := range []string{"Bearer pvd_abc", "bearer  pvd_abc ", "Basic dXNlcjpwdmRfYWJj", "Basic !!", "Token x", "", "Bearer"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		r, _ := http.NewRequest("GET", "http://x/", nil)
+		r.Header.Set("Authorization", h)
+		secret, byCookie := credentials(r)
+		if byCookie {
+			t.Errorf("%q: read as a cookie", h)
+		}
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok && secret != strings.TrimSpace(tok) {
+			t.Errorf("%q: token %q", h, secret)
+		}
+	})
 }
