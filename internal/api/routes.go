@@ -187,9 +187,7 @@ func peekBody(r *http.Request, v any) error {
 	if len(b) > maxBody {
 		return errorf(http.StatusRequestEntityTooLarge, "request body is over %d bytes", maxBody)
 	}
-	if json.Unmarshal(b, v) != nil {
-		return nil // the handler says what is wrong with it
-	}
+	_ = json.Unmarshal(b, v) // a body that is not JSON: the handler says what is wrong with it
 	return nil
 }
 
@@ -212,6 +210,9 @@ func repoBody(s *Server, r *http.Request, _ *chi.Context) (resource, error) {
 			return resource{}, errForbidden
 		}
 	}
+	if body.Team == "" {
+		return resource{anyUser: true}, nil // the handler says the team is required
+	}
 	return resource{team: body.Team}, nil
 }
 
@@ -221,6 +222,9 @@ func runBody(s *Server, r *http.Request, _ *chi.Context) (resource, error) {
 	}
 	if err := peekBody(r, &body); err != nil {
 		return resource{}, err
+	}
+	if body.Repo == "" {
+		return resource{anyUser: true}, nil // the handler says what to send
 	}
 	return s.repoTeam(r, body.Repo)
 }
@@ -292,6 +296,9 @@ func freightBody(s *Server, r *http.Request, _ *chi.Context) (resource, error) {
 	}
 	if err := peekBody(r, &body); err != nil {
 		return resource{}, err
+	}
+	if body.Freight == "" {
+		return resource{anyUser: true}, nil // the handler says what to send
 	}
 	return s.freightTeam(r, body.Freight)
 }
