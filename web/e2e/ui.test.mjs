@@ -235,8 +235,9 @@ async function newPage(kind, colorScheme = "light", { as = "uiadmin", at = base 
   const ctx = await browser.newContext({ viewport: viewports[kind], deviceScaleFactor: 1, reducedMotion: "reduce", colorScheme });
   if (as) {
     const res = await fetch(at + "/api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user: as, password: passwords[as] }) });
-    assert.equal(res.status, 200, `login as ${as}: ${await res.text()}`);
-    const { token } = await res.json();
+    const text = await res.text();
+    assert.equal(res.status, 200, `login as ${as}: ${text}`);
+    const { token } = JSON.parse(text);
     await ctx.addCookies([{ name: "paved_session", value: token, url: at, httpOnly: true, sameSite: "Strict" }]);
   }
   ctx.setDefaultTimeout(10000);
