@@ -160,8 +160,11 @@ func (s *Server) authorize(r *http.Request, rctx *chi.Context, pol policy, p *ac
 		return nil
 	}
 	if res.adminOnly {
-		if p.Admin {
+		switch {
+		case p.Admin:
 			return nil
+		case res.env != "":
+			return errHidden // an environment of no team yet: not yours, like another team's
 		}
 		return &apiError{status: http.StatusForbidden, msg: "only a server admin may do this"}
 	}

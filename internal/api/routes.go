@@ -36,8 +36,8 @@ type policy struct {
 }
 
 // resource is what a resolver found: the owning team, and the environment for approvals.
-// adminOnly: the resource belongs to no team (an environment nothing was deployed to yet,
-// the registry's catalog), so only server admins may touch it.
+// adminOnly: the resource belongs to no team, so only server admins may touch it: others get
+// 404 for an environment nothing was deployed to yet, 403 for the registry's catalog.
 // anyUser: the request names no resource after all (the registry's version check, a
 // missing parameter the handler reports), so any valid token may make it. minRole raises
 // the policy's role (pushing to the registry needs developer).
@@ -230,7 +230,8 @@ func runBody(s *Server, r *http.Request, _ *chi.Context) (resource, error) {
 }
 
 // envTeam finds the team of an environment: that of the repo its latest deployment came
-// from. An environment with no deployment yet belongs to no team.
+// from. An environment with no deployment yet belongs to no team: anyone may read it (there
+// is nothing in it to read), only a server admin change it.
 func (s *Server) envTeam(r *http.Request, env string) (resource, error) {
 	if s.cfg.Deployments == nil {
 		return resource{}, fmt.Errorf("environment %s: %w", env, store.ErrNotFound)
@@ -246,7 +247,7 @@ func (s *Server) envTeam(r *http.Request, env string) (resource, error) {
 			return res, err
 		}
 	}
-	return resource{env: env, adminOnly: true}, nil
+	return resource{env: env, anyUser: safeMethod(r.Method), adminOnly: true}, nil
 }
 
 func envParam(s *Server, r *http.Request, rctx *chi.Context) (resource, error) {

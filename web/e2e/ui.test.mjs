@@ -30,7 +30,7 @@ stages:
       - name: fetch
         run: |
           echo "preparing the workspace"
-          sleep 2
+          sleep 4
   build:
     needs: [prepare]
     steps:
