@@ -254,3 +254,40 @@ func TestNames(t *testing.T) {
 		t.Errorf("a second team red = %v", err)
 	}
 }
+
+// BenchmarkAuthenticate: what every API request pays to find its caller, on a SQLite file:
+// a team token of a member with an approval (token, user, members, approvers).
+func BenchmarkAuthenticate(b *testing.B) {
+	st, err := sqlite.Open(b.Context(), b.TempDir()+"/paved.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := access.New(access.Config{Store: st, BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	if _, err := svc.TeamAdd(ctx, "red"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.UserAdd(ctx, access.UserAddParams{Name: "ann"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.MemberSet(ctx, "red", "ann", access.Developer); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.ApproverAdd(ctx, "red", "prod", "ann"); err != nil {
+		b.Fatal(err)
+	}
+	_, secret, err := svc.TokenCreate(ctx, access.TokenCreateParams{User: "ann", Team: "red", Role: access.Developer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := svc.Authenticate(ctx, secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
