@@ -108,6 +108,7 @@ annotated automatically. Tags are immutable: pushing other content under an exis
 pushing the same files again succeeds (the digest is reproducible).`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			useRegistryToken(rf.server, tokenOf(cmd))
 			ref, err := rf.ref(args[0], true)
 			if err != nil {
 				return err
@@ -140,6 +141,7 @@ func artifactPullCmd() *cobra.Command {
 		Short: "Fetch an artifact's files into a directory, each checked against its digest",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			useRegistryToken(rf.server, tokenOf(cmd))
 			ref, err := rf.ref(args[0], false)
 			if err != nil {
 				return err
@@ -193,6 +195,7 @@ cmd cleared. Nothing else of a Dockerfile is supported: no RUN, COPY of other fi
 See docs/artifacts.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			useRegistryToken(rf.server, tokenOf(cmd))
 			if base == "" || binary == "" || tag == "" {
 				return usageErr("--base, --binary and --tag are required")
 			}

@@ -14,7 +14,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -37,7 +37,7 @@ import (
 func paved(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(pavedBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "PAVED_TOKEN="+e2eToken), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -47,6 +47,9 @@ func paved(t *testing.T, env []string, args ...string) (int, string, string) {
 	}
 	return cmd.ProcessState.ExitCode(), strings.TrimSpace(stdout.String()), stderr.String()
 }
+
+// asAdmin authenticates registry calls with the server-admin token.
+var asAdmin = remote.WithAuth(&authn.Bearer{Token: e2eToken})
 
 func mustDigestRef(t *testing.T, s string) name.Digest {
 	t.Helper()
@@ -81,7 +84,7 @@ func TestArtifactPushPullThroughServer(t *testing.T) {
 	ref := mustDigestRef(t, out)
 
 	// The acceptance check: an OCI client pulls what paved pushed.
-	desc, err := remote.Get(ref)
+	desc, err := remote.Get(ref, asAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +104,7 @@ func TestArtifactPushPullThroughServer(t *testing.T) {
 		}
 	}
 	for _, l := range m.Layers {
-		blob, err := remote.Layer(ref.Context().Digest(l.Digest.String()))
+		blob, err := remote.Layer(ref.Context().Digest(l.Digest.String()), asAdmin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +180,7 @@ func TestImageBuildThroughServer(t *testing.T) {
 		t.Fatalf("image build: exit %d\n%s", code, errOut)
 	}
 	ref := mustDigestRef(t, out)
-	img, err := remote.Image(ref)
+	img, err := remote.Image(ref, asAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +230,7 @@ func TestImageBuildThroughServer(t *testing.T) {
 func checkCosignSignature(t *testing.T, server string, ref name.Digest) {
 	t.Helper()
 	sigRef := ref.Context().Tag(strings.Replace(ref.DigestStr(), ":", "-", 1) + ".sig")
-	img, err := remote.Image(sigRef)
+	img, err := remote.Image(sigRef, asAdmin)
 	if err != nil {
 		t.Fatalf("no cosign signature at %s: %v", sigRef, err)
 	}
@@ -245,7 +248,7 @@ func checkCosignSignature(t *testing.T, server string, ref name.Digest) {
 	if !strings.Contains(string(payload), `"docker-manifest-digest":"`+ref.DigestStr()+`"`) {
 		t.Fatalf("payload %s does not name %s", payload, ref.DigestStr())
 	}
-	resp, err := http.Get(server + "/api/v1/keys?format=pem&active=true")
+	resp, err := authGet(server + "/api/v1/keys?format=pem&active=true")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -94,7 +93,7 @@ stages:
 		}
 		interrupted += n
 	}
-	resp, err := http.Get(s.url + "/metrics")
+	resp, err := authGet(s.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

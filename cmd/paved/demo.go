@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/run"
 )
 
@@ -84,11 +87,16 @@ func demo(ctx context.Context, o serverOptions, once bool, out io.Writer) error 
 		return err
 	}
 	defer s.shutdown()
+	token, password, err := demoAdmin(ctx, s.access)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "paved demo: server at %s (data in %s)\n", s.URL, o.data)
-	fmt.Fprintf(out, "  UI: %s/runs\n", s.URL)
-	fmt.Fprintf(out, "  environments: %s/api/v1/environments\n", s.URL)
+	fmt.Fprintf(out, "  UI: %s/runs (log in as admin, password %s)\n", s.URL, password)
+	fmt.Fprintf(out, "  token: export PAVED_TOKEN=%s\n", token)
+	fmt.Fprintf(out, "  environments: curl -H 'Authorization: Bearer %s' %s/api/v1/environments\n", token, s.URL)
 
-	c := &client{base: s.URL}
+	c := &client{base: s.URL, token: token}
 	if err := c.post(ctx, "/api/v1/repos", map[string]string{
 		"full_name": "demo/hello-service", "clone_url": repoDir, "team": "demo", "provider": "local",
 	}, nil); err != nil {
@@ -282,47 +290,64 @@ func initRepo(ctx context.Context, src, dst string) error {
 	return nil
 }
 
-// client talks to the API as any user would.
-type client struct{ base string }
+// client talks to the API as any user would, with an API token (--token, PAVED_TOKEN).
+type client struct{ base, token string }
 
 func (c *client) post(ctx context.Context, path string, body, out any) error {
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(data)))
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return c.do(ctx, http.MethodPost, path, body, out)
 }
 
 func (c *client) get(ctx context.Context, path string, out any) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	resp, err := http.DefaultClient.Do(req)
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+func (c *client) auth(req *http.Request) *http.Request {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req
+}
+
+// do sends a JSON request and decodes a JSON answer into out (when not nil), or returns
+// the server's error.
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(c.auth(req))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(data)))
+		msg := strings.TrimSpace(string(data))
+		var e struct{ Error string }
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
+			msg += " (give --token or set PAVED_TOKEN)"
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
 	}
-	return json.Unmarshal(data, out)
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
 }
 
 // follow streams the run's events and prints each stage's progress until the run finishes.
 func (c *client) follow(ctx context.Context, id string, out io.Writer) (run.Phase, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/runs/"+id+"/events", nil)
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(c.auth(req))
 	if err != nil {
 		return "", err
 	}
@@ -440,4 +465,23 @@ func deploymentLine(e run.Event) string {
 		return fmt.Sprintf("deployment %s %s", d.ID, d.Outcome)
 	}
 	return ""
+}
+
+// demoAdmin makes the demo's server admin "admin" (again on every demo, which keeps its data
+// directory: the old password and tokens of a previous demo stop working) and a token for
+// it, and returns both secrets.
+func demoAdmin(ctx context.Context, acc *access.Service) (token, password string, err error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	password = hex.EncodeToString(b)
+	if err := acc.SetPassword(ctx, "admin", password, true); err != nil {
+		return "", "", fmt.Errorf("demo admin: %w", err)
+	}
+	_, token, err = acc.TokenCreate(ctx, access.TokenCreateParams{User: "admin", Name: "demo", AllTeams: true, TTL: 7 * 24 * time.Hour})
+	if err != nil {
+		return "", "", fmt.Errorf("demo admin token: %w", err)
+	}
+	return token, password, nil
 }

@@ -103,7 +103,7 @@ func TestDeployThroughServer(t *testing.T) {
 		t.Fatalf("rollback %v", d)
 	}
 	serves(e.URL, "v1 good")
-	out, err := exec.Command(pavedBin, "rollback", "web", "--server", s.url).CombinedOutput()
+	out, err := exec.Command(pavedBin, "rollback", "web", "--server", s.url, "--token", e2eToken).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "succeeded") {
 		t.Fatalf("paved rollback: %v\n%s", err, out)
 	}

@@ -288,6 +288,20 @@ stages:
 	}
 }
 
+// e2eToken is the server-admin token of every test server (PAVED_BOOTSTRAP_TOKEN), and the
+// PAVED_TOKEN of the CLI commands the tests run.
+const e2eToken = "pvd_e2e-bootstrap-token-0123456789"
+
+// authGet is http.Get with e2eToken.
+func authGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	return http.DefaultClient.Do(req)
+}
+
 // pavedServer is a `paved server` process.
 type pavedServer struct {
 	cmd    *exec.Cmd
@@ -298,6 +312,7 @@ type pavedServer struct {
 func startPavedServer(t *testing.T, data string, args ...string) *pavedServer {
 	t.Helper()
 	cmd := exec.Command(pavedBin, append([]string{"server", "--data", data, "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "PAVED_BOOTSTRAP_TOKEN="+e2eToken)
 	pr, pw := io.Pipe()
 	s := &pavedServer{cmd: cmd, stderr: &bytes.Buffer{}}
 	cmd.Stderr = io.MultiWriter(pw, s.stderr)
@@ -328,7 +343,10 @@ func startPavedServer(t *testing.T, data string, args ...string) *pavedServer {
 func (s *pavedServer) post(t *testing.T, path string, body any) map[string]any {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(s.url+path, "application/json", bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, s.url+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +361,7 @@ func (s *pavedServer) post(t *testing.T, path string, body any) map[string]any {
 
 func (s *pavedServer) get(t *testing.T, path string, out any) {
 	t.Helper()
-	resp, err := http.Get(s.url + path)
+	resp, err := authGet(s.url + path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -169,7 +168,7 @@ stages:
 	bodies := map[string][]byte{}
 	for _, path := range []string{"/api/v1/runs/" + id, "/api/v1/runs/" + id + "/events", "/api/v1/runs/" + id + "/logs",
 		"/api/v1/runs/" + id + "/findings", "/api/v1/runs"} {
-		resp, err := http.Get(s.url + path)
+		resp, err := authGet(s.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}

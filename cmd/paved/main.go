@@ -42,6 +42,8 @@ func main() {
 	root.AddCommand(initCmd(), rollbackCmd())
 	root.AddCommand(promoteCmd(), decideCmd(true), decideCmd(false))
 	root.AddCommand(secretsCmd(), auditCmd())
+	root.AddCommand(tokenCmd(), userCmd(), teamCmd())
+	root.PersistentFlags().String("token", os.Getenv("PAVED_TOKEN"), "API token for commands that call the server (env PAVED_TOKEN)")
 	err := root.Execute()
 	if err == nil {
 		return

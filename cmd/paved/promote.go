@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/user"
 	"strings"
 	"time"
 
@@ -16,21 +15,9 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// userFlag is who the CLI says it is (the X-Paved-User header): a stand-in until paved has
-// users and roles.
-func userFlag(cmd *cobra.Command, u *string) {
-	def := envOr("PAVED_USER", "")
-	if def == "" {
-		if cur, err := user.Current(); err == nil {
-			def = cur.Username
-		}
-	}
-	cmd.Flags().StringVar(u, "user", def, "who you are, sent as X-Paved-User (env PAVED_USER; default your login name)")
-}
-
-// promoteCall sends a JSON request as user and decodes the answer, or returns the server's
-// error message.
-func promoteCall(ctx context.Context, method, url, who string, body, out any) error {
+// promoteCall sends a JSON request with the API token and decodes the answer, or returns
+// the server's error message.
+func promoteCall(ctx context.Context, method, url, token string, body, out any) error {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -44,7 +31,9 @@ func promoteCall(ctx context.Context, method, url, who string, body, out any) er
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Paved-User", who)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -93,24 +82,24 @@ func printPromotion(w io.Writer, p store.Promotion) {
 }
 
 // waitPromotion polls until the promotion leaves the states that move by themselves.
-func waitPromotion(ctx context.Context, server, who string, p store.Promotion) (store.Promotion, error) {
+func waitPromotion(ctx context.Context, server, token string, p store.Promotion) (store.Promotion, error) {
 	for p.State == store.PromotionApproved || p.State == store.PromotionDeploying {
 		select {
 		case <-ctx.Done():
 			return p, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-		if err := promoteCall(ctx, http.MethodGet, server+"/api/v1/promotions/"+p.ID, who, nil, &p); err != nil {
+		if err := promoteCall(ctx, http.MethodGet, server+"/api/v1/promotions/"+p.ID, token, nil, &p); err != nil {
 			return p, err
 		}
 	}
 	return p, nil
 }
 
-func finishPromotion(cmd *cobra.Command, server, who string, p store.Promotion, wait bool) error {
+func finishPromotion(cmd *cobra.Command, server string, p store.Promotion, wait bool) error {
 	var err error
 	if wait {
-		if p, err = waitPromotion(cmd.Context(), server, who, p); err != nil {
+		if p, err = waitPromotion(cmd.Context(), server, tokenOf(cmd), p); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	}
@@ -122,7 +111,7 @@ func finishPromotion(cmd *cobra.Command, server, who string, p store.Promotion, 
 }
 
 func promoteCmd() *cobra.Command {
-	var server, to, who, reason string
+	var server, to, reason string
 	var wait, hotfix bool
 	cmd := &cobra.Command{
 		Use:   "promote FREIGHT --to ENV [--hotfix --reason R]",
@@ -147,10 +136,10 @@ func promoteCmd() *cobra.Command {
 			if hotfix {
 				body["hotfix"], body["reason"] = true, reason
 			}
-			if err := promoteCall(cmd.Context(), http.MethodPost, server+"/api/v1/promotions", who, body, &p); err != nil {
+			if err := promoteCall(cmd.Context(), http.MethodPost, server+"/api/v1/promotions", tokenOf(cmd), body, &p); err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			return finishPromotion(cmd, server, who, p, wait)
+			return finishPromotion(cmd, server, p, wait)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", envOr("PAVED_SERVER", "http://127.0.0.1:8080"), "paved server URL (env PAVED_SERVER)")
@@ -158,12 +147,11 @@ func promoteCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for an approved promotion's deployment to end")
 	cmd.Flags().BoolVar(&hotfix, "hotfix", false, "an emergency promotion: skips the non-critical gates and rules (needs --reason and hotfix_users)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the hotfix cannot wait (recorded in the audit trail)")
-	userFlag(cmd, &who)
 	return cmd
 }
 
 func decideCmd(approve bool) *cobra.Command {
-	var server, who, reason string
+	var server, reason string
 	var wait bool
 	verb := map[bool]string{true: "approve", false: "reject"}[approve]
 	cmd := &cobra.Command{
@@ -178,11 +166,11 @@ func decideCmd(approve bool) *cobra.Command {
 				return usageErr("reject: say why with --reason")
 			}
 			var p store.Promotion
-			err := promoteCall(cmd.Context(), http.MethodPost, server+"/api/v1/approvals/"+args[0]+"/"+verb, who, map[string]string{"reason": reason}, &p)
+			err := promoteCall(cmd.Context(), http.MethodPost, server+"/api/v1/approvals/"+args[0]+"/"+verb, tokenOf(cmd), map[string]string{"reason": reason}, &p)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			return finishPromotion(cmd, server, who, p, wait)
+			return finishPromotion(cmd, server, p, wait)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", envOr("PAVED_SERVER", "http://127.0.0.1:8080"), "paved server URL (env PAVED_SERVER)")
@@ -190,6 +178,5 @@ func decideCmd(approve bool) *cobra.Command {
 	if approve {
 		cmd.Flags().BoolVar(&wait, "wait", false, "wait for the deployment the approval starts to end")
 	}
-	userFlag(cmd, &who)
 	return cmd
 }

@@ -123,7 +123,26 @@ func testPromote(t *testing.T, serverArgs ...string) {
 		t.Fatalf("prod promotions = %+v, want none: prod has auto_promote off", prod)
 	}
 
-	out, err := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--server", s.url, "--user", "bo").CombinedOutput()
+	// ana (who pushed) and bo are developers of team web and approvers of its prod; each
+	// acts with a token of their own, made by the server admin with the CLI.
+	tokens := map[string]string{}
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(pavedBin, append(args, "--server", s.url)...)
+		cmd.Env = append(os.Environ(), "PAVED_TOKEN="+e2eToken)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("paved %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	cli("team", "add", "web")
+	for _, u := range []string{"ana", "bo"} {
+		cli("user", "add", u, "--team", "web=developer")
+		cli("team", "approver", "web", "prod", u)
+		tokens[u] = cli("token", "create", "--user", u, "--team", "web", "--role", "developer", "--expires", "1h")
+	}
+	out, err := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--server", s.url, "--token", tokens["bo"]).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ": pending") {
 		t.Fatalf("paved promote: %v\n%s", err, out)
 	}
@@ -137,11 +156,11 @@ func testPromote(t *testing.T, serverArgs ...string) {
 	}
 	id := approvals[0].Promotion.ID
 
-	out, err = exec.Command(pavedBin, "approve", id, "--server", s.url, "--user", "ana").CombinedOutput()
+	out, err = exec.Command(pavedBin, "approve", id, "--server", s.url, "--token", tokens["ana"]).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "cannot approve") {
 		t.Fatalf("the author's approval: %v\n%s\nwant it refused", err, out)
 	}
-	out, err = exec.Command(pavedBin, "approve", id, "--server", s.url, "--user", "bo", "--reason", "staging is fine", "--wait").CombinedOutput()
+	out, err = exec.Command(pavedBin, "approve", id, "--server", s.url, "--token", tokens["bo"], "--reason", "staging is fine", "--wait").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ": succeeded") {
 		t.Fatalf("bo's approval: %v\n%s\nserver log:\n%s", err, out, s.stderr)
 	}

@@ -23,7 +23,7 @@ func rollbackCmd() *cobra.Command {
 			if u, err := user.Current(); err == nil {
 				by += " by " + u.Username
 			}
-			c := &client{base: server}
+			c := &client{base: server, token: tokenOf(cmd)}
 			var d store.Deployment
 			err := c.post(cmd.Context(), "/api/v1/environments/"+args[0]+"/rollback", map[string]string{"to": to, "by": by}, &d)
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/api"
 	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/cache"
@@ -68,6 +69,8 @@ type serverOptions struct {
 	// egressAllow and egressDeny are CIDRs and host globs for the URLs paved fetches
 	// (internal/egress; docs/secrets.md#egress).
 	egressAllow, egressDeny []string
+	// bootstrapToken (PAVED_BOOTSTRAP_TOKEN) becomes a server-admin token on first start.
+	bootstrapToken string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -102,6 +105,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit entries are kept before pruning (default 12 months; negative: forever); the chain stays verifiable")
 	cmd.Flags().StringArrayVar(&o.egressAllow, "egress-allow", nil, "CIDR, IP or host glob that clone URLs and webhooks may reach although internal (e.g. 127.0.0.1, 10.0.0.0/8, git.corp.example) (repeatable)")
 	cmd.Flags().StringArrayVar(&o.egressDeny, "egress-deny", nil, "CIDR, IP or host glob that clone URLs and webhooks may not reach, beyond loopback, private, link-local and metadata addresses (repeatable)")
+	o.bootstrapToken = os.Getenv("PAVED_BOOTSTRAP_TOKEN")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -124,6 +128,7 @@ type serverStore interface {
 	promote.Store
 	secret.Store
 	audit.Store
+	access.Store
 	Close() error
 }
 
@@ -160,6 +165,7 @@ type server struct {
 	promote *promote.Service // nil without --environments
 	audit   *audit.Log
 	egress  *egress.Proxy
+	access  *access.Service
 	http    *http.Server
 	done    chan error
 }
@@ -405,8 +411,27 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			}})
 		promoteAPI = promoter
 	}
+	acc, err := access.New(access.Config{Store: st, Logger: logger})
+	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	if o.bootstrapToken != "" {
+		created, err := acc.Bootstrap(ctx, o.bootstrapToken)
+		if err != nil {
+			sched.Stop()
+			st.Close()
+			return nil, usageErr("PAVED_BOOTSTRAP_TOKEN: %v", err)
+		}
+		if created {
+			logger.Info("paved server: made a server-admin token from PAVED_BOOTSTRAP_TOKEN (user admin)")
+		}
+	} else if ts, err := st.TokenList(ctx, access.TokenListParams{}); err == nil && len(ts) == 0 {
+		logger.Warn("paved server: no API token exists yet, so nobody can call the API; start once with PAVED_BOOTSTRAP_TOKEN=<a secret of 16+ characters> (docs/access.md)")
+	}
 	a, err := api.New(api.Config{
-		Store: st, Scheduler: sched, Git: git, Hub: hub,
+		Access: acc, Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
 		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog, Egress: egressPolicy,
@@ -424,7 +449,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	s := &server{
 		URL:   "http://" + ln.Addr().String(),
-		store: st, sched: sched, deploy: deployer, inbox: ib, done: make(chan error, 1),
+		store: st, sched: sched, deploy: deployer, inbox: ib, access: acc, done: make(chan error, 1),
 		http: api.NewHTTPServer(a.Handler(), api.Timeouts{}), audit: auditLog, egress: egressProxy,
 	}
 	// Before serving: Add needs a started inbox, and Start takes up what a previous

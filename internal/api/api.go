@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
@@ -50,6 +51,9 @@ type Scheduler interface {
 
 // Config wires the API to the rest of paved.
 type Config struct {
+	// Access authenticates every request but those of open routes (routes.go) and says what
+	// the caller may do. Required.
+	Access    *access.Service
 	Store     Store
 	Scheduler Scheduler
 	Git       *trigger.Git
@@ -103,8 +107,8 @@ type Server struct {
 
 // New checks the config and makes a server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Scheduler == nil || cfg.Git == nil || cfg.Hub == nil {
-		return nil, errors.New("api: Store, Scheduler, Git and Hub are required")
+	if cfg.Store == nil || cfg.Scheduler == nil || cfg.Git == nil || cfg.Hub == nil || cfg.Access == nil {
+		return nil, errors.New("api: Store, Scheduler, Git, Hub and Access are required")
 	}
 	if cfg.PipelineFile == "" {
 		cfg.PipelineFile = ".paved.yml"
@@ -118,8 +122,13 @@ func New(cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, log: cfg.Logger}, nil
 }
 
-// Handler returns the HTTP routes.
+// Handler returns the HTTP routes, each behind the access guard (auth.go).
 func (s *Server) Handler() http.Handler {
+	return s.guard(s.routes())
+}
+
+// routes is the router without the guard. Every route it has needs an entry in routeTable.
+func (s *Server) routes() *chi.Mux {
 	r := chi.NewRouter()
 	if s.cfg.Registry != nil {
 		r.Mount("/v2", s.cfg.Registry) // the registry sees the full /v2/... path
@@ -134,6 +143,7 @@ func (s *Server) Handler() http.Handler {
 		r.Handle("/metrics", s.cfg.Metrics)
 	}
 	r.Route("/api/v1", func(r chi.Router) {
+		s.accessRoutes(r)
 		r.Get("/triggers", s.triggerList)
 		r.Get("/triggers/{id}", s.triggerGet)
 		r.Post("/repos", s.repoPut)
@@ -190,7 +200,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &apiError{status: http.StatusUnprocessableEntity, msg: "the pipeline file is invalid", detail: errorStrings(pl)}
 	case errors.Is(err, store.ErrEmptyQuery):
 		ae = &apiError{status: http.StatusBadRequest, msg: store.ErrEmptyQuery.Error()}
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, access.ErrUnauthenticated):
+		ae = &apiError{status: http.StatusUnauthorized, msg: err.Error()}
+	case errors.Is(err, access.ErrInvalid):
+		ae = &apiError{status: http.StatusBadRequest, msg: err.Error()}
+	case errors.Is(err, access.ErrForbidden):
+		ae = &apiError{status: http.StatusForbidden, msg: err.Error()}
+	case errors.Is(err, access.ErrExists):
+		ae = &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, access.ErrNotFound):
 		ae = &apiError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, trigger.ErrInvalidRepo):
 		ae = &apiError{status: http.StatusBadRequest, msg: err.Error()}

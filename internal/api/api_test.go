@@ -49,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	if err := sched.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: hub})
+	srv, err := api.New(api.Config{Access: newAccess(t, st), Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: hub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func (e *env) do(method, path string, body any, wantStatus int, out any) {
 		r = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, e.url+path, r)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(asRoot(req))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestRunLifecycle(t *testing.T) {
 	if len(stages) != 2 || stages[1].(map[string]any)["status"] != "succeeded" || stages[1].(map[string]any)["started_at"] == nil {
 		t.Fatalf("stages %v", stages)
 	}
-	resp, err := http.Get(e.url + "/api/v1/runs/" + created.ID + "/logs?stage=test")
+	resp, err := rootGet(e.url + "/api/v1/runs/" + created.ID + "/logs?stage=test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func sseRead(t *testing.T, url, lastID string, n int) (ids []string, data []stri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	resp, err := http.DefaultClient.Do(asRoot(req.WithContext(ctx)))
 	if err != nil {
 		t.Fatal(err)
 	}

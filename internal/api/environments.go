@@ -36,12 +36,15 @@ func (s *Server) environmentRoutes(r chi.Router) {
 	r.Get("/deployments/{id}", s.deploymentGet)
 }
 
-// environmentList is the deploy controller's environments; with promotion configured,
-// each of them also carries its place in the promotion path ("promotion", see
-// GET /api/v1/promotion/environments for the whole path, environments not yet deployed to
-// included).
+// environmentList is the deploy controller's environments the caller may see; with
+// promotion configured, each of them also carries its place in the promotion path
+// ("promotion", see GET /api/v1/promotion/environments for the whole path, environments not
+// yet deployed to included).
 func (s *Server) environmentList(w http.ResponseWriter, r *http.Request) {
-	list := s.cfg.Environments.Environments()
+	list := visible(r, s.cfg.Environments.Environments(), func(e deploy.EnvironmentStatus) (string, bool) {
+		res, err := s.envTeam(r, e.Name)
+		return res.team, err == nil && !res.adminOnly
+	})
 	if s.cfg.Promote == nil {
 		writeJSON(w, http.StatusOK, list)
 		return
@@ -118,7 +121,10 @@ func (s *Server) environmentRollback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if body.By == "" {
+	// Who rolled back is who the token belongs to, not what the body says.
+	if by := actingUser(r); by != "" {
+		body.By = by
+	} else if body.By == "" {
 		body.By = "api"
 	}
 	d, err := s.cfg.Environments.Rollback(r.Context(), deploy.RollbackParams{Environment: chi.URLParam(r, "env"), To: body.To, By: body.By}, nil)

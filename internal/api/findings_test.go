@@ -47,7 +47,7 @@ func TestFindingsOfARun(t *testing.T) {
 	if err := sched.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: hub,
+	srv, err := api.New(api.Config{Access: newAccess(t, st), Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: hub,
 		Compile: pipeline.Options{Kinds: []string{"gate/a", "gate/b"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func newHookEnv(t *testing.T, pipeline string, now func() time.Time) *hookEnv {
 	if err := ib.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: git, Hub: hub, Launcher: launcher, Inbox: ib})
+	srv, err := api.New(api.Config{Access: newAccess(t, st), Store: st, Scheduler: sched, Git: git, Hub: hub, Launcher: launcher, Inbox: ib})
 	if err != nil {
 		t.Fatal(err)
 	}

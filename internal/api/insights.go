@@ -47,7 +47,7 @@ func (s *Server) insightRuns(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	states, truncated, err := insight.Runs(r.Context(), s.cfg.Store, f.Repo, f.Team, f.Since, f.Until)
+	states, truncated, err := insight.Runs(r.Context(), s.store(r), f.Repo, f.Team, f.Since, f.Until)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -64,7 +64,7 @@ func (s *Server) insightRuns(w http.ResponseWriter, r *http.Request) {
 func (s *Server) insightAlerts(w http.ResponseWriter, r *http.Request) {
 	var firing []insight.Alert
 	if s.cfg.Alerts != nil {
-		firing = s.cfg.Alerts.Firing()
+		firing = s.alertsFor(r, s.cfg.Alerts.Firing())
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": firing})
 }
@@ -74,7 +74,7 @@ func (s *Server) insightAlerts(w http.ResponseWriter, r *http.Request) {
 // rate and wasted time (docs/insights.md).
 func (s *Server) insightTests(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	h := insight.TestHistory{Store: s.cfg.Store}
+	h := insight.TestHistory{Store: s.store(r)}
 	rep, err := h.Tests(r.Context(), q.Get("repo"), q.Get("pipeline"), q.Get("stage"))
 	if err != nil {
 		s.writeError(w, r, err)
@@ -104,7 +104,7 @@ func (s *Server) insightDORA(w http.ResponseWriter, r *http.Request) {
 	if f.Until.IsZero() {
 		f.Until = now
 	}
-	d, err := insight.LoadDORA(r.Context(), s.cfg.Deployments, s.cfg.Store, env, f.Since.UTC(), f.Until.UTC())
+	d, err := insight.LoadDORA(r.Context(), s.cfg.Deployments, s.store(r), env, f.Since.UTC(), f.Until.UTC())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -124,7 +124,7 @@ func (s *Server) insightCost(w http.ResponseWriter, r *http.Request) {
 	if price == 0 {
 		price = insight.DefaultCPUHourPrice
 	}
-	c, err := insight.LoadCost(r.Context(), s.cfg.Store, f, price)
+	c, err := insight.LoadCost(r.Context(), s.store(r), f, price)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

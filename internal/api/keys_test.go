@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"encoding/json"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -35,7 +34,7 @@ func keysServer(t *testing.T, keys api.KeyLister) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub()}
+	cfg := api.Config{Access: newAccess(t, st), Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub()}
 	if keys != nil {
 		cfg.Keys = keys
 	}
@@ -50,7 +49,7 @@ func keysServer(t *testing.T, keys api.KeyLister) string {
 
 func get(t *testing.T, url string, wantStatus int) (string, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := rootGet(url)
 	if err != nil {
 		t.Fatal(err)
 	}

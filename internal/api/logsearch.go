@@ -31,7 +31,7 @@ func (s *Server) logSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Limit = n
 	}
-	lines, err := s.cfg.Store.LogSearch(r.Context(), p)
+	lines, err := s.store(r).LogSearch(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -11,13 +11,19 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// UserHeader names the user making a request. It is a stand-in until paved has users and
-// roles (issue #14): anyone who can reach the API can claim any name with it.
+// UserHeader is the header older clients named their user with. The API ignores it: who acts
+// is the user of the request's token (actingUser); tests send it to show a claim changes
+// nothing.
 const UserHeader = "X-Paved-User"
 
-// actingUser is who makes a request: the one place that reads the stand-in header, so that
-// real users replace it in one edit.
-func actingUser(r *http.Request) string { return r.Header.Get(UserHeader) }
+// actingUser is who makes a request: the user of its token, "" on an open route. Every
+// handler that records who did something asks here.
+func actingUser(r *http.Request) string {
+	if p := principal(r); p != nil {
+		return p.User
+	}
+	return ""
+}
 
 // Promoter is what the API asks of promotion (*promote.Service).
 type Promoter interface {
@@ -63,7 +69,8 @@ func (s *Server) freightList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	rt := s.repoTeams(r)
+	writeJSON(w, http.StatusOK, visible(r, list, func(f store.Freight) (string, bool) { return rt.of(f.Repo) }))
 }
 
 func (s *Server) freightGet(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +103,15 @@ func (s *Server) promotionList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	freightTeams := map[string]resource{}
+	writeJSON(w, http.StatusOK, visible(r, list, func(p store.Promotion) (string, bool) {
+		res, ok := freightTeams[p.Freight]
+		if !ok {
+			res, _ = s.freightTeam(r, p.Freight)
+			freightTeams[p.Freight] = res
+		}
+		return res.team, res.team != ""
+	}))
 }
 
 func (s *Server) promotionGet(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +124,7 @@ func (s *Server) promotionGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // promotionCreate asks for a promotion: {"freight": ID or alias, "environment": ENV}, by
-// the X-Paved-User; with "hotfix": true and a "reason", an emergency promotion. It answers
+// the token's user; with "hotfix": true and a "reason", an emergency promotion. It answers
 // 201 with the promotion as far as it got (blocked, pending or approved and deploying).
 func (s *Server) promotionCreate(w http.ResponseWriter, r *http.Request) {
 	var body struct {
@@ -157,7 +172,8 @@ func (s *Server) approvalList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	rt := s.repoTeams(r)
+	writeJSON(w, http.StatusOK, visible(r, list, func(a promote.Approval) (string, bool) { return rt.of(a.Freight.Repo) }))
 }
 
 func (s *Server) approvalGet(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +185,7 @@ func (s *Server) approvalGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a)
 }
 
-// decide records the X-Paved-User's approval or rejection ({"reason": "..."} optional).
+// decide records the token user's approval or rejection ({"reason": "..."} optional).
 func (s *Server) decide(approve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/api"
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/fake"
@@ -28,7 +29,7 @@ type historyDeployer struct{ st *sqlite.Store }
 func (h historyDeployer) Deploy(ctx context.Context, req deploy.Request, _ deploy.Reporter) (store.Deployment, error) {
 	cfg, hash := req.Spec.Hash()
 	d := store.Deployment{ID: "dep-" + req.Spec.Environment + "-" + time.Now().Format("150405.000000000"), Environment: req.Spec.Environment,
-		Artifact: req.Artifact, Config: cfg, ConfigHash: hash, SHA: req.SHA, Outcome: store.DeploymentInProgress, StartedAt: time.Now()}
+		Artifact: req.Artifact, Config: cfg, ConfigHash: hash, SHA: req.SHA, Repo: req.Repo, Outcome: store.DeploymentInProgress, StartedAt: time.Now()}
 	if err := h.st.DeploymentAppend(ctx, d); err != nil {
 		return d, err
 	}
@@ -54,12 +55,41 @@ func TestPromoteRoutes(t *testing.T) {
 	dep := historyDeployer{st}
 	svc := promote.New(promote.Options{Config: cfg, Store: st, Deployer: dep})
 	t.Cleanup(svc.Stop)
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(), Promote: svc})
+	acc := newAccess(t, st)
+	srv, err := api.New(api.Config{Access: acc, Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(), Promote: svc, Deployments: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); st.Close() })
+
+	// acme/app is team shop's; ana (who wrote the change) and bo may approve into prod, zed
+	// is a developer who may not. Each acts with a token of their own.
+	if err := st.RepoPut(ctx, trigger.Repo{FullName: "acme/app", CloneURL: "/nowhere", Team: "shop", Provider: "local", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{"": "", "root": rootToken}
+	if _, err := acc.TeamAdd(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"ana", "bo", "zed"} {
+		if _, err := acc.UserAdd(ctx, access.UserAddParams{Name: u}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := acc.MemberSet(ctx, "shop", u, access.Developer); err != nil {
+			t.Fatal(err)
+		}
+		if u != "zed" {
+			if _, err := acc.ApproverAdd(ctx, "shop", "prod", u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, secret, err := acc.TokenCreate(ctx, access.TokenCreateParams{User: u, Team: "shop", Role: access.Developer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[u] = secret
+	}
 
 	digest := "sha256:" + strings.Repeat("a", 64)
 	arts := map[string]string{"deploy": digest}
@@ -69,7 +99,7 @@ func TestPromoteRoutes(t *testing.T) {
 	if err := st.FreightPut(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dep.Deploy(ctx, deploy.Request{Spec: deploy.Spec{Environment: "dev"}, Artifact: digest, SHA: f.SHA}, nil); err != nil {
+	if _, err := dep.Deploy(ctx, deploy.Request{Spec: deploy.Spec{Environment: "dev"}, Artifact: digest, SHA: f.SHA, Repo: f.Repo}, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -80,10 +110,9 @@ func TestPromoteRoutes(t *testing.T) {
 			b, _ = json.Marshal(body)
 		}
 		req, _ := http.NewRequest(method, hs.URL+path, bytes.NewReader(b))
-		if user != "" {
-			req.Header.Set(api.UserHeader, user)
-		}
-		resp, err := http.DefaultClient.Do(req)
+		// The user is the token's: a X-Paved-User header claiming someone else changes nothing.
+		req.Header.Set(api.UserHeader, "zed")
+		resp, err := http.DefaultClient.Do(withToken(req, tokens[user]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,13 +129,13 @@ func TestPromoteRoutes(t *testing.T) {
 		}
 	}
 	var fs []store.Freight
-	call("GET", "/api/v1/freight", "", nil, 200, &fs)
+	call("GET", "/api/v1/freight", "root", nil, 200, &fs)
 	if len(fs) != 1 || fs[0].Alias != f.Alias {
 		t.Fatalf("freight = %+v", fs)
 	}
-	call("GET", "/api/v1/freight/"+f.Alias, "", nil, 200, nil)
-	call("GET", "/api/v1/freight/f-nope", "", nil, 404, nil)
-	call("POST", "/api/v1/promotions", "", map[string]string{"freight": f.Alias, "environment": "staging"}, 400, nil)
+	call("GET", "/api/v1/freight/"+f.Alias, "zed", nil, 200, nil)
+	call("GET", "/api/v1/freight/f-nope", "root", nil, 404, nil)
+	call("POST", "/api/v1/promotions", "", map[string]string{"freight": f.Alias, "environment": "staging"}, 401, nil)
 	call("POST", "/api/v1/promotions", "bo", map[string]string{"freight": f.Alias}, 400, nil)
 	call("POST", "/api/v1/promotions", "bo", map[string]string{"freight": f.Alias, "environment": "qa"}, 404, nil)
 	var p store.Promotion
@@ -117,7 +146,7 @@ func TestPromoteRoutes(t *testing.T) {
 			t.Fatalf("staging promotion = %+v, want succeeded", p)
 		}
 		time.Sleep(5 * time.Millisecond)
-		call("GET", "/api/v1/promotions/"+p.ID, "", nil, 200, &p)
+		call("GET", "/api/v1/promotions/"+p.ID, "bo", nil, 200, &p)
 	}
 	call("POST", "/api/v1/promotions", "bo", map[string]string{"freight": f.ID, "environment": "prod"}, 201, &p)
 	if p.State != store.PromotionPending {
@@ -125,15 +154,15 @@ func TestPromoteRoutes(t *testing.T) {
 	}
 	call("POST", "/api/v1/promotions", "bo", map[string]string{"freight": f.ID, "environment": "prod"}, 409, nil)
 	var approvals []promote.Approval
-	call("GET", "/api/v1/approvals?user=ana", "", nil, 200, &approvals)
+	call("GET", "/api/v1/approvals?user=ana", "ana", nil, 200, &approvals)
 	if len(approvals) != 0 {
 		t.Errorf("approvals for ana (the author) = %+v, want none", approvals)
 	}
-	call("GET", "/api/v1/approvals?user=bo", "", nil, 200, &approvals)
+	call("GET", "/api/v1/approvals?user=bo", "zed", nil, 200, &approvals)
 	if len(approvals) != 1 || approvals[0].Promotion.ID != p.ID {
 		t.Fatalf("approvals for bo = %+v", approvals)
 	}
-	call("POST", "/api/v1/approvals/"+p.ID+"/approve", "", nil, 400, nil)
+	call("POST", "/api/v1/approvals/"+p.ID+"/approve", "", nil, 401, nil)
 	call("POST", "/api/v1/approvals/"+p.ID+"/approve", "ana", nil, 403, nil)
 	call("POST", "/api/v1/approvals/"+p.ID+"/approve", "zed", nil, 403, nil)
 	call("POST", "/api/v1/approvals/nope/approve", "bo", nil, 404, nil)
@@ -143,7 +172,7 @@ func TestPromoteRoutes(t *testing.T) {
 	}
 	call("POST", "/api/v1/approvals/"+p.ID+"/approve", "ana", nil, 409, nil)
 	var list []store.Promotion
-	call("GET", "/api/v1/promotions?freight="+f.Alias+"&environment=prod", "", nil, 200, &list)
+	call("GET", "/api/v1/promotions?freight="+f.Alias+"&environment=prod", "bo", nil, 200, &list)
 	if len(list) != 1 || list[0].ID != p.ID {
 		t.Errorf("promotions of the alias to prod = %+v", list)
 	}

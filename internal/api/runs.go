@@ -57,7 +57,7 @@ func (s *Server) repoPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) repoList(w http.ResponseWriter, r *http.Request) {
-	repos, err := s.cfg.Store.RepoList(r.Context())
+	repos, err := s.store(r).RepoList(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -121,7 +121,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	runs, err := s.cfg.Store.RunList(r.Context(), store.RunListParams{
+	runs, err := s.store(r).RunList(r.Context(), store.RunListParams{
 		Repo: q.Get("repo"), Team: q.Get("team"), Phase: run.Phase(strings.ToUpper(q.Get("phase"))), Limit: limit,
 	})
 	if err != nil {

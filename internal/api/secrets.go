@@ -20,10 +20,10 @@ type Secrets interface {
 	Delete(ctx context.Context, team, environment, name, actor string) error
 }
 
-// actor is who makes a request. Today it is the X-Paved-User stand-in; with authentication
-// (issue #14, items 1-2) it becomes the authenticated principal, here and nowhere else.
+// actor is who makes a request, for the audit log: the token's user, or "anonymous" on an
+// open route.
 func actor(r *http.Request) string {
-	if u := r.Header.Get(UserHeader); u != "" {
+	if u := actingUser(r); u != "" {
 		return u
 	}
 	return "anonymous"

@@ -41,6 +41,8 @@ func (s *Server) triggerList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	rt := s.repoTeams(r)
+	list = visible(r, list, func(t store.TriggerRecord) (string, bool) { return rt.of(t.Repo) })
 	writeJSON(w, http.StatusOK, map[string]any{"triggers": list})
 }
 

@@ -28,7 +28,7 @@ func TestValidatePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(),
+	srv, err := api.New(api.Config{Access: newAccess(t, st), Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(),
 		Compile: pipeline.Options{Kinds: []string{"gate/secrets"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestValidatePipeline(t *testing.T) {
 	}
 	post := func(body string, wantStatus int) answer {
 		t.Helper()
-		resp, err := http.Post(hs.URL+"/api/v1/pipelines/validate", "application/yaml", strings.NewReader(body))
+		resp, err := rootPost(hs.URL+"/api/v1/pipelines/validate", "application/yaml", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestValidatePipeline(t *testing.T) {
 		t.Errorf("empty file: %+v", empty)
 	}
 
-	resp, err := http.Post(hs.URL+"/api/v1/pipelines/validate", "application/yaml", strings.NewReader(strings.Repeat("#", 2<<20)))
+	resp, err := rootPost(hs.URL+"/api/v1/pipelines/validate", "application/yaml", strings.NewReader(strings.Repeat("#", 2<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}

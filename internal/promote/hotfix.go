@@ -24,7 +24,7 @@ func (s *Service) Hotfix(ctx context.Context, freight, env, by, reason string) (
 		return store.Promotion{}, fmt.Errorf("%w %q: the environments are %s", ErrUnknownEnvironment, env, strings.Join(s.o.Config.Names(), ", "))
 	}
 	if by == "" {
-		return store.Promotion{}, fmt.Errorf("%w: say who asks for the hotfix (X-Paved-User)", ErrNoUser)
+		return store.Promotion{}, fmt.Errorf("%w: say who asks for the hotfix (an API token of a user)", ErrNoUser)
 	}
 	if !contains(e.HotfixUsers, by) {
 		allowed := "nobody: add hotfix_users to " + e.Name + " in the environments config"

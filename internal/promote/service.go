@@ -288,7 +288,7 @@ func (s *Service) promote(ctx context.Context, freight, env, by string, hotfix b
 		return store.Promotion{}, fmt.Errorf("%w %q: the environments are %s", ErrUnknownEnvironment, env, strings.Join(s.o.Config.Names(), ", "))
 	}
 	if by == "" {
-		return store.Promotion{}, fmt.Errorf("%w: say who asks for the promotion (X-Paved-User)", ErrNoUser)
+		return store.Promotion{}, fmt.Errorf("%w: say who asks for the promotion (an API token of a user)", ErrNoUser)
 	}
 	f, err := s.o.Store.FreightGet(ctx, freight)
 	if err != nil {
@@ -515,7 +515,7 @@ func (s *Service) verified(ctx context.Context, env, digest string) (store.Deplo
 // deploys, a rejection fails the promotion.
 func (s *Service) Decide(ctx context.Context, id, by string, approve bool, reason string) (store.Promotion, error) {
 	if by == "" {
-		return store.Promotion{}, fmt.Errorf("%w: name the approver with the X-Paved-User header (or --user)", ErrNoUser)
+		return store.Promotion{}, fmt.Errorf("%w: approve with an API token of the approver", ErrNoUser)
 	}
 	s.mu.Lock()
 	p, err := s.o.Store.PromotionGet(ctx, id)

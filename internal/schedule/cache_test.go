@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/paved/paved/internal/pipeline"
@@ -46,5 +47,30 @@ func TestCacheEvents(t *testing.T) {
 	got := st.Stage("build").Caches
 	if len(got) != 2 || got[0].Op != "restore" || got[0].Status != "miss" || got[1].Op != "save" || got[1].Status != "saved" {
 		t.Errorf("folded caches %+v", got)
+	}
+}
+
+// TestCacheNamespaceHasTeam: the same repo and stage run for two teams (a repo registered
+// again for another team) get different cache namespaces, so one team never restores what
+// the other's stages saved.
+func TestCacheNamespaceHasTeam(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ":memory:", nil)
+	ns := map[string]string{}
+	for _, team := range []string{"red", "blue"} {
+		p := stages([3]string{"build", "", "echo built"})
+		p.Stages[0].Cache = []pipeline.Cache{{KeyFiles: []string{"go.sum"}, Paths: []string{".gocache"}}}
+		id := h.createInfo(run.Info{Repo: "a/b", Team: team, Pipeline: p})
+		if st := h.wait(id); st.Phase != run.Succeeded {
+			t.Fatalf("%s: %s", st.Phase, st.Reason)
+		}
+		for _, j := range h.exec.Jobs() {
+			if j.RunID == id {
+				ns[team] = j.Caches[0].Namespace
+			}
+		}
+	}
+	if ns["red"] == "" || ns["red"] == ns["blue"] || !strings.HasPrefix(ns["red"], "red\x00") {
+		t.Errorf("cache namespaces red %q, blue %q: want different, each starting with its team", ns["red"], ns["blue"])
 	}
 }

@@ -226,8 +226,10 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 				prefix = def.Name
 			}
 			job.Caches = append(job.Caches, execute.Cache{
-				// The pipeline's name tells apart projects that `paved run` all calls "local".
-				Namespace: info.Repo + "\x00" + info.Pipeline.Name + "\x00" + def.Name,
+				// The pipeline's name tells apart projects that `paved run` all calls "local";
+				// the team keeps teams apart when a repo moves to another team (a cache is
+				// stage output, which the other team must not read).
+				Namespace: info.Team + "\x00" + info.Repo + "\x00" + info.Pipeline.Name + "\x00" + def.Name,
 				Key:       prefix, KeyFiles: c.KeyFiles, Paths: c.Paths, RestoreKeys: c.RestoreKeys,
 				WriteScope: scopes.Write, ReadScopes: scopes.Read,
 			})

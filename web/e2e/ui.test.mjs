@@ -30,7 +30,7 @@ stages:
       - name: fetch
         run: |
           echo "preparing the workspace"
-          sleep 2
+          sleep 4
   build:
     needs: [prepare]
     steps:
@@ -75,6 +75,11 @@ stages:
 `;
 
 let tmp, bin, server, base, browser;
+
+// Every server starts with this server-admin token (PAVED_BOOTSTRAP_TOKEN), which the test's
+// own API calls send; the browser logs in as a user with a password (docs/access.md).
+const rootToken = "pvd_ui-e2e-root-token-0123456789";
+const passwords = { uiadmin: "ui-admin-password", ana: "ana-password", bo: "bo-password" };
 const serverLog = [];
 const extraServers = [];
 
@@ -83,6 +88,7 @@ async function startServer(args) {
   const dataDir = mkdtempSync(join(tmp, "data-"));
   const proc = spawn(bin, ["server", "--data", dataDir, "--addr", "127.0.0.1:0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PAVED_BOOTSTRAP_TOKEN: rootToken },
   });
   let timer;
   const url = await new Promise((resolveURL, reject) => {
@@ -98,7 +104,16 @@ async function startServer(args) {
     timer = setTimeout(() => reject(new Error(`paved server did not listen in 20 s:\n${serverLog.join("")}`)), 20000);
   });
   clearTimeout(timer);
+  // The UI's user: a server admin, who sees every team.
+  await apiAt(url, "POST", "/api/v1/users", { name: "uiadmin", password: passwords.uiadmin, admin: true });
   return { proc, url };
+}
+
+/** member adds user (with a password) to team as role, making both when missing. */
+async function member(url, team, user, role) {
+  await apiAt(url, "POST", "/api/v1/teams", { name: team }).catch(() => {});
+  await apiAt(url, "POST", "/api/v1/users", { name: user, password: passwords[user] }).catch(() => {});
+  await apiAt(url, "PUT", `/api/v1/teams/${team}/members/${user}`, { role });
 }
 
 async function stopServer(proc) {
@@ -118,7 +133,7 @@ const api = (method, path, body) => apiAt(base, method, path, body);
 async function apiAt(url, method, path, body, headers = {}) {
   const res = await fetch(url + path, {
     method,
-    headers: { ...(body ? { "Content-Type": "application/json" } : {}), ...headers },
+    headers: { Authorization: `Bearer ${rootToken}`, ...(body ? { "Content-Type": "application/json" } : {}), ...headers },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -212,8 +227,19 @@ const showingFailures = (fn) => async (t) => {
   }
 };
 
-async function newPage(kind, colorScheme = "light") {
+/**
+ * newPage opens a page logged in as `as` on the server at `at` (its session cookie, as the
+ * login page would get it); as null, logged in as nobody.
+ */
+async function newPage(kind, colorScheme = "light", { as = "uiadmin", at = base } = {}) {
   const ctx = await browser.newContext({ viewport: viewports[kind], deviceScaleFactor: 1, reducedMotion: "reduce", colorScheme });
+  if (as) {
+    const res = await fetch(at + "/api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user: as, password: passwords[as] }) });
+    const text = await res.text();
+    assert.equal(res.status, 200, `login as ${as}: ${text}`);
+    const { token } = JSON.parse(text);
+    await ctx.addCookies([{ name: "paved_session", value: token, url: at, httpOnly: true, sameSite: "Strict" }]);
+  }
   ctx.setDefaultTimeout(10000);
   const page = await ctx.newPage();
   openPages.push(page);
@@ -613,6 +639,11 @@ test("the promotion board promotes freight and an approval is given through the 
   extraServers.push(proc);
   const secret = "e2e-secret";
   await apiAt(url, "POST", "/api/v1/repos", { full_name: "e2e/promo", clone_url: dir, team: "promo", provider: "local", webhook_secret: secret });
+  // ana (who pushes) and bo are developers of team promo who may approve into its staging.
+  for (const u of ["ana", "bo"]) {
+    await member(url, "promo", u, "developer");
+    await apiAt(url, "PUT", `/api/v1/teams/promo/approvers/staging/${u}`);
+  }
 
   // A push, as a signed generic webhook naming its author: ana may not approve it.
   const push = async (n) => {
@@ -628,11 +659,10 @@ test("the promotion board promotes freight and an approval is given through the 
   };
   const freight = await push(1);
 
-  const { page, problems } = await newPage("desktop");
+  const { page, problems } = await newPage("desktop", "light", { as: "ana", at: url });
   await page.goto(`${url}/promotion`);
   await page.getByRole("heading", { level: 1, name: "Promotion" }).waitFor();
-  await page.getByLabel("Your name").fill("ana");
-  await page.getByRole("button", { name: "Use this name" }).click();
+  await page.locator(".userbox", { hasText: "Acting as ana" }).waitFor();
   const row = page.locator(`tr[data-freight="${freight.alias}"]`);
   await row.locator('td[data-env="dev"]', { hasText: "running here" }).waitFor({ timeout: 30000 }); // the board polls; a deploy under load takes a while
   await shot(page, "promotion-board", "desktop");
@@ -662,10 +692,13 @@ test("the promotion board promotes freight and an approval is given through the 
   assert.match(await refusal.innerText(), /author/i, "the refusal says the author cannot approve");
   await shot(page, "approval-refused", "desktop");
 
-  // Another user's approval deploys it.
-  await page.getByRole("button", { name: "Change" }).click();
-  await page.getByLabel("Your name").fill("bo");
-  await page.getByRole("button", { name: "Use this name" }).click();
+  // Another user's approval deploys it: ana logs out, bo logs in on the same page.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("heading", { level: 1, name: "Log in to paved" }).waitFor();
+  await page.getByLabel("User").fill("bo");
+  await page.getByLabel("Password").fill(passwords.bo);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("heading", { level: 1, name: `${freight.alias} to staging` }).waitFor();
   await page.getByLabel("Reason (needed to reject)").fill("looks good");
   await page.getByRole("button", { name: "Approve" }).click();
   await page.getByRole("alert").filter({ hasText: /^Approved as bo/ }).waitFor();
@@ -698,12 +731,13 @@ test("the promotion board promotes freight and an approval is given through the 
   await row2.locator('td[data-env="staging"]', { hasText: "not before the release" }).waitFor();
   await shot(page, "promotion-rejected", "desktop");
   // The refused approval is a 403, which Chromium logs as a console error: expected once.
-  assert.deepEqual(problems.filter((p) => !/status of 403/.test(p)), [], "browser errors");
-  assert.equal(problems.length, 1, "one refused request");
+  // A poll in flight when ana logged out may come back 401 (the login page then shows).
+  assert.deepEqual(problems.filter((p) => !/status of (403|401)/.test(p)), [], "browser errors");
+  assert.equal(problems.filter((p) => /status of 403/.test(p)).length, 1, "one refused request");
 
   const promotionID = (await apiAt(url, "GET", "/api/v1/promotions"))[1].id;
   for (const [path, name] of [["promotion", "promotion-board"], ["approvals", "approvals-inbox"], [`approvals/${promotionID}`, "approval-page"]]) {
-    const { page: ph, problems: pp } = await newPage("phone");
+    const { page: ph, problems: pp } = await newPage("phone", "light", { at: url });
     await ph.goto(`${url}/${path}`);
     await ph.getByRole("heading", { level: 1 }).waitFor();
     await ph.locator(".page > *:nth-child(2)").waitFor();
@@ -783,4 +817,28 @@ test("the builder makes a two-stage pipeline that paved validate accepts and ope
     assert.deepEqual(pr2, [], "browser errors");
   }
   assert.deepEqual(problems, [], "browser errors");
+}));
+
+test("without a session the UI shows its login page, and the app once logged in", showingFailures(async () => {
+  for (const kind of ["desktop", "phone"]) {
+    const { page, problems } = await newPage(kind, "light", { as: null });
+    await page.goto(`${base}/runs`);
+    await page.getByRole("heading", { level: 1, name: "Log in to paved" }).waitFor();
+    await shot(page, "login", kind);
+    if (kind === "desktop") assert.deepEqual(await axe(page), [], "accessibility violations on the login page");
+    await page.getByLabel("User").fill("uiadmin");
+    await page.getByLabel("Password").fill("not the password");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("alert").filter({ hasText: "Wrong user name or password." }).waitFor();
+    await page.getByLabel("Password").fill(passwords.uiadmin);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { level: 1, name: "Runs" }).waitFor();
+    await page.locator(".signed-in", { hasText: "uiadmin" }).waitFor();
+    // The session is an HttpOnly cookie: the page's script cannot read it.
+    assert.equal(await page.evaluate(() => document.cookie), "", "the session cookie is visible to scripts");
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("heading", { level: 1, name: "Log in to paved" }).waitFor();
+    // The first /api/v1/me and the wrong password are 401s, which Chromium logs.
+    assert.deepEqual(problems.filter((p) => !/status of 401/.test(p)), [], "browser errors");
+  }
 }));

@@ -1,8 +1,12 @@
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { NavLink, Navigate, Outlet, Route, Routes } from "react-router";
+import { ApiError, getMe, logout, onUnauthorized, type Me } from "./api";
+import { SessionContext, useSession } from "./lib/user";
 import { Approvals } from "./pages/Approvals";
 import { Builder } from "./pages/Builder";
 import { Deployments } from "./pages/Deployments";
 import { Insights } from "./pages/Insights";
+import { Login } from "./pages/Login";
 import { Promotion } from "./pages/Promotion";
 import { RunPage } from "./pages/RunPage";
 import { RunsList } from "./pages/RunsList";
@@ -30,6 +34,7 @@ function Shell() {
             ))}
           </ul>
         </nav>
+        <SignedIn />
       </header>
       <main id="main" tabIndex={-1}>
         <Outlet />
@@ -38,7 +43,67 @@ function Shell() {
   );
 }
 
+function SignedIn() {
+  const s = useSession();
+  if (!s) return null;
+  return (
+    <p className="signed-in">
+      <span>
+        {s.me.user}
+        {s.me.admin ? " (server admin)" : ""}
+      </span>{" "}
+      <button type="button" onClick={s.signOut}>
+        Log out
+      </button>
+    </p>
+  );
+}
+
+/**
+ * App asks the API who the session is; without one (401, now or on any later call) it shows
+ * the login page, and the app again once logged in.
+ */
 export function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined); // undefined: asking
+  const [error, setError] = useState("");
+  const refresh = useCallback(() => {
+    getMe()
+      .then((m) => {
+        setMe(m);
+        setError("");
+      })
+      .catch((e) => {
+        if (e instanceof ApiError && e.status === 401) setMe(null);
+        else setError(String((e as Error).message));
+      });
+  }, []);
+  useEffect(() => {
+    refresh();
+    return onUnauthorized(() => setMe(null));
+  }, [refresh]);
+  const session = useMemo(
+    () => (me ? { me, signOut: () => void logout().finally(() => setMe(null)) } : null),
+    [me],
+  );
+  if (error) {
+    return (
+      <main id="main" className="login">
+        <p role="alert" className="error">
+          The API did not answer: {error}
+        </p>
+      </main>
+    );
+  }
+  if (me === undefined) return null;
+  if (me === null) return <Login onLogin={refresh} />;
+  return (
+    <SessionContext.Provider value={session}>
+      <AppRoutes />
+    </SessionContext.Provider>
+  );
+}
+
+function AppRoutes() {
   return (
     <Routes>
       <Route element={<Shell />}>

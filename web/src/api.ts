@@ -121,8 +121,27 @@ export class ApiError extends Error {
   }
 }
 
+// ---- Access (docs/access.md) ----
+
+/** Listeners told when the API answers 401: the session ended, so the UI shows its login. */
+const unauthorizedListeners = new Set<() => void>();
+
+export function onUnauthorized(fn: () => void): () => void {
+  unauthorizedListeners.add(fn);
+  return () => unauthorizedListeners.delete(fn);
+}
+
+/**
+ * request calls the API with the session cookie (same origin) and the CSRF header the
+ * server requires of cookie-authenticated writes; a cross-site page cannot set it.
+ */
 async function request<T>(path: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(path, { ...init, headers: { Accept: "application/json", ...init?.headers } });
+  const res = await fetch(path, {
+    credentials: "same-origin",
+    ...init,
+    headers: { Accept: "application/json", "X-Paved-CSRF": "1", ...init?.headers },
+  });
+  if (res.status === 401 && path !== "/api/v1/login") unauthorizedListeners.forEach((fn) => fn());
   const text = await res.text();
   let body: unknown = undefined;
   try {
@@ -524,8 +543,7 @@ export interface Approval {
   recent_deployments: Deployment[] | null;
 }
 
-/** userHeaders names the acting user, a stand-in until paved has accounts (issue #14). */
-const userHeaders = (user: string) => ({ "Content-Type": "application/json", "X-Paved-User": user });
+const jsonHeaders = { "Content-Type": "application/json" };
 
 export const listFreight = (signal?: AbortSignal) =>
   request<Freight[] | null>("/api/v1/freight?limit=50", { signal }).then((r) => r ?? []);
@@ -533,10 +551,11 @@ export const listFreight = (signal?: AbortSignal) =>
 export const listPromotions = (signal?: AbortSignal) =>
   request<Promotion[] | null>("/api/v1/promotions?limit=200", { signal }).then((r) => r ?? []);
 
-export const promote = (freight: string, environment: string, user: string) =>
+/** promote asks for a promotion as the signed-in user. */
+export const promote = (freight: string, environment: string) =>
   request<Promotion>("/api/v1/promotions", {
     method: "POST",
-    headers: userHeaders(user),
+    headers: jsonHeaders,
     body: JSON.stringify({ freight, environment }),
   });
 
@@ -547,9 +566,33 @@ export const listApprovals = (user: string, signal?: AbortSignal) =>
 export const getApproval = (id: string, signal?: AbortSignal) =>
   request<Approval>(`/api/v1/approvals/${encodeURIComponent(id)}`, { signal });
 
-export const decide = (id: string, approve: boolean, reason: string, user: string) =>
+/** decide approves or rejects as the signed-in user. */
+export const decide = (id: string, approve: boolean, reason: string) =>
   request<Promotion>(`/api/v1/approvals/${encodeURIComponent(id)}/${approve ? "approve" : "reject"}`, {
     method: "POST",
-    headers: userHeaders(user),
+    headers: jsonHeaders,
     body: JSON.stringify({ reason }),
   });
+
+/** Me is who the session is: GET /api/v1/me. */
+export interface Me {
+  user: string;
+  admin: boolean;
+  session: boolean;
+  teams: { team: string; role: string }[];
+}
+
+export const getMe = (signal?: AbortSignal) => request<Me>("/api/v1/me", { signal });
+
+/** login starts a session: the server sets an HttpOnly cookie the UI never reads. */
+export const login = (user: string, password: string) =>
+  request<{ user: string; expires_at: string }>("/api/v1/login", {
+    method: "POST",
+    headers: jsonHeaders,
+    body: JSON.stringify({ user, password }),
+  });
+
+export const logout = () => request<unknown>("/api/v1/logout", { method: "POST" });
+
+/** writeHeaders are the headers of a write made with fetch directly (not request). */
+export const writeHeaders = { "X-Paved-CSRF": "1" };

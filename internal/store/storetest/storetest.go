@@ -9,6 +9,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/trigger"
@@ -33,6 +34,7 @@ type Store interface {
 	QuotaStore      // team quotas (quotas.go)
 	SecretStore     // encrypted secrets (secrets.go)
 	AuditStore      // the hash-chained audit log (audit.go)
+	access.Store    // users, teams, roles, tokens (access.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -99,6 +101,9 @@ func Exercise(t *testing.T, h Harness) {
 		{"AuditAppendList", testAuditAppendList},
 		{"AuditAppendRace", testAuditAppendRace},
 		{"AuditPrune", testAuditPrune},
+		{"AccessUsersTeams", testAccessUsersTeams},
+		{"AccessMembers", testAccessMembers},
+		{"AccessTokens", testAccessTokens},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,26 +1,17 @@
-// The acting user for promotions and approvals: a name typed once and kept in localStorage.
-// A stand-in until paved has accounts (issue #14): the server takes any name it is given.
-import { useCallback, useState } from "react";
+// The signed-in user (GET /api/v1/me), whom promotions and approvals act as: the server
+// takes the user from the session cookie, never from what the page says.
+import { createContext, useContext } from "react";
+import type { Me } from "../api";
 
-const key = "paved.user";
-
-export function useUser(): [string, (u: string) => void] {
-  const [user, setUser] = useState(() => {
-    try {
-      return localStorage.getItem(key) ?? "";
-    } catch {
-      return "";
-    }
-  });
-  const set = useCallback((u: string) => {
-    const v = u.trim();
-    try {
-      if (v) localStorage.setItem(key, v);
-      else localStorage.removeItem(key);
-    } catch {
-      // private mode: keep it for this page only
-    }
-    setUser(v);
-  }, []);
-  return [user, set];
+export interface Session {
+  me: Me;
+  signOut: () => void;
 }
+
+export const SessionContext = createContext<Session | null>(null);
+
+/** useSession is the session, or null outside of one (the login page, tests). */
+export const useSession = () => useContext(SessionContext);
+
+/** useUser is the signed-in user's name ("" when there is none). */
+export const useUser = (): string => useSession()?.me.user ?? "";

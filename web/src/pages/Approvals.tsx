@@ -33,7 +33,7 @@ export function Approvals() {
 
 function Inbox() {
   useTitle("Approvals");
-  const [user, setUser] = useUser();
+  const user = useUser();
   const [list, setList] = useState<Approval[]>();
   const [disabled, setDisabled] = useState(false);
   const [error, setError] = useState<string>();
@@ -70,7 +70,7 @@ function Inbox() {
         <Disabled />
       ) : (
         <>
-          <UserBox user={user} setUser={setUser} />
+          <UserBox />
           {user && (
             <p>
               <label>
@@ -116,7 +116,7 @@ function Inbox() {
 const approvedCount = (a: Approval) => (a.promotion.decisions ?? []).filter((d) => d.approved).length;
 
 function ApprovalPage({ id }: { id: string }) {
-  const [user, setUser] = useUser();
+  const user = useUser();
   const [a, setA] = useState<Approval>();
   const [error, setError] = useState<string>();
   const [result, setResult] = useState<{ ok: boolean; text: string }>();
@@ -161,7 +161,7 @@ function ApprovalPage({ id }: { id: string }) {
     setBusy(true);
     setResult(undefined);
     try {
-      const p = await decide(id, approve, reason.trim(), user);
+      const p = await decide(id, approve, reason.trim());
       setResult({ ok: true, text: `${approve ? "Approved" : "Rejected"} as ${user}: the promotion is ${p.state}${p.reason ? ` (${p.reason})` : ""}.` });
       setReason("");
     } catch (e) {
@@ -231,7 +231,7 @@ function ApprovalPage({ id }: { id: string }) {
 
           <section aria-labelledby="decide-h" className="decide">
             <h2 id="decide-h">Decide</h2>
-            <UserBox user={user} setUser={setUser} />
+            <UserBox />
             {result && (
               <p className={result.ok ? "notice" : "error"} role="alert">
                 {result.text}
@@ -248,7 +248,7 @@ function ApprovalPage({ id }: { id: string }) {
                   <button type="button" className="danger" disabled={busy || !user} onClick={() => act(false)}>
                     Reject
                   </button>
-                  {!user && <span className="muted"> give your name above first</span>}
+                  {!user && <span className="muted"> sign in first</span>}
                 </div>
               </form>
             ) : (

@@ -6,6 +6,7 @@ import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { compile, freeName, open, stageLines, stageOf, type BStage, type Model } from "../lib/builder";
 import { layout } from "../lib/dag";
+import { writeHeaders } from "../api";
 import { useTitle, useWidth } from "../lib/hooks";
 
 interface Problem {
@@ -80,7 +81,7 @@ export function Builder() {
     const n = ++seq.current;
     const t = setTimeout(async () => {
       try {
-        const res = await fetch("/api/v1/pipelines/validate", { method: "POST", body: text, headers: { "Content-Type": "application/yaml" } });
+        const res = await fetch("/api/v1/pipelines/validate", { method: "POST", body: text, headers: { "Content-Type": "application/yaml", ...writeHeaders } });
         const body = (await res.json()) as Check & { error?: string };
         if (n !== seq.current) return;
         if (!res.ok) setCheck({ valid: false, errors: [{ line: 1, col: 1, message: body.error ?? `HTTP ${res.status}` }], stages: 0 });

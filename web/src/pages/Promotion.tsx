@@ -32,7 +32,7 @@ interface Board {
 
 export function Promotion() {
   useTitle("Promotion");
-  const [user, setUser] = useUser();
+  const user = useUser();
   const [board, setBoard] = useState<Board>();
   const [disabled, setDisabled] = useState(false);
   const [error, setError] = useState<string>();
@@ -85,7 +85,7 @@ export function Promotion() {
     setBusy(`${f.id}/${env}`);
     setNotice(undefined);
     try {
-      const p = await promote(f.id, env, user);
+      const p = await promote(f.id, env);
       setNotice({
         ok: p.state !== "blocked" && p.state !== "failed",
         text: `Promotion of ${f.alias} to ${env}: ${p.state}${p.reason ? ` (${p.reason})` : ""}.`,
@@ -112,7 +112,7 @@ export function Promotion() {
         </div>
       ) : (
         <>
-          <UserBox user={user} setUser={setUser} />
+          <UserBox />
           {error && (
             <p className="error" role="alert">
               {error}

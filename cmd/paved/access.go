@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
+
+	"github.com/paved/paved/internal/access"
+)
+
+// tokenOf is the API token the command sends: --token, or PAVED_TOKEN.
+func tokenOf(cmd *cobra.Command) string {
+	t, _ := cmd.Flags().GetString("token")
+	return t
+}
+
+// tokenTransport sends the token to the paved server's registry (host) on requests that
+// carry no credentials of their own; other registries get what the Docker config gives.
+type tokenTransport struct {
+	host, token string
+	next        http.RoundTripper
+}
+
+func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == t.host && r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	return t.next.RoundTrip(r)
+}
+
+// useRegistryToken makes the registry client (internal/cache/oci, which uses
+// remote.DefaultTransport) send the token to the paved server's registry. main wires it
+// before a registry command runs, which is the only one running.
+func useRegistryToken(server, token string) {
+	u, err := url.Parse(server)
+	if token == "" || err != nil || u.Host == "" {
+		return
+	}
+	remote.DefaultTransport = tokenTransport{host: u.Host, token: token, next: remote.DefaultTransport}
+}
+
+func serverFlag(cmd *cobra.Command, server *string) {
+	cmd.Flags().StringVar(server, "server", envOr("PAVED_SERVER", "http://127.0.0.1:8080"), "paved server URL (env PAVED_SERVER)")
+}
+
+func tokenCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Make, list and revoke API tokens (yours; every user's for a server admin)"}
+	var server, forUser, name, team, role, expires string
+	var allTeams bool
+	create := &cobra.Command{
+		Use:   "create --team TEAM --role ROLE [--name NAME] [--expires 720h]",
+		Short: "Make an API token for you, scoped to a team and a role (no more than yours); prints it once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := &client{base: server, token: tokenOf(cmd)}
+			var out struct {
+				Token string       `json:"token"`
+				Info  access.Token `json:"info"`
+			}
+			body := map[string]any{"user": forUser, "name": name, "team": team, "role": role, "all_teams": allTeams, "expires_in": expires}
+			if err := c.post(cmd.Context(), "/api/v1/tokens", body, &out); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out.Token)
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %s (%s): shown once; send it as Authorization: Bearer TOKEN or PAVED_TOKEN\n", out.Info.ID, scopeOf(out.Info))
+			return nil
+		},
+	}
+	serverFlag(create, &server)
+	create.Flags().StringVar(&name, "name", "cli", "a label for the token")
+	create.Flags().StringVar(&forUser, "user", "", "make it for this user (server admins; default: you)")
+	create.Flags().StringVar(&team, "team", "", "the team it acts in")
+	create.Flags().StringVar(&role, "role", "viewer", "viewer, developer or admin (no more than your own role in the team)")
+	create.Flags().BoolVar(&allTeams, "all-teams", false, "a server admin's token for every team")
+	create.Flags().StringVar(&expires, "expires", "", "lifetime, e.g. 720h (default: never expires)")
+
+	var all bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List your tokens (--all: everyone's, for a server admin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := &client{base: server, token: tokenOf(cmd)}
+			var out struct{ Tokens []access.Token }
+			path := "/api/v1/tokens"
+			if all {
+				path += "?all=true"
+			}
+			if err := c.get(cmd.Context(), path, &out); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tUSER\tSCOPE\tEXPIRES\tLAST USED\tSTATE")
+			for _, t := range out.Tokens {
+				state := "active"
+				switch {
+				case !t.RevokedAt.IsZero():
+					state = "revoked"
+				case !t.ExpiresAt.IsZero() && time.Now().After(t.ExpiresAt):
+					state = "expired"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.User, scopeOf(t), stampOr(t.ExpiresAt, "never"), stampOr(t.LastUsedAt, "never"), state)
+			}
+			return tw.Flush()
+		},
+	}
+	serverFlag(list, &server)
+	list.Flags().BoolVar(&all, "all", false, "every user's tokens (server admins)")
+
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token (yours, or anyone's for a server admin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: server, token: tokenOf(cmd)}
+			var t access.Token
+			if err := c.do(cmd.Context(), http.MethodDelete, "/api/v1/tokens/"+args[0], nil, &t); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "token %s revoked\n", t.ID)
+			return nil
+		},
+	}
+	serverFlag(revoke, &server)
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+func scopeOf(t access.Token) string {
+	switch {
+	case t.AllTeams:
+		return "all teams"
+	case t.Session:
+		return "session"
+	}
+	return t.Team + ":" + t.Role.String()
+}
+
+func stampOr(t time.Time, def string) string {
+	if t.IsZero() {
+		return def
+	}
+	return t.Local().Format(time.DateTime)
+}
+
+func userCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage local users (server admins)"}
+	var server, password, teamRole string
+	var admin bool
+	add := &cobra.Command{
+		Use:   "add NAME [--password P | PAVED_PASSWORD] [--admin] [--team TEAM=ROLE]",
+		Short: "Add a local user; --team also makes them a member of a team",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: server, token: tokenOf(cmd)}
+			if err := c.post(cmd.Context(), "/api/v1/users", map[string]any{"name": args[0], "password": password, "admin": admin}, nil); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user %s added\n", args[0])
+			if teamRole == "" {
+				return nil
+			}
+			team, role, ok := strings.Cut(teamRole, "=")
+			if !ok || team == "" {
+				return usageErr("--team %q: want TEAM=ROLE (viewer, developer or admin)", teamRole)
+			}
+			return memberSet(cmd.Context(), c, team, args[0], role, cmd)
+		},
+	}
+	serverFlag(add, &server)
+	add.Flags().StringVar(&password, "password", envOr("PAVED_PASSWORD", ""), "password for logging in to the UI, at least 8 characters (env PAVED_PASSWORD; default none: tokens only)")
+	add.Flags().BoolVar(&admin, "admin", false, "make a server admin (every team, users and teams)")
+	add.Flags().StringVar(&teamRole, "team", "", "TEAM=ROLE: also add them to TEAM as viewer, developer or admin")
+	cmd.AddCommand(add)
+	return cmd
+}
+
+func memberSet(ctx context.Context, c *client, team, user, role string, cmd *cobra.Command) error {
+	if err := c.do(ctx, http.MethodPut, "/api/v1/teams/"+url.PathEscape(team)+"/members/"+url.PathEscape(user), map[string]string{"role": role}, nil); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s is %s in team %s\n", user, role, team)
+	return nil
+}
+
+func teamCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "team", Short: "Manage teams (server admins) and their members (team admins)"}
+	var server string
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Add a team",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: server, token: tokenOf(cmd)}
+			if err := c.post(cmd.Context(), "/api/v1/teams", map[string]string{"name": args[0]}, nil); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "team %s added\n", args[0])
+			return nil
+		},
+	}
+	serverFlag(add, &server)
+	var mserver string
+	member := &cobra.Command{
+		Use:   "member TEAM USER ROLE",
+		Short: "Make USER a viewer, developer or admin of TEAM",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return memberSet(cmd.Context(), &client{base: mserver, token: tokenOf(cmd)}, args[0], args[1], args[2], cmd)
+		},
+	}
+	serverFlag(member, &mserver)
+	var aserver string
+	approver := &cobra.Command{
+		Use:   "approver TEAM ENV USER",
+		Short: "Let USER (a member of TEAM) approve promotions into ENV",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: aserver, token: tokenOf(cmd)}
+			path := "/api/v1/teams/" + url.PathEscape(args[0]) + "/approvers/" + url.PathEscape(args[1]) + "/" + url.PathEscape(args[2])
+			if err := c.do(cmd.Context(), http.MethodPut, path, nil, nil); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s may approve promotions into %s of team %s\n", args[2], args[1], args[0])
+			return nil
+		},
+	}
+	serverFlag(approver, &aserver)
+	cmd.AddCommand(add, member, approver)
+	return cmd
+}
