@@ -74,10 +74,10 @@ var (
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
 		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase", "id_token"}
 	idTokenKeys = []string{"audience", "lifetime"}
-	stepKeys   = []string{"name", "run"}
-	whenKeys   = []string{"branches", "events", "paths"}
-	cacheKeys  = []string{"key", "key_files", "paths", "restore_keys"}
-	deployKeys = []string{"environment", "strategy", "artifact", "replicas", "port", "args", "env", "startup",
+	stepKeys    = []string{"name", "run"}
+	whenKeys    = []string{"branches", "events", "paths"}
+	cacheKeys   = []string{"key", "key_files", "paths", "restore_keys"}
+	deployKeys  = []string{"environment", "strategy", "artifact", "replicas", "port", "args", "env", "startup",
 		"readiness", "liveness", "readiness_timeout", "drain", "max_surge", "max_unavailable", "steps", "pause",
 		"preview_port", "keep_warm", "analysis", "smoke", "slo_window"}
 	deployProbeKeys    = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
