@@ -22,6 +22,7 @@ import (
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/local"
+	"github.com/paved/paved/internal/identity"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/run"
@@ -56,6 +57,9 @@ type serverOptions struct {
 	cpuHourPrice float64
 	// environments is the promotion config file (docs/promote.md); "" means no promotion.
 	environments string
+	// externalURL is how users and forges reach this server (run links, the OIDC issuer);
+	// "" means the listen address.
+	externalURL string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -86,6 +90,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
+	cmd.Flags().StringVar(&o.externalURL, "external-url", envOr("PAVED_EXTERNAL_URL", ""), "URL users and forges reach this server at: links in commit statuses and PR comments, the workload identity issuer (env PAVED_EXTERNAL_URL; default http://ADDR)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -150,6 +155,25 @@ func envSecrets(_ context.Context, _ *run.Info, name string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("not set: start the server with PAVED_SECRET_%s in its environment", name)
+}
+
+// stageIdentity gives a stage with id_token: its token as PAVED_ID_TOKEN.
+func stageIdentity(iss *identity.Issuer) func(context.Context, schedule.StageEnvParams) (map[string]string, error) {
+	return func(ctx context.Context, p schedule.StageEnvParams) (map[string]string, error) {
+		if p.Def == nil || p.Def.IDToken == nil {
+			return nil, nil
+		}
+		req := identity.Request{Info: p.Info, RunID: p.RunID, Stage: p.Stage, Attempt: p.Attempt,
+			Audience: p.Def.IDToken.Audience, Lifetime: p.Def.IDToken.Lifetime}
+		if p.Def.Deploy != nil {
+			req.Environment = p.Def.Deploy.Environment
+		}
+		tok, err := iss.Issue(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("workload identity token: %w", err)
+		}
+		return map[string]string{"PAVED_ID_TOKEN": tok}, nil
+	}
 }
 
 func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*server, error) {
@@ -249,8 +273,21 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		}
 		onEvent = func(e run.Event) { hub.PublishEvent(e); metrics.Event(e); tracer.Event(e) }
 	}
+	// The listen address is known only after Listen; until then nothing asks for the URL.
+	var listenURL string
+	externalURL := func() string {
+		if o.externalURL != "" {
+			return strings.TrimSuffix(o.externalURL, "/")
+		}
+		return listenURL
+	}
+	issuer, err := identity.New(identity.Config{Dir: filepath.Join(data, "identity"), URL: externalURL, Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	sched, err := schedule.New(schedule.Config{
-		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
+		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest, StageEnv: stageIdentity(issuer),
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		Quarantine: &insight.TestHistory{Store: st},
 		OnEvent:    onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
@@ -335,7 +372,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
-		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI,
+		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Identity: issuer,
 	})
 	if err != nil {
 		sched.Stop()
@@ -348,8 +385,9 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, usageErr("listen on %s: %v", o.addr, err)
 	}
+	listenURL = "http://" + ln.Addr().String()
 	s := &server{
-		URL:   "http://" + ln.Addr().String(),
+		URL:   listenURL,
 		store: st, sched: sched, deploy: deployer, inbox: ib, done: make(chan error, 1),
 		http: &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second},
 	}

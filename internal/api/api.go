@@ -83,6 +83,9 @@ type Config struct {
 	// Promote serves /api/v1/freight, /promotions and /approvals (promote.go). Default nil:
 	// no such routes.
 	Promote Promoter
+	// Identity serves /.well-known/openid-configuration and /.well-known/jwks, public
+	// (identity.go). Default nil: no such routes.
+	Identity Issuer
 }
 
 // Server serves the API.
@@ -123,6 +126,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Metrics != nil {
 		r.Handle("/metrics", s.cfg.Metrics)
 	}
+	s.identityRoutes(r)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/triggers", s.triggerList)
 		r.Get("/triggers/{id}", s.triggerGet)
