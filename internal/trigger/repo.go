@@ -15,19 +15,19 @@ import (
 // Repo is a git repository registered with paved. Webhooks name it by FullName; runs check
 // out its commits from CloneURL.
 type Repo struct {
-	FullName      string    `json:"full_name"` // owner/name (GitLab: group/subgroup/name)
-	CloneURL      string    `json:"clone_url"` // a URL git can clone, or a local path
-	Team          string    `json:"team"`
-	Provider      string    `json:"provider"`                 // github, gitlab, bitbucket or local
-	WebhookSecret string    `json:"webhook_secret,omitempty"` // never returned by the API
+	FullName      string `json:"full_name"` // owner/name (GitLab: group/subgroup/name)
+	CloneURL      string `json:"clone_url"` // a URL git can clone, or a local path
+	Team          string `json:"team"`
+	Provider      string `json:"provider"`                 // github, gitlab, bitbucket or local
+	WebhookSecret string `json:"webhook_secret,omitempty"` // never returned by the API
 	// ForgeCredential names the secret (not its value) holding the token paved reports to
 	// the forge with: commit statuses and pull request comments (internal/forge). Empty:
 	// nothing is reported. Bitbucket takes USER:APP_PASSWORD as well as a token.
 	ForgeCredential string `json:"forge_credential,omitempty"`
 	// ForgeAPI is the forge's API base URL, for GitHub Enterprise or a self-hosted GitLab
 	// (https://gitlab.example.com/api/v4). Empty: the public forge's.
-	ForgeAPI string `json:"forge_api,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
+	ForgeAPI  string    `json:"forge_api,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // ErrInvalidRepo is wrapped by Validate's errors.
