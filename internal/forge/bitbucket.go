@@ -47,7 +47,7 @@ func bitbucketKey(context string) string {
 // SetStatus posts a build status; Bitbucket keeps the latest per key.
 func (b *Bitbucket) SetStatus(ctx context.Context, s Status) error {
 	desc := s.Description
-	if s.State == StatePending || s.State == StateSkipped {
+	if s.State == StateSkipped { // STOPPED says no more
 		desc = strings.TrimSuffix(s.State+": "+desc, ": ")
 	}
 	body := map[string]string{"key": bitbucketKey(s.Context), "state": bitbucketStates[s.State], "name": s.Context,

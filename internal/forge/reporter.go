@@ -217,9 +217,9 @@ func (r *Reporter) queueEvent(e run.Event) {
 	case run.StageStarted:
 		if !ri.running {
 			ri.running = true
-			jobs = append(jobs, st(runCtx, StateRunning, "running"))
+			jobs = append(jobs, st(runCtx, StateRunning, ""))
 		}
-		stage(StateRunning, "running")
+		stage(StateRunning, "")
 	case run.StageFinished:
 		stage(stageState(e.Status), stageDescription(e))
 	case run.RunFinished:
