@@ -179,7 +179,9 @@ func decisionWord(d string) string {
 	return d
 }
 
-func escapeCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
+func escapeCell(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ")
+}
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 
