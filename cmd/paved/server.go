@@ -22,6 +22,7 @@ import (
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/local"
+	"github.com/paved/paved/internal/forge"
 	"github.com/paved/paved/internal/identity"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/promote"
@@ -57,6 +58,8 @@ type serverOptions struct {
 	cpuHourPrice float64
 	// environments is the promotion config file (docs/promote.md); "" means no promotion.
 	environments string
+	// forgeRunOnly reports one commit status per run, none per stage.
+	forgeRunOnly bool
 	// externalURL is how users and forges reach this server (run links, the OIDC issuer);
 	// "" means the listen address.
 	externalURL string
@@ -91,6 +94,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
 	cmd.Flags().StringVar(&o.externalURL, "external-url", envOr("PAVED_EXTERNAL_URL", ""), "URL users and forges reach this server at: links in commit statuses and PR comments, the workload identity issuer (env PAVED_EXTERNAL_URL; default http://ADDR)")
+	cmd.Flags().BoolVar(&o.forgeRunOnly, "forge-run-status-only", false, "report one commit status per run to the forge, none per stage (docs/forge.md)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -144,6 +148,7 @@ type server struct {
 	alerts  *insight.Alerter
 	tracer  *insight.Tracer  // nil without --otlp-endpoint
 	promote *promote.Service // nil without --environments
+	forge   *forge.Reporter
 	http    *http.Server
 	done    chan error
 }
@@ -156,6 +161,10 @@ func envSecrets(_ context.Context, _ *run.Info, name string) (string, error) {
 	}
 	return "", fmt.Errorf("not set: start the server with PAVED_SECRET_%s in its environment", name)
 }
+
+// forgeSecret resolves a repository's forge credential: the one function to swap when
+// secrets are stored in paved.
+func forgeSecret(ctx context.Context, name string) (string, error) { return envSecrets(ctx, nil, name) }
 
 // stageIdentity gives a stage with id_token: its token as PAVED_ID_TOKEN.
 func stageIdentity(iss *identity.Issuer) func(context.Context, schedule.StageEnvParams) (map[string]string, error) {
@@ -286,6 +295,37 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	// Commit statuses and PR comments; started before the scheduler so the events of the
+	// runs it resumes are reported too.
+	git := &trigger.Git{Dir: filepath.Join(data, "git")}
+	composer := &forge.Composer{Trees: forge.GitTrees(git), URL: externalURL}
+	if promoteCfg != nil {
+		risk := promoteCfg.Risk
+		composer.Risk = func(files []string) (string, string) { return risk.Score(files, true) }
+	}
+	reporter, err := forge.NewReporter(forge.Config{
+		Forge: forge.Resolver(st.RepoGet, forgeSecret, nil),
+		Events: func(ctx context.Context, id string) ([]run.Event, error) {
+			return st.EventList(ctx, store.EventListParams{RunID: id})
+		},
+		Comment: composer.Compose, URL: externalURL, Dir: filepath.Join(data, "forge-queue"),
+		RunOnly: o.forgeRunOnly, Logger: logger,
+	})
+	if err == nil {
+		err = reporter.Start(ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	defer func() {
+		if !served {
+			reporter.Stop()
+		}
+	}()
+	metrics.Register(reporter)
+	publish := onEvent
+	onEvent = func(e run.Event) { publish(e); reporter.OnEvent(e) }
 	sched, err := schedule.New(schedule.Config{
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest, StageEnv: stageIdentity(issuer),
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
@@ -319,7 +359,6 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	// Manual runs and webhook triggers share one launcher; the inbox starts once we listen.
-	git := &trigger.Git{Dir: filepath.Join(data, "git")}
 	launcher := &inbox.Launcher{Git: git, Scheduler: sched, Compile: compileOptions()}
 	window := o.dedupWindow
 	if window == 0 {
@@ -405,7 +444,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
-	s.alerts, s.tracer = alerts, tracer
+	s.alerts, s.tracer, s.forge = alerts, tracer, reporter
 	if promoter != nil {
 		promoter.Start()
 		s.promote = promoter
@@ -428,6 +467,7 @@ func (s *server) shutdown() {
 		s.promote.Stop() // before the deploy controller: it ends the promotions' deployments
 	}
 	s.sched.Stop()
+	s.forge.Stop()  // after the scheduler: its last events are queued; the rest is sent next start
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	if s.tracer != nil {
 		_ = s.tracer.Shutdown(ctx) // flushes the spans of what ended
