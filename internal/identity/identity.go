@@ -334,20 +334,20 @@ func (i *Issuer) Issue(_ context.Context, r Request) (string, error) {
 	now := i.cfg.Now()
 	c := Claims{
 		Claims: jwt.Claims{
-			Issuer: i.URL(), Subject: Subject(info.Repo, info.Ref, info.Trigger.Kind, r.Environment),
+			Issuer: i.URL(), Subject: Subject(info.Repo, qualifiedRef(info), info.Trigger.Kind, r.Environment),
 			Audience: jwt.Audience{r.Audience}, Expiry: jwt.NewNumericDate(now.Add(life)),
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ID: uuid.NewString(),
 		},
-		Repository: info.Repo, Ref: info.Ref, SHA: info.SHA, RunID: r.RunID, Stage: r.Stage,
+		Repository: info.Repo, Ref: qualifiedRef(info), SHA: info.SHA, RunID: r.RunID, Stage: r.Stage,
 		Environment: r.Environment, EventName: info.Trigger.Kind, Actor: info.Trigger.Author,
 	}
 	if owner, _, ok := strings.Cut(info.Repo, "/"); ok {
 		c.RepositoryOwner = owner
 	}
 	switch {
-	case strings.HasPrefix(info.Ref, "refs/heads/"):
+	case strings.HasPrefix(c.Ref, "refs/heads/"):
 		c.RefType = "branch"
-	case strings.HasPrefix(info.Ref, "refs/tags/"):
+	case strings.HasPrefix(c.Ref, "refs/tags/"):
 		c.RefType = "tag"
 	}
 	if info.Pipeline != nil {
@@ -369,4 +369,19 @@ func (i *Issuer) Issue(_ context.Context, r Request) (string, error) {
 		return "", fmt.Errorf("identity: sign: %w", err)
 	}
 	return tok, nil
+}
+
+// qualifiedRef is the run's ref as git spells it in full (refs/heads/main), whatever the
+// trigger gave (a manual run's "main"): trust policies match the full form.
+func qualifiedRef(info *run.Info) string {
+	ref := info.Ref
+	switch {
+	case strings.HasPrefix(ref, "refs/"):
+		return ref
+	case info.Trigger.Tag != "" && (ref == "" || ref == info.Trigger.Tag):
+		return "refs/tags/" + info.Trigger.Tag
+	case info.Trigger.Branch != "" && info.Trigger.Kind != "pull_request" && (ref == "" || ref == info.Trigger.Branch):
+		return "refs/heads/" + info.Trigger.Branch
+	}
+	return ref
 }

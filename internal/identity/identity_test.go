@@ -197,3 +197,31 @@ func TestCorruptKeyFileSaysWhatToDo(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A manual run's short ref is claimed in full, as trust policies match it.
+func TestShortRefQualified(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Now()}
+	iss, srv := serve(t, identity.Config{Dir: t.TempDir(), Now: clk.Now})
+	in := info()
+	in.Ref, in.Trigger.Kind = "main", "manual"
+	tok, err := iss.Issue(t.Context(), identity.Request{Info: in, RunID: "r", Stage: "s", Audience: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := verifier(t, srv, "a", clk.Now).Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Sub     string `json:"sub"`
+		Ref     string `json:"ref"`
+		RefType string `json:"ref_type"`
+	}
+	if err := idt.Claims(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Sub != "repo:acme/payments:ref:refs/heads/main" || c.Ref != "refs/heads/main" || c.RefType != "branch" {
+		t.Fatalf("claims %+v", c)
+	}
+}
