@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paved/paved/internal/audit"
+	"github.com/paved/paved/internal/forge"
 	"github.com/paved/paved/internal/schedule"
 	"github.com/paved/paved/internal/secret"
 	"github.com/paved/paved/internal/store/postgres"
@@ -65,6 +66,21 @@ func storeSecrets(svc *secret.Service) func(context.Context, schedule.SecretPara
 		}
 		return "", fmt.Errorf("not set: PUT /api/v1/teams/%s/secrets/%s (or start the server with PAVED_SECRET_%s in its environment)",
 			team, p.Name, p.Name)
+	}
+}
+
+// forgeSecret resolves a repository's forge credential (the secret its registration
+// names) from its team's secrets, else PAVED_SECRET_<NAME>.
+func forgeSecret(svc *secret.Service) forge.Secret {
+	return func(ctx context.Context, team, name string) (string, error) {
+		v, err := svc.Resolve(ctx, secret.ResolveParams{Team: team, Name: name, Actor: "forge"})
+		if err == nil || !errors.Is(err, secret.ErrNotFound) {
+			return v, err
+		}
+		if v, ok := os.LookupEnv("PAVED_SECRET_" + name); ok {
+			return v, nil
+		}
+		return "", fmt.Errorf("not set: PUT /api/v1/teams/%s/secrets/%s (or start the server with PAVED_SECRET_%s in its environment)", team, name, name)
 	}
 }
 

@@ -26,6 +26,8 @@ import (
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/egress"
 	"github.com/paved/paved/internal/execute/local"
+	"github.com/paved/paved/internal/forge"
+	"github.com/paved/paved/internal/identity"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/run"
@@ -71,6 +73,11 @@ type serverOptions struct {
 	egressAllow, egressDeny []string
 	// bootstrapToken (PAVED_BOOTSTRAP_TOKEN) becomes a server-admin token on first start.
 	bootstrapToken string
+	// forgeRunOnly reports one commit status per run, none per stage.
+	forgeRunOnly bool
+	// externalURL is how users and forges reach this server (run links, the OIDC issuer);
+	// "" means the listen address.
+	externalURL string
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -106,6 +113,8 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.egressAllow, "egress-allow", nil, "CIDR, IP or host glob that clone URLs and webhooks may reach although internal (e.g. 127.0.0.1, 10.0.0.0/8, git.corp.example) (repeatable)")
 	cmd.Flags().StringArrayVar(&o.egressDeny, "egress-deny", nil, "CIDR, IP or host glob that clone URLs and webhooks may not reach, beyond loopback, private, link-local and metadata addresses (repeatable)")
 	o.bootstrapToken = os.Getenv("PAVED_BOOTSTRAP_TOKEN")
+	cmd.Flags().StringVar(&o.externalURL, "external-url", envOr("PAVED_EXTERNAL_URL", ""), "URL users and forges reach this server at: links in commit statuses and PR comments, the workload identity issuer (env PAVED_EXTERNAL_URL; default http://ADDR)")
+	cmd.Flags().BoolVar(&o.forgeRunOnly, "forge-run-status-only", false, "report one commit status per run to the forge, none per stage (docs/forge.md)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -166,8 +175,28 @@ type server struct {
 	audit   *audit.Log
 	egress  *egress.Proxy
 	access  *access.Service
+	forge   *forge.Reporter
 	http    *http.Server
 	done    chan error
+}
+
+// stageIdentity gives a stage with id_token: its token as PAVED_ID_TOKEN.
+func stageIdentity(iss *identity.Issuer) func(context.Context, schedule.StageEnvParams) (map[string]string, error) {
+	return func(ctx context.Context, p schedule.StageEnvParams) (map[string]string, error) {
+		if p.Def == nil || p.Def.IDToken == nil {
+			return nil, nil
+		}
+		req := identity.Request{Info: p.Info, RunID: p.RunID, Stage: p.Stage, Attempt: p.Attempt,
+			Audience: p.Def.IDToken.Audience, Lifetime: p.Def.IDToken.Lifetime}
+		if p.Def.Deploy != nil {
+			req.Environment = p.Def.Deploy.Environment
+		}
+		tok, err := iss.Issue(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("workload identity token: %w", err)
+		}
+		return map[string]string{"PAVED_ID_TOKEN": tok}, nil
+	}
 }
 
 func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*server, error) {
@@ -305,8 +334,63 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		}
 		onEvent = func(e run.Event) { hub.PublishEvent(e); metrics.Event(e); tracer.Event(e) }
 	}
+	// The listen address is known only after Listen; until then nothing asks for the URL.
+	var listenURL string
+	externalURL := func() string {
+		if o.externalURL != "" {
+			return strings.TrimSuffix(o.externalURL, "/")
+		}
+		return listenURL
+	}
+	issuer, err := identity.New(identity.Config{Dir: filepath.Join(data, "identity"), URL: externalURL, Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// http(s) clones and fetches dial through the egress policy (git does its own dialing).
+	egressProxy, err := egressPolicy.StartProxy(logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	defer func() {
+		if !served {
+			egressProxy.Stop()
+		}
+	}()
+	git := &trigger.Git{Dir: filepath.Join(data, "git"), Proxy: egressProxy.URL}
+	// Commit statuses and PR comments; started before the scheduler so the events of the
+	// runs it resumes are reported too.
+	composer := &forge.Composer{Trees: forge.GitTrees(git), URL: externalURL}
+	if promoteCfg != nil {
+		risk := promoteCfg.Risk
+		composer.Risk = func(files []string) (string, string) { return risk.Score(files, true) }
+	}
+	reporter, err := forge.NewReporter(forge.Config{
+		Forge: forge.Resolver(st.RepoGet, forgeSecret(secrets), nil),
+		Events: func(ctx context.Context, id string) ([]run.Event, error) {
+			return st.EventList(ctx, store.EventListParams{RunID: id})
+		},
+		Comment: composer.Compose, URL: externalURL, Dir: filepath.Join(data, "forge-queue"),
+		RunOnly: o.forgeRunOnly, Logger: logger,
+	})
+	if err == nil {
+		err = reporter.Start(ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	defer func() {
+		if !served {
+			reporter.Stop()
+		}
+	}()
+	metrics.Register(reporter)
+	publish := onEvent
+	onEvent = func(e run.Event) { publish(e); reporter.OnEvent(e) }
 	sched, err := schedule.New(schedule.Config{
-		Capacity: o.capacity, Secrets: storeSecrets(secrets), Kinds: kinds, Attest: supply.attest,
+		Capacity: o.capacity, Secrets: storeSecrets(secrets), Kinds: kinds, Attest: supply.attest, StageEnv: stageIdentity(issuer),
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		Quarantine: &insight.TestHistory{Store: st},
 		OnEvent:    onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
@@ -338,19 +422,6 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		return nil, err
 	}
 	// Manual runs and webhook triggers share one launcher; the inbox starts once we listen.
-	// http(s) clones and fetches dial through the egress policy (git does its own dialing).
-	egressProxy, err := egressPolicy.StartProxy(logger)
-	if err != nil {
-		sched.Stop()
-		st.Close()
-		return nil, err
-	}
-	defer func() {
-		if !served {
-			egressProxy.Stop()
-		}
-	}()
-	git := &trigger.Git{Dir: filepath.Join(data, "git"), Proxy: egressProxy.URL}
 	launcher := &inbox.Launcher{Git: git, Scheduler: sched, Compile: compileOptions()}
 	window := o.dedupWindow
 	if window == 0 {
@@ -434,7 +505,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Access: acc, Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
-		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog, Egress: egressPolicy,
+		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog, Egress: egressPolicy, Identity: issuer,
 	})
 	if err != nil {
 		sched.Stop()
@@ -447,8 +518,9 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, usageErr("listen on %s: %v", o.addr, err)
 	}
+	listenURL = "http://" + ln.Addr().String()
 	s := &server{
-		URL:   "http://" + ln.Addr().String(),
+		URL:   listenURL,
 		store: st, sched: sched, deploy: deployer, inbox: ib, access: acc, done: make(chan error, 1),
 		http: api.NewHTTPServer(a.Handler(), api.Timeouts{}), audit: auditLog, egress: egressProxy,
 	}
@@ -466,7 +538,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
-	s.alerts, s.tracer = alerts, tracer
+	s.alerts, s.tracer, s.forge = alerts, tracer, reporter
 	auditLog.Start(ctx)
 	if promoter != nil {
 		promoter.Start()
@@ -492,6 +564,7 @@ func (s *server) shutdown() {
 	}
 	s.sched.Stop()
 	s.egress.Stop() // after the scheduler and inbox: no clone or fetch is under way
+	s.forge.Stop()  // after the scheduler: its last events are queued; the rest is sent next start
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	if s.tracer != nil {
 		_ = s.tracer.Shutdown(ctx) // flushes the spans of what ended

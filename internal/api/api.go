@@ -97,6 +97,9 @@ type Config struct {
 	// Egress checks the http(s) clone URLs of registered repos (limits.go). Default nil:
 	// none is checked.
 	Egress Egress
+	// Identity serves /.well-known/openid-configuration and /.well-known/jwks, public
+	// (identity.go). Default nil: no such routes.
+	Identity Issuer
 }
 
 // Server serves the API.
@@ -142,6 +145,7 @@ func (s *Server) routes() *chi.Mux {
 	if s.cfg.Metrics != nil {
 		r.Handle("/metrics", s.cfg.Metrics)
 	}
+	s.identityRoutes(r)
 	r.Route("/api/v1", func(r chi.Router) {
 		s.accessRoutes(r)
 		r.Get("/triggers", s.triggerList)

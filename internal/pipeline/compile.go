@@ -87,7 +87,7 @@ func (c *compiler) compile(d *draft) *Pipeline {
 		return nil
 	}
 
-	p := &Pipeline{Name: d.name, On: d.on, Concurrency: d.concurrency}
+	p := &Pipeline{Name: d.name, On: d.on, Concurrency: d.concurrency, Manifests: d.manifests}
 	for _, ex := range expansions {
 		p.Stages = append(p.Stages, ex...)
 	}

@@ -18,6 +18,7 @@ type draft struct {
 	concurrency *Concurrency
 	env         map[string]EnvVar
 	shell       string
+	manifests   []string
 	stages      []*rawStage
 }
 
@@ -48,6 +49,8 @@ func (c *compiler) document(root *yaml.Node) *draft {
 			if s, ok := c.enum(f.val, "shell", shells); ok {
 				d.shell = s
 			}
+		case "manifests":
+			d.manifests = c.relGlobs(f.val, "manifests")
 		case "stages":
 			hasStages = true
 			c.stages(f.val, d)

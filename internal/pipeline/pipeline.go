@@ -21,6 +21,10 @@ type Pipeline struct {
 	Name        string       `json:"name"`
 	On          Triggers     `json:"on"`
 	Concurrency *Concurrency `json:"concurrency,omitempty"`
+	// Manifests are the directories (relative to the repository root) holding the
+	// Kubernetes manifests a pull request's comment diffs between base and head: plain YAML
+	// or a kustomization. Empty: detected (internal/forge, docs/forge.md).
+	Manifests []string `json:"manifests,omitempty"`
 	// Stages in a topological order: every stage comes after all its needs. Among stages
 	// whose order the DAG leaves free, file order is kept.
 	Stages []*Stage `json:"stages"`
@@ -57,6 +61,9 @@ type Stage struct {
 	Deploy  *Deploy             `json:"deploy,omitempty"`
 	Image   string              `json:"image,omitempty"` // for container executors; the local executor ignores it
 	Reports *Reports            `json:"reports,omitempty"`
+	// IDToken asks for a workload identity token (a JWT signed by paved) in the stage's
+	// environment as PAVED_ID_TOKEN (internal/identity, docs/identity.md).
+	IDToken *IDToken `json:"id_token,omitempty"`
 	// Phase is what the stage does for the run's phase: build, test, deploy or verify.
 	// Set with `phase:`; otherwise deploy for deploy stages, test for uses: gate/* and for
 	// names containing test, lint, check, scan or vet, build for the rest.
@@ -183,6 +190,13 @@ type DeploySmoke struct {
 	Path   string `json:"path"`
 	Status int    `json:"status,omitempty"`
 	Body   string `json:"body,omitempty"`
+}
+
+// IDToken is a stage's request for a workload identity token.
+type IDToken struct {
+	Audience string `json:"audience"` // the token's aud claim, required
+	// Lifetime is how long the token is valid; 0 means the issuer's default (10 minutes).
+	Lifetime time.Duration `json:"lifetime,omitempty"`
 }
 
 // Reports names files a stage produces for paved to read (test results, coverage).

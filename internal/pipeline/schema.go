@@ -62,18 +62,22 @@ import (
 //	stages.*.image                   string                       none (container executors only)
 //	stages.*.reports.junit|coverage  glob                         relative, no ".."
 //	stages.*.phase                   build|test|deploy|verify     derived, see Stage.Phase
+//	stages.*.id_token.audience       string, required             none
+//	stages.*.id_token.lifetime       duration, 1m..1h             10m (the issuer's default)
+//	manifests                        list of directories          detected (docs/forge.md)
 
 var (
-	topKeys         = []string{"name", "on", "concurrency", "env", "shell", "stages"}
+	topKeys         = []string{"name", "on", "concurrency", "env", "shell", "manifests", "stages"}
 	onKeys          = []string{"push", "pull_request", "tag", "manual", "cron"}
 	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore", "labels"}
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
-		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase"}
-	stepKeys   = []string{"name", "run"}
-	whenKeys   = []string{"branches", "events", "paths"}
-	cacheKeys  = []string{"key", "key_files", "paths", "restore_keys"}
-	deployKeys = []string{"environment", "strategy", "artifact", "replicas", "port", "args", "env", "startup",
+		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase", "id_token"}
+	idTokenKeys = []string{"audience", "lifetime"}
+	stepKeys    = []string{"name", "run"}
+	whenKeys    = []string{"branches", "events", "paths"}
+	cacheKeys   = []string{"key", "key_files", "paths", "restore_keys"}
+	deployKeys  = []string{"environment", "strategy", "artifact", "replicas", "port", "args", "env", "startup",
 		"readiness", "liveness", "readiness_timeout", "drain", "max_surge", "max_unavailable", "steps", "pause",
 		"preview_port", "keep_warm", "analysis", "smoke", "slo_window"}
 	deployProbeKeys    = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}

@@ -99,6 +99,8 @@ func (c *compiler) stage(f field, index int, d *draft) *rawStage {
 			r.st.Reports = c.reports(e.val, where)
 		case "phase":
 			r.st.Phase, _ = c.enum(e.val, "phase", phases)
+		case "id_token":
+			r.st.IDToken = c.idToken(e, where)
 		default:
 			hinted = append(hinted, c.unknownKey(e, "in "+where, stageKeys))
 		}
@@ -493,4 +495,48 @@ func (c *compiler) reports(n *yaml.Node, where string) *Reports {
 		return nil
 	}
 	return rp
+}
+
+// Bounds of id_token.lifetime: a token outliving an hour is a stored credential again, and
+// one under a minute may expire before the step that needs it runs.
+const (
+	minIDTokenLifetime = time.Minute
+	maxIDTokenLifetime = time.Hour
+)
+
+func (c *compiler) idToken(e field, where string) *IDToken {
+	fs, ok := c.fields(e.val, "id_token", nil)
+	if !ok {
+		return nil
+	}
+	t := &IDToken{}
+	var hinted []string
+	for _, f := range fs {
+		switch f.name {
+		case "audience":
+			t.Audience, _ = c.str(f.val, "id_token.audience")
+		case "lifetime":
+			s, ok := c.str(f.val, "id_token.lifetime")
+			if !ok {
+				continue
+			}
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				c.errorf(f.val, "id_token.lifetime: %q is not a duration (use Go durations like 5m or 30m)", s)
+			case d < minIDTokenLifetime || d > maxIDTokenLifetime:
+				c.errorf(f.val, "id_token.lifetime: %s must be between %s and %s (leave it out for the default of 10m)",
+					s, shortDuration(minIDTokenLifetime), shortDuration(maxIDTokenLifetime))
+			default:
+				t.Lifetime = d
+			}
+		default:
+			hinted = append(hinted, c.unknownKey(f, "in id_token of "+where, idTokenKeys))
+		}
+	}
+	// An empty audience: was reported by str already.
+	if t.Audience == "" && !c.has(fs, "audience") && !slices.Contains(hinted, "audience") {
+		c.errorf(e.val, "id_token: needs an audience (e.g. id_token: {audience: sts.amazonaws.com})")
+	}
+	return t
 }

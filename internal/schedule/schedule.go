@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/pipeline"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
@@ -49,6 +50,11 @@ type Config struct {
 	// Secrets resolves a secret named by a pipeline's env for a stage of a run. Default:
 	// every secret is missing, and a stage that needs one fails saying so.
 	Secrets func(ctx context.Context, p SecretParams) (string, error)
+	// StageEnv adds environment variables to a stage attempt as it starts (a workload
+	// identity token, internal/identity). Every value it returns is a secret: masked in the
+	// run's logs like a resolved secret. An error fails the attempt before anything runs.
+	// Default: none.
+	StageEnv func(ctx context.Context, p StageEnvParams) (map[string]string, error)
 	// Kinds run the built-in stage kinds, keyed by the name a pipeline uses ("gate/secrets",
 	// "deploy"); pipelines should be compiled with these names as pipeline.Options.Kinds.
 	// Default: none, and a stage of a kind not here fails saying so.
@@ -104,6 +110,15 @@ func (c *Config) validate() error {
 		c.Now = time.Now
 	}
 	return nil
+}
+
+// StageEnvParams name the stage attempt Config.StageEnv is asked about.
+type StageEnvParams struct {
+	Info    *run.Info
+	RunID   string
+	Stage   string
+	Attempt int
+	Def     *pipeline.Stage
 }
 
 // Causes of a stage context's end, to tell them apart from a timeout.

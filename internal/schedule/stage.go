@@ -207,6 +207,16 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 		env[name] = val
 		secrets = append(secrets, val)
 	}
+	if s.cfg.StageEnv != nil {
+		extra, err := s.cfg.StageEnv(ctx, StageEnvParams{Info: info, RunID: state.ID, Stage: def.Name, Attempt: st.Attempt, Def: def})
+		if err != nil {
+			missing = errors.Join(missing, fmt.Errorf("stage environment: %w", err))
+		}
+		for _, name := range slices.Sorted(maps.Keys(extra)) {
+			env[name] = extra[name]
+			secrets = append(secrets, extra[name])
+		}
+	}
 	job := execute.Job{
 		RunID: state.ID, Stage: def.Name, Attempt: st.Attempt,
 		Source:    execute.Source{Repo: info.Source.Repo, SHA: info.Source.SHA, Dir: info.Source.Dir},

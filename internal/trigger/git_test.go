@@ -109,7 +109,8 @@ func TestResolveFetchesMirror(t *testing.T) {
 
 func TestRepoValidate(t *testing.T) {
 	t.Parallel()
-	ok := Repo{FullName: "group/sub/name", CloneURL: "/x", Team: "t", Provider: "gitlab"}
+	ok := Repo{FullName: "group/sub/name", CloneURL: "/x", Team: "t", Provider: "gitlab",
+		ForgeCredential: "GITLAB_TOKEN", ForgeAPI: "https://gitlab.example.com/api/v4"}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +119,9 @@ func TestRepoValidate(t *testing.T) {
 		{FullName: "a/b", Team: "t", Provider: "local"},
 		{FullName: "a/b", CloneURL: "/x", Provider: "local"},
 		{FullName: "a/b", CloneURL: "/x", Team: "t", Provider: "svn"},
+		{FullName: "a/b", CloneURL: "/x", Team: "t", Provider: "github", ForgeCredential: "ghp_abc123-value!"},
+		{FullName: "a/b", CloneURL: "/x", Team: "t", Provider: "local", ForgeCredential: "TOKEN"},
+		{FullName: "a/b", CloneURL: "/x", Team: "t", Provider: "gitlab", ForgeAPI: "gitlab.example.com"},
 	} {
 		if err := bad.Validate(); !errors.Is(err, ErrInvalidRepo) {
 			t.Errorf("%+v: %v", bad, err)

@@ -16,21 +16,23 @@ func (s *Store) RepoPut(ctx context.Context, r trigger.Repo) error {
 	if r.FullName == "" {
 		return errors.New("sqlite: put repo: empty full name")
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO repos (full_name, clone_url, team, provider, webhook_secret, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO repos (full_name, clone_url, team, provider, webhook_secret, created_at, forge_credential, forge_api)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (full_name) DO UPDATE SET
 			clone_url = excluded.clone_url,
 			team = excluded.team,
 			provider = excluded.provider,
-			webhook_secret = excluded.webhook_secret`,
-		r.FullName, r.CloneURL, r.Team, r.Provider, r.WebhookSecret, formatTime(r.CreatedAt))
+			webhook_secret = excluded.webhook_secret,
+			forge_credential = excluded.forge_credential,
+			forge_api = excluded.forge_api`,
+		r.FullName, r.CloneURL, r.Team, r.Provider, r.WebhookSecret, formatTime(r.CreatedAt), r.ForgeCredential, r.ForgeAPI)
 	if err != nil {
 		return fmt.Errorf("sqlite: put repo %s: %w", r.FullName, err)
 	}
 	return nil
 }
 
-const repoColumns = `full_name, clone_url, team, provider, webhook_secret, created_at`
+const repoColumns = `full_name, clone_url, team, provider, webhook_secret, created_at, forge_credential, forge_api`
 
 // RepoGet returns a registered repo, or an error wrapping store.ErrNotFound.
 func (s *Store) RepoGet(ctx context.Context, fullName string) (trigger.Repo, error) {
@@ -71,7 +73,7 @@ func scanRepo(row interface{ Scan(...any) error }) (trigger.Repo, error) {
 		created string
 		err     error
 	)
-	if err := row.Scan(&r.FullName, &r.CloneURL, &r.Team, &r.Provider, &r.WebhookSecret, &created); err != nil {
+	if err := row.Scan(&r.FullName, &r.CloneURL, &r.Team, &r.Provider, &r.WebhookSecret, &created, &r.ForgeCredential, &r.ForgeAPI); err != nil {
 		return trigger.Repo{}, err
 	}
 	if r.CreatedAt, err = parseTime(created); err != nil {

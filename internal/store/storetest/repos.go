@@ -15,6 +15,7 @@ func testRepo(name string, created time.Time) trigger.Repo {
 	return trigger.Repo{
 		FullName: name, CloneURL: "https://git.example.com/" + name + ".git", Team: "payments",
 		Provider: "gitlab", WebhookSecret: "s3cr3t-" + name, CreatedAt: created,
+		ForgeCredential: "GITLAB_TOKEN", ForgeAPI: "https://gitlab.example.com/api/v4",
 	}
 }
 

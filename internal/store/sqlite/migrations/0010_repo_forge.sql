@@ -1,0 +1,3 @@
+-- Which secret holds a repo's forge token, and its forge's API (internal/forge).
+ALTER TABLE repos ADD COLUMN forge_credential TEXT NOT NULL DEFAULT '';
+ALTER TABLE repos ADD COLUMN forge_api TEXT NOT NULL DEFAULT '';
