@@ -30,6 +30,8 @@ type Store interface {
 	TriggerStore    // the trigger inbox (triggers.go)
 	DeploymentStore // deployment history (deployments.go)
 	PromotionStore  // freight and promotions (promotions.go)
+	LeaseStore      // leases of runs and environments (leases.go)
+	AgentStore      // agent tokens (agents.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -91,6 +93,11 @@ func Exercise(t *testing.T, h Harness) {
 		{"PromotionUpdateRace", testPromotionUpdateRace},
 		{"PromotionList", testPromotionList},
 		{"PromotionReopen", testPromotionReopen},
+		{"Leases", testLeases},
+		{"LeaseRace", testLeaseRace},
+		{"RunLeaseClaim", testRunLeaseClaim},
+		{"RunLeaseClaimRace", testRunLeaseClaimRace},
+		{"AgentTokens", testAgentTokens},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
