@@ -56,6 +56,10 @@ type Stage struct {
 	With    map[string][]string `json:"with,omitempty"`
 	Deploy  *Deploy             `json:"deploy,omitempty"`
 	Image   string              `json:"image,omitempty"` // for container executors; the local executor ignores it
+	// RunsOn selects the agents that may run the stage: every label given must be one of
+	// the agent's (paved agent --labels). Set, the stage runs on an agent, never in the
+	// server's own sandbox.
+	RunsOn map[string]string `json:"runs_on,omitempty"`
 	Reports *Reports            `json:"reports,omitempty"`
 	// Phase is what the stage does for the run's phase: build, test, deploy or verify.
 	// Set with `phase:`; otherwise deploy for deploy stages, test for uses: gate/* and for

@@ -60,6 +60,7 @@ import (
 //	stages.*.cache[].paths           list of globs, required      relative, no ".."
 //	stages.*.cache[].restore_keys    list of strings              none
 //	stages.*.image                   string                       none (container executors only)
+//	stages.*.runs_on.LABEL           string                       none (runs on the server's executor)
 //	stages.*.reports.junit|coverage  glob                         relative, no ".."
 //	stages.*.phase                   build|test|deploy|verify     derived, see Stage.Phase
 
@@ -69,7 +70,7 @@ var (
 	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore", "labels"}
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
-		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase"}
+		"with", "when", "matrix", "artifacts", "cache", "image", "runs_on", "reports", "phase"}
 	stepKeys   = []string{"name", "run"}
 	whenKeys   = []string{"branches", "events", "paths"}
 	cacheKeys  = []string{"key", "key_files", "paths", "restore_keys"}
