@@ -53,14 +53,14 @@ type Stage struct {
 	Uses      string        `json:"uses,omitempty"` // a built-in stage kind such as gate/secrets
 	// With configures a uses: stage: each key (from Options.KindKeys) holds its values, a
 	// scalar being a list of one, as written.
-	With    map[string][]string `json:"with,omitempty"`
-	Deploy  *Deploy             `json:"deploy,omitempty"`
-	Image   string              `json:"image,omitempty"` // for container executors; the local executor ignores it
+	With   map[string][]string `json:"with,omitempty"`
+	Deploy *Deploy             `json:"deploy,omitempty"`
+	Image  string              `json:"image,omitempty"` // for container executors; the local executor ignores it
 	// RunsOn selects the agents that may run the stage: every label given must be one of
 	// the agent's (paved agent --labels). Set, the stage runs on an agent, never in the
 	// server's own sandbox.
-	RunsOn map[string]string `json:"runs_on,omitempty"`
-	Reports *Reports            `json:"reports,omitempty"`
+	RunsOn  map[string]string `json:"runs_on,omitempty"`
+	Reports *Reports          `json:"reports,omitempty"`
 	// Phase is what the stage does for the run's phase: build, test, deploy or verify.
 	// Set with `phase:`; otherwise deploy for deploy stages, test for uses: gate/* and for
 	// names containing test, lint, check, scan or vet, build for the rest.

@@ -137,7 +137,6 @@ func TestLeaseHandoverOnStop(t *testing.T) {
 	}
 }
 
-
 // TestAgentLostRetried: a stage whose agent is lost runs again as a new attempt, with
 // agent_lost in the events; past LostRetries it fails with that reason.
 func TestAgentLostRetried(t *testing.T) {

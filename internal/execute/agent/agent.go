@@ -182,13 +182,13 @@ type jobRun struct {
 	ctx   context.Context
 	stop  context.CancelCauseFunc
 
-	mu      sync.Mutex
-	items   []Item // sent but not acknowledged, in order
-	seq     int64  // last item made
-	acked   int64
-	more    chan struct{} // an item is waiting
-	lastOK  time.Time     // last request the server answered as the job's holder
-	gone    bool
+	mu     sync.Mutex
+	items  []Item // sent but not acknowledged, in order
+	seq    int64  // last item made
+	acked  int64
+	more   chan struct{} // an item is waiting
+	lastOK time.Time     // last request the server answered as the job's holder
+	gone   bool
 	closed bool
 	ended  chan struct{} // closed when runJob returns
 }

@@ -40,7 +40,11 @@ type recorder struct {
 	output chan struct{}
 }
 
-func (r *recorder) StepStarted(i int) { r.mu.Lock(); r.steps = append(r.steps, fmt.Sprint("start ", i)); r.mu.Unlock() }
+func (r *recorder) StepStarted(i int) {
+	r.mu.Lock()
+	r.steps = append(r.steps, fmt.Sprint("start ", i))
+	r.mu.Unlock()
+}
 func (r *recorder) Output(_ int, p []byte) {
 	r.mu.Lock()
 	r.out.Write(p)
