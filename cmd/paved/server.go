@@ -21,6 +21,8 @@ import (
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/execute/agent"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/promote"
@@ -56,6 +58,12 @@ type serverOptions struct {
 	cpuHourPrice float64
 	// environments is the promotion config file (docs/promote.md); "" means no promotion.
 	environments string
+	// executor is "local" (the default: stages run in this server's sandbox, runs_on stages
+	// on agents) or "agents" (every stage on agents).
+	executor string
+	// lease is how long a run's lease lasts without renewal (PostgreSQL: many servers), and
+	// agentLease a job's on an agent. 0: the defaults (15s; 2/3 of lease).
+	lease, agentLease time.Duration
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -86,6 +94,9 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
+	cmd.Flags().StringVar(&o.executor, "executor", "local", "where stages run: local (this server's sandbox; stages with runs_on on agents) or agents (every stage on a paved agent)")
+	cmd.Flags().DurationVar(&o.lease, "lease", 15*time.Second, "with PostgreSQL: how long a server's hold on a run lasts without renewal; the runs of a dead server move to the others after it")
+	cmd.Flags().DurationVar(&o.agentLease, "agent-lease", 0, "how long an agent keeps a job without a heartbeat (default 2/3 of --lease)")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -105,6 +116,8 @@ type serverStore interface {
 	deploy.History
 	api.Deployments
 	promote.Store
+	api.AgentTokens
+	agent.Tokens
 	Close() error
 }
 
@@ -114,17 +127,9 @@ func openStore(ctx context.Context, database, data string) (serverStore, error) 
 	case database == "":
 		return sqlite.Open(ctx, filepath.Join(data, "paved.db"))
 	case strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://"):
-		st, err := postgres.Open(ctx, database)
-		if err != nil {
-			return nil, err
-		}
-		// One server per database until runs have leases. The wait covers a server
-		// killed a moment ago, whose session PostgreSQL has yet to end.
-		if err := st.LockServer(ctx, 10*time.Second); err != nil {
-			st.Close()
-			return nil, err
-		}
-		return st, nil
+		// Any number of servers share the database: each drives the runs it holds a
+		// lease on (schedule.Config.Leases).
+		return postgres.Open(ctx, database)
 	}
 	return nil, usageErr("--database: want a postgres:// or postgresql:// URL, or nothing for SQLite in the data directory")
 }
@@ -163,6 +168,21 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	quotas, err := o.quotas()
 	if err != nil {
 		return nil, err
+	}
+	if o.executor == "" {
+		o.executor = "local"
+	}
+	if o.executor != "local" && o.executor != "agents" {
+		return nil, usageErr("--executor %q: want local or agents", o.executor)
+	}
+	if o.lease == 0 {
+		o.lease = 15 * time.Second
+	}
+	if o.agentLease == 0 {
+		o.agentLease = o.lease * 2 / 3
+	}
+	if o.lease < 100*time.Millisecond || o.agentLease >= o.lease {
+		return nil, usageErr("--lease %s, --agent-lease %s: want a lease of 100ms or more and an agent lease below it (an agent of a dead server must stop before another server re-runs its stage)", o.lease, o.agentLease)
 	}
 	if !(o.cpuHourPrice > 0) {
 		return nil, usageErr("--cpu-hour-price %v: want a positive price of one CPU-hour (default %v)", o.cpuHourPrice, insight.DefaultCPUHourPrice)
@@ -249,12 +269,38 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		}
 		onEvent = func(e run.Event) { hub.PublishEvent(e); metrics.Event(e); tracer.Event(e) }
 	}
+	// Stages on agents: runs_on stages always, every stage with --executor agents.
+	dispatcher, err := agent.NewDispatcher(agent.DispatcherConfig{Tokens: st, Blobs: artifacts, Lease: o.agentLease, Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	var stageExec execute.Executor = ex
+	if o.executor == "agents" {
+		stageExec = dispatcher
+	}
+	// A store shared with other servers (PostgreSQL) gets run leases, cancels relayed to a
+	// run's owner and claimed triggers.
+	var (
+		leases schedule.Leases
+		relay  schedule.CancelRelay
+		claim  func(context.Context, int) ([]store.TriggerRecord, error)
+	)
+	owner := schedule.DefaultOwner()
+	if pg, ok := st.(*postgres.Store); ok {
+		leases, relay = pg, pg
+		claim = func(ctx context.Context, n int) ([]store.TriggerRecord, error) {
+			now := time.Now()
+			return pg.TriggerClaim(ctx, postgres.TriggerClaimParams{Owner: owner, Limit: n, Now: now, Until: now.Add(4 * o.lease)})
+		}
+	}
 	sched, err := schedule.New(schedule.Config{
+		Leases: leases, CancelRelay: relay, Owner: owner, LeaseTTL: o.lease, Remote: dispatcher,
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		Quarantine: &insight.TestHistory{Store: st},
 		OnEvent:    onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
-	}, st, ex)
+	}, st, stageExec)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -299,7 +345,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			return nil, err
 		}
 	}
-	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Wake: wake, Cron: true, Logger: logger})
+	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Wake: wake, Claim: claim, Cron: true, Logger: logger})
 	if err != nil {
 		sched.Stop()
 		st.Close()
@@ -335,7 +381,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Store: st, Scheduler: sched, Git: git, Hub: hub,
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
-		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI,
+		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, AgentTokens: st, Agents: dispatcher,
 	})
 	if err != nil {
 		sched.Stop()

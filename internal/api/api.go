@@ -83,6 +83,10 @@ type Config struct {
 	// Promote serves /api/v1/freight, /promotions and /approvals (promote.go). Default nil:
 	// no such routes.
 	Promote Promoter
+	// AgentTokens serves /api/v1/agents (agents.go), Agents the agent protocol at
+	// /api/v1/agent/ and the list of agents connected. Default nil: no such routes.
+	AgentTokens AgentTokens
+	Agents      Agents
 }
 
 // Server serves the API.
@@ -123,6 +127,10 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Metrics != nil {
 		r.Handle("/metrics", s.cfg.Metrics)
 	}
+	if s.cfg.Agents != nil {
+		// Beside /api/v1, not in it: agents carry their own tokens, not a user's.
+		r.Mount("/api/v1/agent", s.cfg.Agents.Handler())
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/triggers", s.triggerList)
 		r.Get("/triggers/{id}", s.triggerGet)
@@ -147,6 +155,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/pipelines/validate", s.pipelineValidate)
 		s.environmentRoutes(r)
 		s.promoteRoutes(r)
+		s.agentRoutes(r)
 	})
 	r.Handle("/*", web.Handler()) // the UI (web/), for every path the routes above do not take
 	return r
