@@ -313,4 +313,3 @@ func exec(t *testing.T, dsn, sql string) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
