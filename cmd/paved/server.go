@@ -233,8 +233,15 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	// With PostgreSQL, servers share the store: one owner name for its leases of runs
+	// and environments.
+	owner := schedule.DefaultOwner()
+	var envLeases deploy.Leases
+	if pg, ok := st.(*postgres.Store); ok {
+		envLeases = pg
+	}
 	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger,
-		Verify: supply.verify})
+		Verify: supply.verify, Leases: envLeases, Owner: owner, LeaseTTL: o.lease})
 	if err == nil {
 		err = deployer.Start(ctx)
 	}
@@ -286,7 +293,6 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		relay  schedule.CancelRelay
 		claim  func(context.Context, int) ([]store.TriggerRecord, error)
 	)
-	owner := schedule.DefaultOwner()
 	if pg, ok := st.(*postgres.Store); ok {
 		leases, relay = pg, pg
 		claim = func(ctx context.Context, n int) ([]store.TriggerRecord, error) {
