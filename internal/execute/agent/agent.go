@@ -46,7 +46,10 @@ type Config struct {
 type Agent struct {
 	cfg   Config
 	log   *slog.Logger
-	slots chan struct{}
+	slots chan struct{} // one value per running job
+
+	mu    sync.Mutex
+	freed chan struct{} // closed (and replaced) when a job ends
 }
 
 // New checks the config and makes an agent.
@@ -75,7 +78,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Capacity)}, nil
+	return &Agent{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Capacity), freed: make(chan struct{})}, nil
 }
 
 // Run takes and runs jobs until ctx ends; jobs running then are killed (their servers see
@@ -89,18 +92,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// poll claims jobs from one server while a slot is free.
+// poll claims jobs from one server while a slot is free. A poll holds no slot while it
+// waits: with several servers, long polls would otherwise keep slots from jobs. A job that
+// arrives when another server's job took the last slot is given back at once.
 func (a *Agent) poll(ctx context.Context, srv string) {
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		select {
-		case a.slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
+	for a.waitFree(ctx) {
 		asg, err := a.claim(ctx, srv)
+		if err == nil && asg != nil {
+			select {
+			case a.slots <- struct{}{}:
+			default:
+				a.giveBack(ctx, srv, asg)
+				continue
+			}
+		}
 		if err != nil || asg == nil {
-			<-a.slots
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("agent: claim failed", "server", srv, "err", err)
 				select {
@@ -113,9 +120,45 @@ func (a *Agent) poll(ctx context.Context, srv string) {
 		}
 		backoff = 100 * time.Millisecond
 		go func() {
-			defer func() { <-a.slots }()
+			defer a.free()
 			a.runJob(ctx, srv, asg)
 		}()
+	}
+}
+
+// waitFree waits until a slot is free; false when ctx ended.
+func (a *Agent) waitFree(ctx context.Context) bool {
+	for ctx.Err() == nil {
+		a.mu.Lock()
+		if len(a.slots) < cap(a.slots) {
+			a.mu.Unlock()
+			return true
+		}
+		ch := a.freed
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+	return false
+}
+
+func (a *Agent) free() {
+	<-a.slots
+	a.mu.Lock()
+	close(a.freed)
+	a.freed = make(chan struct{})
+	a.mu.Unlock()
+}
+
+// giveBack returns a job the agent has no slot for; the server queues it for another.
+func (a *Agent) giveBack(ctx context.Context, srv string, asg *Assignment) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if status, body, err := a.do(ctx, http.MethodPost, srv+"/api/v1/agent/jobs/"+asg.ID+"/return", struct{}{}); err != nil || status != http.StatusOK {
+		// The server sees no heartbeat and re-queues it after the lease (agent_lost).
+		a.log.Warn("agent: cannot give a job back", "status", status, "body", string(bytes.TrimSpace(body)), "err", err)
 	}
 }
 

@@ -208,6 +208,7 @@ func (d *Dispatcher) Handler() http.Handler {
 	r.Post("/jobs/{id}/heartbeat", d.heartbeat)
 	r.Post("/jobs/{id}/progress", d.progressHandler)
 	r.Post("/jobs/{id}/result", d.result)
+	r.Post("/jobs/{id}/return", d.giveBack)
 	r.Get("/blobs/{digest}", d.blobGet)
 	r.Put("/blobs/{digest}", d.blobPut)
 	return r
@@ -315,6 +316,27 @@ func (d *Dispatcher) held(w http.ResponseWriter, r *http.Request) (*job, bool) {
 		a.LastSeen = d.cfg.Now().UTC()
 	}
 	return j, true
+}
+
+// giveBack takes back a job its agent has no room for (it polls several servers) and
+// queues it first again.
+func (d *Dispatcher) giveBack(w http.ResponseWriter, r *http.Request) {
+	if _, ok := d.held(w, r); !ok {
+		return
+	}
+	d.mu.Lock()
+	j := d.jobs[chi.URLParam(r, "id")]
+	if j != nil && j.agent == agentName(r) {
+		if a := d.agents[j.agent]; a != nil && a.Running > 0 {
+			a.Running--
+		}
+		j.agent, j.deadline = "", time.Time{}
+		d.pending = slices.Insert(d.pending, 0, j)
+		close(d.changed)
+		d.changed = make(chan struct{})
+	}
+	d.mu.Unlock()
+	reply(w, http.StatusOK, map[string]string{"status": "queued again"})
 }
 
 func (d *Dispatcher) heartbeat(w http.ResponseWriter, r *http.Request) {
