@@ -250,6 +250,7 @@ func (a *Agent) runJob(ctx context.Context, srv string, asg *Assignment) {
 	log.Info("agent: job started")
 
 	go j.heartbeats()
+	go j.watchdog()
 	senderDone := make(chan struct{})
 	go func() { defer close(senderDone); j.sender() }()
 
@@ -286,6 +287,9 @@ func (a *Agent) runJob(ctx context.Context, srv string, asg *Assignment) {
 func (j *jobRun) send(method, path string, v any, into any) int {
 	backoff := 50 * time.Millisecond
 	for {
+		// The lease runs from when the server got the request, which is after it was sent:
+		// counting from the sending, the agent gives a job up before the server may.
+		sent := j.a.cfg.Now()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(j.ctx), j.lease)
 		status, body, err := j.a.do(ctx, method, j.base+path, v)
 		cancel()
@@ -298,7 +302,9 @@ func (j *jobRun) send(method, path string, v any, into any) int {
 			return status
 		case err == nil && (status == http.StatusOK || status == http.StatusConflict):
 			j.mu.Lock()
-			j.lastOK = j.a.cfg.Now()
+			if sent.After(j.lastOK) {
+				j.lastOK = sent
+			}
 			j.mu.Unlock()
 			if into != nil {
 				_ = json.Unmarshal(body, into)
@@ -310,7 +316,7 @@ func (j *jobRun) send(method, path string, v any, into any) int {
 			j.a.log.Warn("agent: request refused", "path", path, "status", status, "body", string(bytes.TrimSpace(body)))
 		}
 		j.mu.Lock()
-		fenced := j.a.cfg.Now().Sub(j.lastOK) > j.lease
+		fenced := j.a.cfg.Now().Sub(j.lastOK) > j.lease*9/10 // a margin for the kill itself
 		j.mu.Unlock()
 		if fenced {
 			j.stop(errFenced)
@@ -342,6 +348,27 @@ func (j *jobRun) heartbeats() {
 		var hb Heartbeat
 		if j.send(http.MethodPost, "/heartbeat", struct{}{}, &hb) == http.StatusOK && hb.Cancel {
 			j.stop(errCancel)
+		}
+	}
+}
+
+// watchdog kills the job when no request of it reached the server for nearly the lease
+// (a request may hang rather than fail): past the lease the server runs it elsewhere.
+func (j *jobRun) watchdog() {
+	tick := time.NewTicker(max(j.lease/20, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-j.ended:
+			return
+		case <-tick.C:
+		}
+		j.mu.Lock()
+		fenced := j.a.cfg.Now().Sub(j.lastOK) > j.lease*9/10
+		j.mu.Unlock()
+		if fenced {
+			j.stop(errFenced)
+			return
 		}
 	}
 }
