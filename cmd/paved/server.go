@@ -64,6 +64,8 @@ type serverOptions struct {
 	// lease is how long a run's lease lasts without renewal (PostgreSQL: many servers), and
 	// agentLease a job's on an agent. 0: the defaults (15s; 2/3 of lease).
 	lease, agentLease time.Duration
+	// agentRetries is how often a stage whose agent was lost runs again (0: never).
+	agentRetries int
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -97,6 +99,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.executor, "executor", "local", "where stages run: local (this server's sandbox; stages with runs_on on agents) or agents (every stage on a paved agent)")
 	cmd.Flags().DurationVar(&o.lease, "lease", 15*time.Second, "with PostgreSQL: how long a server's hold on a run lasts without renewal; the runs of a dead server move to the others after it")
 	cmd.Flags().DurationVar(&o.agentLease, "agent-lease", 0, "how long an agent keeps a job without a heartbeat (default 2/3 of --lease)")
+	cmd.Flags().IntVar(&o.agentRetries, "agent-retries", 2, "how many times a stage whose agent was lost runs again on another (reason agent_lost); 0: never")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -300,8 +303,12 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			return pg.TriggerClaim(ctx, postgres.TriggerClaimParams{Owner: owner, Limit: n, Now: now, Until: now.Add(4 * o.lease)})
 		}
 	}
+	lostRetries := o.agentRetries
+	if lostRetries <= 0 {
+		lostRetries = -1 // schedule reads 0 as its default
+	}
 	sched, err := schedule.New(schedule.Config{
-		Leases: leases, CancelRelay: relay, Owner: owner, LeaseTTL: o.lease, Remote: dispatcher,
+		Leases: leases, CancelRelay: relay, Owner: owner, LeaseTTL: o.lease, Remote: dispatcher, LostRetries: lostRetries,
 		Capacity: o.capacity, Secrets: envSecrets, Kinds: kinds, Attest: supply.attest,
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		Quarantine: &insight.TestHistory{Store: st},
