@@ -76,7 +76,9 @@ func (s *Scheduler) leaseLoop() {
 			return
 		case <-tick.C:
 		}
-		s.renew()
+		if !s.renew() {
+			continue // a server that cannot keep its own leases takes no others
+		}
 		if err := s.claimOrphans(s.ctx); err != nil && s.ctx.Err() == nil {
 			s.log.Error("cannot claim runs of other servers", "err", err)
 		}
@@ -84,10 +86,10 @@ func (s *Scheduler) leaseLoop() {
 }
 
 // renew extends the leases of every run this server drives and drops those another
-// server took. When renewing fails for two thirds of the lease time (the database is
-// unreachable), it drops every run: past that, another server may take them, and two
-// servers must never run one stage.
-func (s *Scheduler) renew() {
+// server took. When renewing fails for half the lease time (the database is unreachable),
+// it drops every run: past the lease, another server may take them, and two servers must
+// never run one stage. It reports whether the renewal went through.
+func (s *Scheduler) renew() bool {
 	s.mu.Lock()
 	ids := slices.Collect(maps.Keys(s.runs))
 	s.mu.Unlock()
@@ -99,15 +101,17 @@ func (s *Scheduler) renew() {
 	held, err := s.cfg.Leases.LeaseRenew(s.ctx, store.LeaseRenewParams{Owner: s.cfg.Owner, Names: names, Until: now.Add(s.cfg.LeaseTTL)})
 	if err != nil {
 		if s.ctx.Err() != nil {
-			return
+			return false
 		}
 		s.log.Error("cannot renew run leases", "runs", len(ids), "err", err)
-		if now.Sub(s.renewedAt) > 2*s.cfg.LeaseTTL/3 {
+		// At ticks of TTL/3, the second failure in a row comes 2/3 TTL after the last
+		// renewal: before the lease expires, whatever the tick's jitter.
+		if now.Sub(s.renewedAt) >= s.cfg.LeaseTTL/2 {
 			for _, id := range ids {
 				s.drop(id, "its lease could not be renewed")
 			}
 		}
-		return
+		return false
 	}
 	s.renewedAt = now
 	for _, id := range ids {
@@ -115,6 +119,7 @@ func (s *Scheduler) renew() {
 			s.drop(id, "another server took its lease")
 		}
 	}
+	return true
 }
 
 // claimOrphans claims the runs without a live lease and recovers them.

@@ -31,7 +31,8 @@ func (f *flakyLeases) LeaseRenew(ctx context.Context, p store.LeaseRenewParams) 
 
 func startLeased(t *testing.T, st *sqlite.Store, leases Leases, owner string, ex execute.Executor, mod func(*Config)) *Scheduler {
 	t.Helper()
-	cfg := Config{Capacity: 4, LogFlush: 5 * time.Millisecond, Leases: leases, Owner: owner, LeaseTTL: 300 * time.Millisecond}
+	// Long enough that a loaded test machine does not let leases lapse between renewals.
+	cfg := Config{Capacity: 4, LogFlush: 5 * time.Millisecond, Leases: leases, Owner: owner, LeaseTTL: time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
