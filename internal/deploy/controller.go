@@ -161,6 +161,7 @@ func (c *Controller) Start(ctx context.Context) error {
 		return err
 	}
 	if c.cfg.Leases != nil {
+		c.leases.renewed = c.cfg.Now()
 		c.wg.Add(1)
 		go c.leaseLoop()
 	}

@@ -24,8 +24,9 @@ func envLease(name string) string { return "env/" + name }
 
 // leaseState is the environments this controller holds.
 type leaseState struct {
-	mu   sync.Mutex
-	held map[string]bool
+	mu      sync.Mutex
+	held    map[string]bool
+	renewed time.Time // the last renewal that went through; only leaseLoop uses it
 }
 
 // holds reports whether this controller may act on environment name: always without
@@ -81,10 +82,17 @@ func (c *Controller) leaseLoop() {
 			names = append(names, envLease(n))
 		}
 		c.leases.mu.Unlock()
-		held, err := c.cfg.Leases.LeaseRenew(c.ctx, store.LeaseRenewParams{Owner: c.cfg.Owner, Names: names, Until: c.cfg.Now().Add(c.cfg.LeaseTTL)})
+		now := c.cfg.Now()
+		held, err := c.cfg.Leases.LeaseRenew(c.ctx, store.LeaseRenewParams{Owner: c.cfg.Owner, Names: names, Until: now.Add(c.cfg.LeaseTTL)})
 		if err != nil {
 			c.log.Error("deploy: renew environment leases", "err", err)
-			continue
+			if !c.leases.renewed.IsZero() && now.Sub(c.leases.renewed) >= c.cfg.LeaseTTL/2 {
+				held = []string{} // past the lease another server may serve them: stop here first
+			} else {
+				continue
+			}
+		} else {
+			c.leases.renewed = now
 		}
 		for _, n := range names {
 			if !slices.Contains(held, n) {
@@ -95,6 +103,9 @@ func (c *Controller) leaseLoop() {
 				c.leases.mu.Unlock()
 				c.dropEnv(name)
 			}
+		}
+		if err != nil {
+			continue // a controller that cannot keep its leases takes no others
 		}
 		if err := c.restoreAll(c.ctx); err != nil && c.ctx.Err() == nil {
 			c.log.Error("deploy: take over environments", "err", err)
