@@ -149,10 +149,12 @@ stages:
 		}
 		return n
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	// Generous deadlines: on a quiet machine the whole test takes about a minute, but the
+	// shared test machines run at load averages of 30-70, which stretch it 2-3 times.
+	deadline := time.Now().Add(4 * time.Minute)
 	for doneRuns() < runs/3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d runs done after a minute\n%s", runs/3, tail(s1.stderr.String(), 4000))
+			t.Fatalf("fewer than %d runs done after 4 minutes\n%s", runs/3, tail(s1.stderr.String(), 4000))
 		}
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
@@ -161,10 +163,10 @@ stages:
 		c.Wait()
 	}
 	t.Logf("killed server 2 and agent 2 with %d runs done, %s after the first run", doneRuns(), time.Since(start))
-	deadline = time.Now().Add(90 * time.Second)
+	deadline = time.Now().Add(4 * time.Minute)
 	for doneRuns() < runs {
 		if time.Now().After(deadline) {
-			t.Fatalf("runs still going 90s after the kills\n%s", tail(s1.stderr.String(), 4000))
+			t.Fatalf("runs still going 4 minutes after the kills\n%s", tail(s1.stderr.String(), 4000))
 		}
 		time.Sleep(100 * time.Millisecond) // polling with a deadline
 	}
