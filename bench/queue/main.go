@@ -5,7 +5,11 @@
 // (StageQueued, StageStarted, StageFinished appended), the time from Create being called to
 // the run's first StageStarted (p50, p99, max), the process's CPU time and its peak RSS.
 //
-// Usage: go run ./bench/queue [-runs 1000] [-capacity 1000] [-creators 32] [-database postgres]
+// With -servers N (N > 1) or -leases, the runs are spread over N schedulers sharing the
+// store with run leases, as N paved servers on one PostgreSQL: each Create takes a lease,
+// each finished run releases it, and every scheduler renews its own.
+//
+// Usage: go run ./bench/queue [-runs 1000] [-capacity 1000] [-creators 32] [-database postgres] [-servers 3]
 // It prints a Markdown section for bench/RESULTS.md.
 package main
 
@@ -44,6 +48,8 @@ func main() {
 	rate := flag.Float64("rate", 0, "triggers per second; 0: all at once, as fast as the creators go")
 	database := flag.String("database", "", `the store: "" SQLite (a file, the default); "postgres": a throwaway PostgreSQL `+
 		`(fsync off); "postgres-durable": the same, fsync on; or a postgres:// URL`)
+	servers := flag.Int("servers", 1, "schedulers sharing the store with run leases (capacity each); 1 without -leases: no leases")
+	leases := flag.Bool("leases", false, "give the scheduler run leases even when -servers is 1")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured part to this file")
 	flag.Parse()
 	ctx := context.Background()
@@ -90,13 +96,25 @@ func main() {
 			}
 		}
 	}
-	sched, err := schedule.New(schedule.Config{
-		Capacity: *capacity, OnEvent: onEvent,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, st, &fake.Executor{})
-	check(err)
-	check(sched.Start(ctx))
-	defer sched.Stop()
+	var scheds []*schedule.Scheduler
+	for i := range max(*servers, 1) {
+		cfg := schedule.Config{
+			Capacity: *capacity, OnEvent: onEvent,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}
+		if *servers > 1 || *leases {
+			ls, ok := st.(schedule.Leases)
+			if !ok {
+				check(fmt.Errorf("the store has no leases"))
+			}
+			cfg.Leases, cfg.Owner = ls, fmt.Sprintf("bench-%d", i)
+		}
+		sched, err := schedule.New(cfg, st, &fake.Executor{})
+		check(err)
+		check(sched.Start(ctx))
+		defer sched.Stop()
+		scheds = append(scheds, sched)
+	}
 
 	p := dag(*step)
 	if *cpuProfile != "" {
@@ -131,7 +149,7 @@ func main() {
 				mu.Lock()
 				created[id] = time.Now()
 				mu.Unlock()
-				_, err := sched.Create(ctx, schedule.CreateParams{ID: id, Info: run.Info{
+				_, err := scheds[int(i)%len(scheds)].Create(ctx, schedule.CreateParams{ID: id, Info: run.Info{
 					Repo: "bench/app", Team: fmt.Sprintf("team-%d", i%int64(*teams)),
 					Trigger: run.Trigger{Kind: "push", Branch: "main"}, Pipeline: p,
 				}})
@@ -155,8 +173,8 @@ func main() {
 	slices.Sort(lat)
 	pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 	fmt.Printf("## Scheduler under load (`bench/queue`) — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Printf("Machine: %s/%s, %d CPUs. Command: `go run ./bench/queue -runs %d -capacity %d -creators %d -teams %d -rate %g -step %q -database %q`\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), *runs, *capacity, *creators, *teams, *rate, *step, *database)
+	fmt.Printf("Machine: %s/%s, %d CPUs. Command: `go run ./bench/queue -runs %d -capacity %d -creators %d -teams %d -rate %g -step %q -database %q -servers %d -leases=%v`\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), *runs, *capacity, *creators, *teams, *rate, *step, *database, *servers, *leases)
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| runs × stages | %d × 8 = %d stages, all succeeded: %v |\n", *runs, *runs*8, finished.Load() == int64(*runs))
 	fmt.Printf("| wall time | %s |\n", took.Round(time.Millisecond))
@@ -200,6 +218,11 @@ type benchStore interface {
 	schedule.Store
 	Close() error
 }
+
+var (
+	_ schedule.Leases = (*sqlite.Store)(nil)
+	_ schedule.Leases = (*postgres.Store)(nil)
+)
 
 // openStore opens the store -database names; a throwaway PostgreSQL is stopped by Close.
 func openStore(ctx context.Context, database, dir string) (benchStore, error) {

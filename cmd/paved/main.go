@@ -36,7 +36,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), validateCmd(), serverCmd(), demoCmd())
+	root.AddCommand(runCmd(), validateCmd(), serverCmd(), agentCmd(), demoCmd())
 	root.AddCommand(artifactCmd(), imageCmd())
 	root.AddCommand(verifyCmd(), keysCmd())
 	root.AddCommand(initCmd(), rollbackCmd())

@@ -26,7 +26,7 @@ stages:
     steps: ['sleep 0.3; test "$PAVED_BRANCH" != bad']
 `})
 	gitIn(t, dir, "branch", "bad")
-	s := startPavedServer(t, t.TempDir(), "--database", dsn, "--capacity", "4")
+	s := startPavedServer(t, t.TempDir(), "--database", dsn, "--capacity", "4", "--lease", "1s")
 	s.post(t, "/api/v1/repos", map[string]string{"full_name": "e2e/pg", "clone_url": dir, "team": "e2e"})
 	want := map[string]run.Phase{}
 	for i := range 6 {
@@ -58,7 +58,7 @@ stages:
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	s.cmd.Wait()
 
-	s2 := startPavedServer(t, t.TempDir(), "--database", dsn, "--capacity", "4")
+	s2 := startPavedServer(t, t.TempDir(), "--database", dsn, "--capacity", "4", "--lease", "1s")
 	deadline = time.Now().Add(60 * time.Second)
 	for id, phase := range want {
 		var view struct {

@@ -25,6 +25,8 @@ import (
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/egress"
+	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/execute/agent"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/forge"
 	"github.com/paved/paved/internal/identity"
@@ -78,6 +80,14 @@ type serverOptions struct {
 	// externalURL is how users and forges reach this server (run links, the OIDC issuer);
 	// "" means the listen address.
 	externalURL string
+	// executor is "local" (the default: stages run in this server's sandbox, runs_on stages
+	// on agents) or "agents" (every stage on agents).
+	executor string
+	// lease is how long a run's lease lasts without renewal (PostgreSQL: many servers), and
+	// agentLease a job's on an agent. 0: the defaults (15s; 2/3 of lease).
+	lease, agentLease time.Duration
+	// agentRetries is how often a stage whose agent was lost runs again (0: never).
+	agentRetries int
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -115,6 +125,10 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	o.bootstrapToken = os.Getenv("PAVED_BOOTSTRAP_TOKEN")
 	cmd.Flags().StringVar(&o.externalURL, "external-url", envOr("PAVED_EXTERNAL_URL", ""), "URL users and forges reach this server at: links in commit statuses and PR comments, the workload identity issuer (env PAVED_EXTERNAL_URL; default http://ADDR)")
 	cmd.Flags().BoolVar(&o.forgeRunOnly, "forge-run-status-only", false, "report one commit status per run to the forge, none per stage (docs/forge.md)")
+	cmd.Flags().StringVar(&o.executor, "executor", "local", "where stages run: local (this server's sandbox; stages with runs_on on agents) or agents (every stage on a paved agent)")
+	cmd.Flags().DurationVar(&o.lease, "lease", 15*time.Second, "with PostgreSQL: how long a server's hold on a run lasts without renewal; the runs of a dead server move to the others after it")
+	cmd.Flags().DurationVar(&o.agentLease, "agent-lease", 0, "how long an agent keeps a job without a heartbeat (default 2/3 of --lease)")
+	cmd.Flags().IntVar(&o.agentRetries, "agent-retries", 2, "how many times a stage whose agent was lost runs again on another (reason agent_lost); 0: never")
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -138,6 +152,8 @@ type serverStore interface {
 	secret.Store
 	audit.Store
 	access.Store
+	api.AgentTokens
+	agent.Tokens
 	Close() error
 }
 
@@ -147,17 +163,9 @@ func openStore(ctx context.Context, database, data string) (serverStore, error) 
 	case database == "":
 		return sqlite.Open(ctx, filepath.Join(data, "paved.db"))
 	case strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://"):
-		st, err := postgres.Open(ctx, database)
-		if err != nil {
-			return nil, err
-		}
-		// One server per database until runs have leases. The wait covers a server
-		// killed a moment ago, whose session PostgreSQL has yet to end.
-		if err := st.LockServer(ctx, 10*time.Second); err != nil {
-			st.Close()
-			return nil, err
-		}
-		return st, nil
+		// Any number of servers share the database: each drives the runs it holds a
+		// lease on (schedule.Config.Leases).
+		return postgres.Open(ctx, database)
 	}
 	return nil, usageErr("--database: want a postgres:// or postgresql:// URL, or nothing for SQLite in the data directory")
 }
@@ -210,6 +218,21 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	quotas, err := o.quotas()
 	if err != nil {
 		return nil, err
+	}
+	if o.executor == "" {
+		o.executor = "local"
+	}
+	if o.executor != "local" && o.executor != "agents" {
+		return nil, usageErr("--executor %q: want local or agents", o.executor)
+	}
+	if o.lease == 0 {
+		o.lease = 15 * time.Second
+	}
+	if o.agentLease == 0 {
+		o.agentLease = o.lease * 2 / 3
+	}
+	if o.lease < 100*time.Millisecond || o.agentLease >= o.lease {
+		return nil, usageErr("--lease %s, --agent-lease %s: want a lease of 100ms or more and an agent lease below it (an agent of a dead server must stop before another server re-runs its stage)", o.lease, o.agentLease)
 	}
 	if !(o.cpuHourPrice > 0) {
 		return nil, usageErr("--cpu-hour-price %v: want a positive price of one CPU-hour (default %v)", o.cpuHourPrice, insight.DefaultCPUHourPrice)
@@ -294,8 +317,15 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	// With PostgreSQL, servers share the store: one owner name for its leases of runs
+	// and environments.
+	owner := schedule.DefaultOwner()
+	var envLeases deploy.Leases
+	if pg, ok := rawStore.(*postgres.Store); ok {
+		envLeases = pg
+	}
 	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger,
-		Verify: supply.verify})
+		Verify: supply.verify, Leases: envLeases, Owner: owner, LeaseTTL: o.lease})
 	if err == nil {
 		err = deployer.Start(ctx)
 	}
@@ -347,6 +377,12 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	// Stages on agents: runs_on stages always, every stage with --executor agents.
+	dispatcher, err := agent.NewDispatcher(agent.DispatcherConfig{Tokens: st, Blobs: artifacts, Lease: o.agentLease, Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	// http(s) clones and fetches dial through the egress policy (git does its own dialing).
 	egressProxy, err := egressPolicy.StartProxy(logger)
 	if err != nil {
@@ -389,12 +425,35 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	metrics.Register(reporter)
 	publish := onEvent
 	onEvent = func(e run.Event) { publish(e); reporter.OnEvent(e) }
+	var stageExec execute.Executor = ex
+	if o.executor == "agents" {
+		stageExec = dispatcher
+	}
+	// A store shared with other servers (PostgreSQL) gets run leases, cancels relayed to a
+	// run's owner and claimed triggers.
+	var (
+		leases schedule.Leases
+		relay  schedule.CancelRelay
+		claim  func(context.Context, int) ([]store.TriggerRecord, error)
+	)
+	if pg, ok := rawStore.(*postgres.Store); ok {
+		leases, relay = pg, pg
+		claim = func(ctx context.Context, n int) ([]store.TriggerRecord, error) {
+			now := time.Now()
+			return pg.TriggerClaim(ctx, postgres.TriggerClaimParams{Owner: owner, Limit: n, Now: now, Until: now.Add(4 * o.lease)})
+		}
+	}
+	lostRetries := o.agentRetries
+	if lostRetries <= 0 {
+		lostRetries = -1 // schedule reads 0 as its default
+	}
 	sched, err := schedule.New(schedule.Config{
+		Leases: leases, CancelRelay: relay, Owner: owner, LeaseTTL: o.lease, Remote: dispatcher, LostRetries: lostRetries,
 		Capacity: o.capacity, Secrets: storeSecrets(secrets), Kinds: kinds, Attest: supply.attest, StageEnv: stageIdentity(issuer),
 		TeamQuotas: quotas, DefaultTeamQuota: o.defaultTeamQuota, HotfixBranches: o.hotfixBranches,
 		Quarantine: &insight.TestHistory{Store: st},
 		OnEvent:    onEvent, OnLog: hub.PublishLogs, OnStageStart: metrics.StageStarted, Logger: logger,
-	}, st, ex)
+	}, st, stageExec)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -429,7 +488,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	// A store shared with other processes (PostgreSQL) says when they add triggers.
 	var wake <-chan struct{}
-	if n, ok := st.(interface {
+	if n, ok := rawStore.(interface {
 		TriggerNotify(context.Context) (<-chan struct{}, error)
 	}); ok {
 		if wake, err = n.TriggerNotify(ctx); err != nil {
@@ -438,7 +497,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			return nil, err
 		}
 	}
-	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Wake: wake, Cron: true, Logger: logger})
+	ib, err := inbox.New(inbox.Config{Store: st, Launcher: launcher, Window: window, Wake: wake, Claim: claim, Cron: true, Logger: logger})
 	if err != nil {
 		sched.Stop()
 		st.Close()
@@ -506,6 +565,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
 		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog, Egress: egressPolicy, Identity: issuer,
+		AgentTokens: st, Agents: dispatcher,
 	})
 	if err != nil {
 		sched.Stop()

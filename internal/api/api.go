@@ -100,6 +100,10 @@ type Config struct {
 	// Identity serves /.well-known/openid-configuration and /.well-known/jwks, public
 	// (identity.go). Default nil: no such routes.
 	Identity Issuer
+	// AgentTokens serves /api/v1/agents (agents.go), Agents the agent protocol at
+	// /api/v1/agent/ and the list of agents connected. Default nil: no such routes.
+	AgentTokens AgentTokens
+	Agents      Agents
 }
 
 // Server serves the API.
@@ -146,6 +150,10 @@ func (s *Server) routes() *chi.Mux {
 		r.Handle("/metrics", s.cfg.Metrics)
 	}
 	s.identityRoutes(r)
+	if s.cfg.Agents != nil {
+		// Beside /api/v1, not in it: agents carry their own tokens, not a user's.
+		r.Mount("/api/v1/agent", s.cfg.Agents.Handler())
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		s.accessRoutes(r)
 		r.Get("/triggers", s.triggerList)
@@ -175,6 +183,7 @@ func (s *Server) routes() *chi.Mux {
 		if s.cfg.Audit != nil {
 			r.Get("/audit", s.auditList)
 		}
+		s.agentRoutes(r)
 	})
 	r.Handle("/*", web.Handler()) // the UI (web/), for every path the routes above do not take
 	return r

@@ -64,6 +64,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Leases, when set (servers sharing PostgreSQL), make this controller act on an
+	// environment only while it holds its lease (lease.go). Owner names this server in
+	// them; LeaseTTL is how soon a dead server's environments move. Default: none, this
+	// controller acts on every environment; LeaseTTL 15s.
+	Leases   Leases
+	Owner    string
+	LeaseTTL time.Duration
 }
 
 // Controller owns the environments of the local target and runs deployments to them, one
@@ -79,6 +86,8 @@ type Controller struct {
 	wg   sync.WaitGroup
 	ctx  context.Context
 	stop context.CancelFunc
+
+	leases leaseState
 }
 
 // environment is one environment: its proxy, the release it serves, and what is going on.
@@ -114,12 +123,18 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 15 * time.Second
+	}
+	if cfg.Leases != nil && cfg.Owner == "" {
+		return nil, errors.New("deploy: Config.Owner is required with Leases")
+	}
 	for _, d := range []string{"releases", "envs"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("deploy: %w", err)
 		}
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger, envs: map[string]*environment{}}, nil
+	return &Controller{cfg: cfg, log: cfg.Logger, envs: map[string]*environment{}, leases: leaseState{held: map[string]bool{}}}, nil
 }
 
 // Start marks deployments a previous process left in progress as interrupted, and brings
@@ -133,12 +148,30 @@ func (c *Controller) Start(ctx context.Context) error {
 		return fmt.Errorf("deploy: start: %w", err)
 	}
 	for _, d := range open {
+		if ok, err := c.holds(ctx, d.Environment); err != nil || !ok {
+			continue // another live server deploys it
+		}
 		err := h.DeploymentFinish(ctx, store.DeploymentFinishParams{ID: d.ID, Outcome: store.DeploymentInterrupted,
 			Reason: "the server stopped while it ran", FinishedAt: c.cfg.Now()})
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("deploy: start: %w", err)
 		}
 	}
+	if err := c.restoreAll(ctx); err != nil {
+		return err
+	}
+	if c.cfg.Leases != nil {
+		c.leases.renewed = c.cfg.Now()
+		c.wg.Add(1)
+		go c.leaseLoop()
+	}
+	return nil
+}
+
+// restoreAll brings back every environment this controller does not serve yet and may act
+// on (all of them without Leases) to its last successful deployment, in the background.
+func (c *Controller) restoreAll(ctx context.Context) error {
+	h := c.cfg.History
 	done, err := h.DeploymentList(ctx, store.DeploymentListParams{Outcome: store.DeploymentSucceeded, Limit: 1000})
 	if err != nil {
 		return fmt.Errorf("deploy: start: %w", err)
@@ -152,6 +185,15 @@ func (c *Controller) Start(ctx context.Context) error {
 	for _, d := range last {
 		if c.tornDown(d.Environment) {
 			continue // a closed pull request's preview stays down
+		}
+		c.mu.Lock()
+		_, serving := c.envs[d.Environment]
+		c.mu.Unlock()
+		if serving {
+			continue
+		}
+		if ok, err := c.holds(ctx, d.Environment); err != nil || !ok {
+			continue
 		}
 		var spec Spec
 		if err := json.Unmarshal(d.Config, &spec); err != nil {
@@ -200,6 +242,7 @@ func (c *Controller) Stop() {
 		c.stop()
 	}
 	c.wg.Wait()
+	defer c.releaseAll()
 	c.mu.Lock()
 	envs := c.envs
 	c.envs = map[string]*environment{}
@@ -412,6 +455,9 @@ func (c *Controller) Deploy(ctx context.Context, req Request, rep Reporter) (sto
 	if want := fmt.Sprintf("127.0.0.1:%d", spec.Port); spec.Port > 0 && env.proxy.Addr() != want {
 		return store.Deployment{}, fmt.Errorf("%w: %s listens on %s, not on port %d: an environment keeps its address while the server runs (restart the server to move it, or remove port:)",
 			ErrBadRequest, spec.Environment, env.proxy.Addr(), spec.Port)
+	}
+	if err := c.waitHold(ctx, spec.Environment); err != nil {
+		return store.Deployment{}, err
 	}
 	select {
 	case env.sem <- struct{}{}:

@@ -61,6 +61,9 @@ type Job struct {
 	// executor computes the key (it has the workspace the key files are in). An executor
 	// without a store ignores them. Trouble with the cache never fails the stage.
 	Caches []Cache
+	// Labels are the pipeline's runs_on: an executor that runs stages elsewhere (agents)
+	// gives the job only to a machine with every one of them. Others ignore it.
+	Labels map[string]string
 }
 
 // Cache is one dependency cache of a stage (the pipeline's cache:), with its scopes resolved.
@@ -179,3 +182,7 @@ type Artifact struct {
 
 // ErrArtifactMissing is wrapped by Run's error when an artifact glob matched nothing.
 var ErrArtifactMissing = errors.New("execute: artifact not found")
+
+// ErrLost is wrapped by Run's error when the machine that ran the job stopped answering
+// (an agent whose lease expired): the stage did not fail, it may be run again elsewhere.
+var ErrLost = errors.New("execute: agent_lost")

@@ -57,10 +57,14 @@ type Stage struct {
 	Uses      string        `json:"uses,omitempty"` // a built-in stage kind such as gate/secrets
 	// With configures a uses: stage: each key (from Options.KindKeys) holds its values, a
 	// scalar being a list of one, as written.
-	With    map[string][]string `json:"with,omitempty"`
-	Deploy  *Deploy             `json:"deploy,omitempty"`
-	Image   string              `json:"image,omitempty"` // for container executors; the local executor ignores it
-	Reports *Reports            `json:"reports,omitempty"`
+	With   map[string][]string `json:"with,omitempty"`
+	Deploy *Deploy             `json:"deploy,omitempty"`
+	Image  string              `json:"image,omitempty"` // for container executors; the local executor ignores it
+	// RunsOn selects the agents that may run the stage: every label given must be one of
+	// the agent's (paved agent --labels). Set, the stage runs on an agent, never in the
+	// server's own sandbox.
+	RunsOn  map[string]string `json:"runs_on,omitempty"`
+	Reports *Reports          `json:"reports,omitempty"`
 	// IDToken asks for a workload identity token (a JWT signed by paved) in the stage's
 	// environment as PAVED_ID_TOKEN (internal/identity, docs/identity.md).
 	IDToken *IDToken `json:"id_token,omitempty"`

@@ -60,6 +60,7 @@ import (
 //	stages.*.cache[].paths           list of globs, required      relative, no ".."
 //	stages.*.cache[].restore_keys    list of strings              none
 //	stages.*.image                   string                       none (container executors only)
+//	stages.*.runs_on.LABEL           string                       none (runs on the server's executor)
 //	stages.*.reports.junit|coverage  glob                         relative, no ".."
 //	stages.*.phase                   build|test|deploy|verify     derived, see Stage.Phase
 //	stages.*.id_token.audience       string, required             none
@@ -72,7 +73,7 @@ var (
 	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore", "labels"}
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
-		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase", "id_token"}
+		"with", "when", "matrix", "artifacts", "cache", "image", "runs_on", "reports", "phase", "id_token"}
 	idTokenKeys = []string{"audience", "lifetime"}
 	stepKeys    = []string{"name", "run"}
 	whenKeys    = []string{"branches", "events", "paths"}

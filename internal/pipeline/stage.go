@@ -95,6 +95,8 @@ func (c *compiler) stage(f field, index int, d *draft) *rawStage {
 			r.st.Cache = c.caches(e.val, where)
 		case "image":
 			r.st.Image, _ = c.str(e.val, "image")
+		case "runs_on":
+			r.st.RunsOn = c.labels(e.val, "runs_on")
 		case "reports":
 			r.st.Reports = c.reports(e.val, where)
 		case "phase":
@@ -539,4 +541,23 @@ func (c *compiler) idToken(e field, where string) *IDToken {
 		c.errorf(e.val, "id_token: needs an audience (e.g. id_token: {audience: sts.amazonaws.com})")
 	}
 	return t
+}
+
+// labels reads runs_on: a map of agent labels to the values the stage needs.
+func (c *compiler) labels(n *yaml.Node, what string) map[string]string {
+	fs, ok := c.fields(n, what, nil)
+	if !ok {
+		return nil
+	}
+	if len(fs) == 0 {
+		c.errorf(n, "%s: is empty (name at least one agent label, e.g. {os: linux}, or remove it)", what)
+		return nil
+	}
+	out := make(map[string]string, len(fs))
+	for _, f := range fs {
+		if v, ok := c.str(f.val, what+"."+f.name); ok {
+			out[f.name] = v
+		}
+	}
+	return out
 }

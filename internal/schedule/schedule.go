@@ -72,6 +72,26 @@ type Config struct {
 	OnLog func([]run.LogLine)
 	// LogFlush bounds how long a log line waits before it is stored. Default: 100ms.
 	LogFlush time.Duration
+	// Leases, when set, make this scheduler one of many sharing the store (PostgreSQL):
+	// it drives only the runs whose lease it holds, renews them every LeaseTTL/3, and
+	// takes over runs whose lease expired. Default: none, this scheduler drives every run
+	// (one server per store).
+	Leases Leases
+	// CancelRelay carries cancels to the server that drives a run. Default: none (a cancel
+	// of a run another live server drives fails with ErrUnknownRun).
+	CancelRelay CancelRelay
+	// Owner names this scheduler in leases. Default: DefaultOwner().
+	Owner string
+	// LeaseTTL is how long a run's lease lasts without renewal: how soon the runs of a dead
+	// server move to the others. Default: 15s.
+	LeaseTTL time.Duration
+	// Remote runs the stages whose pipeline names runs_on: labels (the agents). Default:
+	// none, and those stages run on the executor given to New.
+	Remote execute.Executor
+	// LostRetries is how many times a stage whose agent was lost (execute.ErrLost) is run
+	// again, as a new attempt recorded with reason agent_lost, before it fails. Default: 2;
+	// negative: none.
+	LostRetries int
 	// Logger defaults to slog.Default(); Now to time.Now.
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -99,6 +119,21 @@ func (c *Config) validate() error {
 		c.Secrets = func(context.Context, SecretParams) (string, error) {
 			return "", errors.New("no secret store is configured")
 		}
+	}
+	if c.Owner == "" {
+		c.Owner = DefaultOwner()
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 15 * time.Second
+	}
+	if c.LeaseTTL < 30*time.Millisecond {
+		return fmt.Errorf("schedule: lease time %s is too short (want 30ms or more; 15s is the default)", c.LeaseTTL)
+	}
+	switch {
+	case c.LostRetries == 0:
+		c.LostRetries = 2
+	case c.LostRetries < 0:
+		c.LostRetries = 0
 	}
 	if c.LogFlush == 0 {
 		c.LogFlush = 100 * time.Millisecond
@@ -154,6 +189,8 @@ type Scheduler struct {
 	base context.Context
 	stop context.CancelFunc
 	done chan struct{}
+
+	renewedAt time.Time // last successful lease renewal; only the lease loop touches it
 }
 
 // active is a run in flight. Its mutex serialises appends, so its state always matches the log.
@@ -168,6 +205,9 @@ type active struct {
 	// created: Create made it in this process, so a stage not in logSeq has no log lines
 	// yet (only a recovered run's must be looked up in the store).
 	created bool
+	// lost: another server took the run's lease; nothing more is appended from here.
+	lost        bool
+	lostRetries map[string]int // agent_lost re-runs per stage, in this process
 
 	// Set by register, then fixed.
 	id         string
@@ -204,6 +244,16 @@ func New(cfg Config, st Store, ex execute.Executor) (*Scheduler, error) {
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.base = context.WithoutCancel(ctx)
 	s.ctx, s.stop = context.WithCancel(s.base)
+	if s.quotas == nil {
+		s.quotas = map[string]int{}
+	}
+	if s.cfg.Leases != nil {
+		if err := s.leaseStart(ctx); err != nil {
+			return err
+		}
+		go s.dispatch()
+		return nil
+	}
 	unfinished, err := s.store.RunList(ctx, store.RunListParams{Unfinished: true, Limit: 1 << 30})
 	if err != nil {
 		return fmt.Errorf("schedule: list unfinished runs: %w", err)
@@ -241,7 +291,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 }
 
 func newActive(state *run.State) *active {
-	return &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, done: make(chan struct{})}
+	return &active{state: state, cancels: map[string]context.CancelCauseFunc{}, logSeq: map[string]int64{}, lostRetries: map[string]int{}, done: make(chan struct{})}
 }
 
 // supersededReason is the cancel reason of a run superseded by a newer one of its group.
@@ -295,6 +345,11 @@ func (s *Scheduler) Stop() {
 		a.mu.Unlock()
 	}
 	s.stages.Wait()
+	// Handed over at once rather than after the lease time: the runs are unfinished and
+	// whoever claims them records the killed stages as interrupted.
+	for _, a := range runs {
+		s.releaseLease(a.id)
+	}
 }
 
 // CreateParams describes a run to start.
@@ -327,6 +382,18 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 	if id == "" {
 		id = uuid.Must(uuid.NewV7()).String()
 	}
+	if s.cfg.Leases != nil {
+		// Taken before RunCreated is stored: no other server may claim the run as one
+		// without a lease between the two.
+		now := s.cfg.Now()
+		ok, err := s.cfg.Leases.LeaseAcquire(ctx, store.LeaseParams{Name: leaseName(id), Owner: s.cfg.Owner, Now: now, Until: now.Add(s.cfg.LeaseTTL)})
+		if err != nil {
+			return "", fmt.Errorf("schedule: create run %s: %w", id, err)
+		}
+		if !ok {
+			return id, fmt.Errorf("%w: %s", ErrRunExists, id)
+		}
+	}
 	a := newActive(&run.State{})
 	a.created = true
 	a.mu.Lock()
@@ -347,6 +414,7 @@ func (s *Scheduler) Create(ctx context.Context, p CreateParams) (string, error) 
 	if err := s.commitAdvanceLocked(ctx, a, 0, first); err != nil {
 		s.forgetLocked(a)
 		a.mu.Unlock()
+		s.releaseLease(id)
 		if errors.Is(err, store.ErrConflict) {
 			return id, fmt.Errorf("%w: %s", ErrRunExists, id)
 		}
@@ -377,15 +445,24 @@ func (s *Scheduler) forgetLocked(a *active) {
 	close(a.done)
 }
 
-// Cancel records a cancel request and kills the run's running stages.
+// Cancel records a cancel request and kills the run's running stages. With Leases, a run
+// another server drives is cancelled by that server (CancelRelay), or taken over and
+// cancelled here when no server holds it.
 func (s *Scheduler) Cancel(ctx context.Context, id, reason string) error {
+	if s.get(id) == nil && s.cfg.Leases != nil {
+		return s.cancelRemote(ctx, id, reason)
+	}
+	return s.cancelLocal(ctx, id, reason)
+}
+
+func (s *Scheduler) cancelLocal(ctx context.Context, id, reason string) error {
 	a := s.get(id)
 	if a == nil {
 		return ErrUnknownRun
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.gone {
+	if a.gone || a.lost {
 		return ErrUnknownRun
 	}
 	if a.state.Done() || a.state.CancelRequested {
@@ -400,23 +477,34 @@ func (s *Scheduler) Cancel(ctx context.Context, id, reason string) error {
 	return nil
 }
 
-// Wait blocks until the run finishes and returns its final state.
+// Wait blocks until the run finishes and returns its final state. With Leases, a run
+// another server drives is watched in the store until it finishes.
 func (s *Scheduler) Wait(ctx context.Context, id string) (*run.State, error) {
-	if a := s.get(id); a != nil {
+	for {
+		if a := s.get(id); a != nil {
+			select {
+			case <-a.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		events, err := s.store.EventList(ctx, store.EventListParams{RunID: id})
+		if err != nil {
+			return nil, err
+		}
+		if len(events) == 0 {
+			return nil, fmt.Errorf("schedule: run %s: %w", id, store.ErrNotFound)
+		}
+		st, err := run.Fold(events)
+		if err != nil || st.Done() || s.cfg.Leases == nil {
+			return st, err
+		}
 		select {
-		case <-a.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	events, err := s.store.EventList(ctx, store.EventListParams{RunID: id})
-	if err != nil {
-		return nil, err
-	}
-	if len(events) == 0 {
-		return nil, fmt.Errorf("schedule: run %s: %w", id, store.ErrNotFound)
-	}
-	return run.Fold(events)
 }
 
 func (s *Scheduler) get(id string) *active {
@@ -464,11 +552,20 @@ func (s *Scheduler) applyLocked(a *active, events []run.Event) error {
 // state is rebuilt from the store, so memory never runs ahead of the log. The caller holds
 // a.mu.
 func (s *Scheduler) commitLocked(ctx context.Context, a *active, expected int64, events []run.Event) error {
+	if a.lost {
+		return fmt.Errorf("schedule: append to run %s: %w", a.state.ID, errLeaseLost)
+	}
 	err := s.store.EventAppend(ctx, store.EventAppendParams{
 		RunID: a.state.ID, ExpectedSeq: expected, Events: events, Summary: a.state.Summary(),
 	})
 	if err != nil {
 		s.reload(ctx, a)
+		if s.cfg.Leases != nil && errors.Is(err, store.ErrConflict) && a.created && expected == 0 {
+			return fmt.Errorf("schedule: append to run %s: %w", a.state.ID, err) // Create: the run exists
+		}
+		if s.cfg.Leases != nil && errors.Is(err, store.ErrConflict) && !s.checkLeaseLocked(ctx, a) {
+			return fmt.Errorf("schedule: append to run %s: %w", a.state.ID, errLeaseLost)
+		}
 		return fmt.Errorf("schedule: append to run %s: %w", a.state.ID, err)
 	}
 	if s.cfg.OnEvent != nil {
@@ -482,6 +579,7 @@ func (s *Scheduler) commitLocked(ctx context.Context, a *active, expected int64,
 		s.mu.Unlock()
 		s.signal() // a group slot may have freed
 		close(a.done)
+		s.releaseLease(a.id)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func (s *Scheduler) runStage(a *active, it item) {
 
 	a.mu.Lock()
 	st := a.state.Stage(it.stage)
-	if s.ctx.Err() != nil || st == nil || st.Status != run.StatusQueued || st.Attempt != it.attempt || a.state.CancelRequested {
+	if s.ctx.Err() != nil || a.lost || st == nil || st.Status != run.StatusQueued || st.Attempt != it.attempt || a.state.CancelRequested {
 		a.mu.Unlock() // stopping, or cancelled or superseded while it waited
 		return
 	}
@@ -54,7 +54,11 @@ func (s *Scheduler) runStage(a *active, it item) {
 		if name := kindName(st.Def); name != "" {
 			res, failReason, err = s.runKind(stageCtx, name, a.state.Info, st.Def, job, obs)
 		} else {
-			res, err = s.exec.Run(stageCtx, job, obs)
+			ex := s.exec
+			if len(st.Def.RunsOn) > 0 && s.cfg.Remote != nil {
+				ex = s.cfg.Remote
+			}
+			res, err = ex.Run(stageCtx, job, obs)
 		}
 	}
 	timedOut := errors.Is(stageCtx.Err(), context.DeadlineExceeded)
@@ -81,11 +85,31 @@ func (s *Scheduler) runStage(a *active, it item) {
 		CPUMS: res.CPU.Milliseconds(), MaxRSS: res.MaxRSS}
 	var stored []run.Event
 	switch {
-	case errors.Is(cause, errShutdown):
-		// Not finished: the stage is re-run as interrupted after the next Start.
+	case errors.Is(cause, errShutdown), errors.Is(cause, errLeaseLost):
+		// Not finished: the stage is re-run as interrupted after the next Start, or by the
+		// server that took the run over.
 		a.mu.Lock()
 		delete(a.cancels, it.stage)
 		a.mu.Unlock()
+		return
+	case cause == nil && !timedOut && errors.Is(err, execute.ErrLost):
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.cancels, it.stage)
+		if a.lostRetries[it.stage] < s.cfg.LostRetries {
+			// A new attempt, on another agent: the lost one may have run some steps.
+			a.lostRetries[it.stage]++
+			e := run.Event{Type: run.StageInterrupted, Stage: it.stage, Attempt: it.attempt,
+				Reason: fmt.Sprintf("agent_lost: %v (re-run %d of %d)", err, a.lostRetries[it.stage], s.cfg.LostRetries)}
+			if err := s.appendAdvanceLocked(ctx, a, e); err != nil {
+				s.log.Error("cannot record lost agent", "run", a.state.ID, "stage", it.stage, "err", err)
+			}
+			return
+		}
+		fin.Status, fin.Reason = run.StatusFailed, fmt.Sprintf("agent_lost: %v (after %d re-runs)", err, s.cfg.LostRetries)
+		if err := s.appendAdvanceLocked(ctx, a, fin); err != nil {
+			s.log.Error("cannot record stage result", "run", a.state.ID, "stage", it.stage, "err", err)
+		}
 		return
 	case errors.Is(cause, errRunCancelled):
 		fin.Status, fin.Reason = run.StatusCancelled, "run cancelled: "+a.cancelReason()
@@ -218,7 +242,7 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 		}
 	}
 	job := execute.Job{
-		RunID: state.ID, Stage: def.Name, Attempt: st.Attempt,
+		RunID: state.ID, Stage: def.Name, Attempt: st.Attempt, Labels: def.RunsOn,
 		Source:    execute.Source{Repo: info.Source.Repo, SHA: info.Source.SHA, Dir: info.Source.Dir},
 		Shell:     def.Shell,
 		Env:       env,

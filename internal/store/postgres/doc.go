@@ -2,8 +2,8 @@
 // event log, the run projection, stage logs, registered repos and the trigger inbox, with
 // the same behaviour as the embedded SQLite store (internal/store/storetest runs against
 // both), built for a database that many paved servers share: nothing depends on being the
-// only writer. Until runs have leases, though, a server takes the database for itself
-// (LockServer): two schedulers would each recover the other's unfinished runs.
+// only writer. Servers divide the work by leases (leases.go): a run is driven by the server
+// holding its lease, and cancels reach that server by LISTEN/NOTIFY.
 //
 // # Concurrency
 //

@@ -26,20 +26,12 @@ const migrateLock = 0x7061766564
 // defaultPoolSize is the pool's size unless the connection string sets pool_max_conns.
 const defaultPoolSize = 16
 
-// serverLock is the advisory lock key a server holds for its life (LockServer): "paved!".
-const serverLock = 0x706176656421
-
-// ErrInUse: another paved server holds the database (see LockServer).
-var ErrInUse = errors.New("postgres: the database is in use by another paved server")
-
 // Store is the PostgreSQL store. Its methods may be called from any number of goroutines.
 type Store struct {
 	pool *pgxpool.Pool
 
 	listenOnce sync.Once
 	notify     *notifier // started by the first TriggerNotify
-
-	lockConn *pgx.Conn // holds serverLock; nil until LockServer
 
 	closeOnce sync.Once
 }
@@ -89,69 +81,9 @@ func (s *Store) Close() error {
 		if s.notify != nil {
 			s.notify.stop()
 		}
-		if s.lockConn != nil {
-			s.lockConn.Close(context.Background()) // ends the session: the lock goes with it
-		}
 		s.pool.Close()
 	})
 	return nil
-}
-
-// LockServer takes the database for this process alone, until Close, and fails with an
-// error wrapping ErrInUse if another process holds it after waiting up to wait. A server
-// calls it at start: the scheduler of one server recovers every unfinished run as its own,
-// so two servers on one database would each re-run the other's stages. (Several servers
-// sharing a database need leases on runs; they are not built yet.)
-//
-// The lock is a session advisory lock, held by a connection of its own: it is released
-// when this process closes the store or dies, as soon as PostgreSQL sees the connection
-// end. A server killed on a machine that is still up frees it at once; one on a machine
-// that vanished holds it until TCP keepalives (the server's tcp_keepalives_idle) end the
-// session, or until pg_terminate_backend ends it: the error names the session.
-func (s *Store) LockServer(ctx context.Context, wait time.Duration) error {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
-	if err != nil {
-		return fmt.Errorf("postgres: lock the database: %w", err)
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		var ok bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(serverLock)).Scan(&ok); err != nil {
-			conn.Close(context.Background())
-			return fmt.Errorf("postgres: lock the database: %w", err)
-		}
-		if ok {
-			s.lockConn = conn
-			return nil
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		// A server killed a moment ago: its session ends as soon as PostgreSQL notices.
-		select {
-		case <-ctx.Done():
-			conn.Close(context.Background())
-			return fmt.Errorf("postgres: lock the database: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	defer conn.Close(context.Background())
-	var (
-		pid          int
-		client, user string
-		since        time.Time
-	)
-	err = conn.QueryRow(ctx, `SELECT a.pid, coalesce(host(a.client_addr), 'the local socket'), coalesce(a.usename, ''), a.backend_start
-		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid`, int64(serverLock)).
-		Scan(&pid, &client, &user, &since)
-	if err != nil {
-		return fmt.Errorf("%w (one server per database for now: stop the other or use another database)", ErrInUse)
-	}
-	return fmt.Errorf("%w: session %d of %s from %s, since %s; one server per database for now: stop the other, "+
-		"or if it is gone, end its session with SELECT pg_terminate_backend(%d)",
-		ErrInUse, pid, user, client, since.UTC().Format(time.RFC3339), pid)
 }
 
 // migrate applies the migrations the database has not seen, all in one transaction

@@ -313,26 +313,3 @@ func exec(t *testing.T, dsn, sql string) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-// TestLockServer: a second server on the database is refused, with an error that names
-// the session holding it, until the first closes its store.
-func TestLockServer(t *testing.T) {
-	t.Parallel()
-	dsn := pgtest.DSN(t)
-	a, b := open(t, dsn), open(t, dsn)
-	if err := a.LockServer(t.Context(), 0); err != nil {
-		t.Fatal(err)
-	}
-	err := b.LockServer(t.Context(), 200*time.Millisecond)
-	if !errors.Is(err, postgres.ErrInUse) || !strings.Contains(err.Error(), "pg_terminate_backend(") {
-		t.Errorf("second LockServer = %v, want ErrInUse naming the session", err)
-	}
-	t.Log(err)
-	// Waiting covers a holder that goes away meanwhile, as a killed server's session does.
-	done := make(chan error, 1)
-	go func() { done <- b.LockServer(t.Context(), 30*time.Second) }()
-	a.Close()
-	if err := <-done; err != nil {
-		t.Errorf("LockServer after the holder closed = %v", err)
-	}
-}

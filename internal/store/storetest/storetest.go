@@ -35,6 +35,8 @@ type Store interface {
 	SecretStore     // encrypted secrets (secrets.go)
 	AuditStore      // the hash-chained audit log (audit.go)
 	access.Store    // users, teams, roles, tokens (access.go)
+	LeaseStore      // leases of runs and environments (leases.go)
+	AgentStore      // agent tokens (agents.go)
 }
 
 // Harness tells the suite how to get stores.
@@ -104,6 +106,11 @@ func Exercise(t *testing.T, h Harness) {
 		{"AccessUsersTeams", testAccessUsersTeams},
 		{"AccessMembers", testAccessMembers},
 		{"AccessTokens", testAccessTokens},
+		{"Leases", testLeases},
+		{"LeaseRace", testLeaseRace},
+		{"RunLeaseClaim", testRunLeaseClaim},
+		{"RunLeaseClaimRace", testRunLeaseClaimRace},
+		{"AgentTokens", testAgentTokens},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -51,6 +51,11 @@ type Config struct {
 	// triggers (the PostgreSQL store's TriggerNotify): workers look at once rather than
 	// at the next Poll. Default: nil, Poll alone.
 	Wake <-chan struct{}
+	// Claim, if set, takes up to n pending triggers for this process alone (the PostgreSQL
+	// store's TriggerClaim, with a lease after which another process may take a trigger this
+	// one did not finish), so that servers sharing a store never route one trigger twice.
+	// Default: nil, every pending trigger is listed (one server per store).
+	Claim func(ctx context.Context, n int) ([]store.TriggerRecord, error)
 	// Cron enables on.cron schedules, read from each repo's default branch. Default: off.
 	Cron bool
 	// Logger defaults to slog.Default(); Now to time.Now.
@@ -244,7 +249,13 @@ func (in *Inbox) processLoop() {
 		case <-poll.C:
 		}
 		for in.ctx.Err() == nil {
-			pending, err := in.cfg.Store.TriggerList(in.ctx, store.TriggerListParams{Pending: true, Limit: 256})
+			var pending []store.TriggerRecord
+			var err error
+			if in.cfg.Claim != nil {
+				pending, err = in.cfg.Claim(in.ctx, 256)
+			} else {
+				pending, err = in.cfg.Store.TriggerList(in.ctx, store.TriggerListParams{Pending: true, Limit: 256})
+			}
 			if err != nil {
 				if in.ctx.Err() == nil {
 					in.log.Error("inbox: list pending triggers", "err", err)

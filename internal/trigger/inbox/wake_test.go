@@ -68,3 +68,51 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(5 * time.Millisecond) // polling with a deadline
 	}
 }
+
+// TestClaimReplacesList: with Config.Claim (servers sharing PostgreSQL) the workers take
+// only what the claim gives them, never the pending list: a trigger another server claimed
+// is left to it.
+func TestClaimReplacesList(t *testing.T) {
+	t.Parallel()
+	sq, err := sqlite.Open(t.Context(), sqlite.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	st := &listCounter{Store: sq}
+	for _, id := range []string{"mine", "theirs"} {
+		tr := trigger.Trigger{ID: id, Provider: "github", Kind: trigger.KindPush, Repo: "acme/unknown",
+			Ref: "refs/heads/main", Branch: "main", SHA: id, ReceivedAt: time.Now()}
+		if _, err := sq.TriggerAdd(t.Context(), store.TriggerAddParams{Triggers: []trigger.Trigger{tr}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var claims atomic.Int64
+	claim := func(ctx context.Context, n int) ([]store.TriggerRecord, error) {
+		if claims.Add(1) > 1 {
+			return nil, nil // the one trigger this server claimed is processed
+		}
+		r, err := sq.TriggerGet(ctx, "mine")
+		return []store.TriggerRecord{r}, err
+	}
+	in, err := New(Config{Store: st, Poll: time.Hour, Claim: claim,
+		Launcher: &Launcher{Git: &trigger.Git{Dir: t.TempDir()}, Scheduler: &recorder{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Stop)
+	waitFor(t, "the claimed trigger to be processed", func() bool {
+		r, err := sq.TriggerGet(t.Context(), "mine")
+		return err == nil && r.ProcessedAt != nil
+	})
+	waitFor(t, "the claim to come back empty", func() bool { return claims.Load() >= 2 })
+	if r, err := sq.TriggerGet(t.Context(), "theirs"); err != nil || r.ProcessedAt != nil {
+		t.Errorf("the trigger another server claimed was processed here (%v)", err)
+	}
+	if n := st.lists.Load(); n != 0 {
+		t.Errorf("the pending list was read %d times; want only claims", n)
+	}
+}
