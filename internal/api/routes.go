@@ -67,6 +67,10 @@ var routeTable = map[string]policy{
 	"* /metrics":             serverAdmin(),
 	"* /v2/*":                team(access.Viewer, registryRepo), // pushes need developer: see registryRepo
 
+	"GET /.well-known/openid-configuration": open(), // the workload identity issuer (identity.go)
+	"GET /.well-known/jwks":                 open(),
+	"* /api/v1/agent/*":                     open(), // the agent protocol: agents' own tokens (internal/execute/agent)
+
 	"POST /api/v1/login":  open(),
 	"POST /api/v1/logout": anyUser(),
 	"GET /api/v1/me":      anyUser(),
@@ -122,6 +126,16 @@ var routeTable = map[string]policy{
 	"GET /api/v1/approvals/{id}":          team(access.Viewer, promotionParam),
 	"POST /api/v1/approvals/{id}/approve": {auth: authTeam, approve: true, find: promotionParam},
 	"POST /api/v1/approvals/{id}/reject":  {auth: authTeam, approve: true, find: promotionParam},
+	"GET /api/v1/promotion/environments":  anyUser(), // the server's promotion config, no team's data
+
+	"GET /api/v1/teams/{team}/secrets":           team(access.Developer, teamParam), // names only, never values
+	"PUT /api/v1/teams/{team}/secrets/{name}":    team(access.Admin, teamParam),
+	"DELETE /api/v1/teams/{team}/secrets/{name}": team(access.Admin, teamParam),
+	"GET /api/v1/audit":                          serverAdmin(),
+
+	"GET /api/v1/agents":           serverAdmin(),
+	"POST /api/v1/agents":          serverAdmin(),
+	"DELETE /api/v1/agents/{name}": serverAdmin(),
 }
 
 func policyFor(method, pattern string) (policy, bool) {
