@@ -69,7 +69,18 @@ var routeTable = map[string]policy{
 
 	"GET /.well-known/openid-configuration": open(), // the workload identity issuer (identity.go)
 	"GET /.well-known/jwks":                 open(),
-	"* /api/v1/agent/*":                     open(), // the agent protocol: agents' own tokens (internal/execute/agent)
+
+	// The agent protocol (internal/execute/agent): agents carry their own tokens, which the
+	// protocol's handler checks (401 without one). Its router is a chi.Mux, so chi reports
+	// and finds each of its routes by its full pattern, never "/api/v1/agent/*": a mount
+	// entry would match none of them and every agent request would be refused.
+	"POST /api/v1/agent/claim":               open(),
+	"POST /api/v1/agent/jobs/{id}/heartbeat": open(),
+	"POST /api/v1/agent/jobs/{id}/progress":  open(),
+	"POST /api/v1/agent/jobs/{id}/result":    open(),
+	"POST /api/v1/agent/jobs/{id}/return":    open(),
+	"GET /api/v1/agent/blobs/{digest}":       open(),
+	"PUT /api/v1/agent/blobs/{digest}":       open(),
 
 	"POST /api/v1/login":  open(),
 	"POST /api/v1/logout": anyUser(),

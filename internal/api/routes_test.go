@@ -7,8 +7,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/execute/agent"
+	"github.com/paved/paved/internal/identity"
 	"github.com/paved/paved/internal/promote"
+	"github.com/paved/paved/internal/secret"
 	"github.com/paved/paved/internal/store/sqlite"
 	"github.com/paved/paved/internal/trigger/inbox"
 )
@@ -20,6 +24,8 @@ func TestRouteTable(t *testing.T) {
 	s := &Server{cfg: Config{
 		Registry: http.NotFoundHandler(), Metrics: http.NotFoundHandler(), Inbox: &inbox.Inbox{},
 		Environments: (*deploy.Controller)(nil), Deployments: (*sqlite.Store)(nil), Promote: (*promote.Service)(nil),
+		Secrets: (*secret.Service)(nil), Audit: (*audit.Log)(nil), Identity: (*identity.Issuer)(nil),
+		Agents: (*agent.Dispatcher)(nil), AgentTokens: (*sqlite.Store)(nil),
 	}}
 	n := 0
 	err := chi.Walk(s.routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
