@@ -8,6 +8,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,13 +31,18 @@ import (
 
 	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/api"
+	"github.com/paved/paved/internal/audit"
+	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
+	"github.com/paved/paved/internal/execute/agent"
 	"github.com/paved/paved/internal/execute/fake"
 	"github.com/paved/paved/internal/gate/sign"
+	"github.com/paved/paved/internal/identity"
 	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/schedule"
+	"github.com/paved/paved/internal/secret"
 	"github.com/paved/paved/internal/store"
 	"github.com/paved/paved/internal/store/sqlite"
 	"github.com/paved/paved/internal/trigger"
@@ -130,17 +136,54 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	dep := historyDeployer{st}
 	psvc := promote.New(promote.Options{Config: pcfg, Store: st, Deployer: dep, Tick: time.Hour})
 	acc := newAccess(t, st)
+	auditLog, err := audit.New(audit.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := secret.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := secret.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := secret.New(secret.Config{Store: st, Keys: ring, Audit: auditLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issuerURL string
+	iss, err := identity.New(identity.Config{Dir: t.TempDir(), URL: func() string { return issuerURL }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := cache.NewBlobs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp, err := agent.NewDispatcher(agent.DispatcherConfig{Tokens: st, Blobs: blobs, PollWait: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := api.New(api.Config{Access: acc, Store: st, Scheduler: sched, Git: git, Hub: hub, Launcher: launcher, Inbox: ib,
 		Registry: reg, Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "paved_up 1\n") }),
 		Keys: noKeys{}, Environments: fakeEnvironments{names: []string{"dev", "staging", "prod"}}, Deployments: st, Promote: psvc,
-		Alerts: nil})
+		Alerts: nil, Secrets: secrets, Audit: auditLog, Identity: iss, Agents: disp, AgentTokens: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
+	issuerURL = hs.URL
 	t.Cleanup(func() { hs.Close(); psvc.Stop(); sched.Stop(); st.Close() })
 	e := &accessEnv{t: t, url: hs.URL, srv: srv, acc: acc, st: st, ids: map[string]string{},
 		tokens: map[string]string{"none": "", "root": rootToken}}
+
+	// An agent's token, for the agent protocol: no user's token opens it, and it opens
+	// nothing else.
+	e.tokens["agent"] = agent.NewToken()
+	if err := st.AgentTokenCreate(ctx, store.AgentToken{Name: "builder", Hash: agent.HashToken(e.tokens["agent"]), CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Teams, users and their tokens.
 	for _, team := range []string{"red", "blue"} {
@@ -313,6 +356,9 @@ type matrixCase struct {
 	header        http.Header
 	right         string
 	want          [4]int
+	// agentAuth: the route answers to an agent's token (the agent protocol), and its 401
+	// is the agent handler's, which says so in its body.
+	agentAuth bool
 }
 
 func (e *accessEnv) cases() []matrixCase {
@@ -387,10 +433,54 @@ func (e *accessEnv) cases() []matrixCase {
 		// Approved already by the case above: the approver gets past access to the conflict.
 		{method: "POST", route: "/api/v1/approvals/{id}/reject", path: "/api/v1/approvals/" + id["promotion"] + "/reject", want: [4]int{0, 0, 0, 409}},
 
+		{method: "GET", route: "/api/v1/promotion/environments", path: "/api/v1/promotion/environments"},
+
+		// Secrets: names for red's developers, changes by red's admins.
+		{method: "PUT", route: "/api/v1/teams/{team}/secrets/{name}", path: "/api/v1/teams/red/secrets/DB_PASSWORD", body: map[string]string{"value": "hunter2-pw"}},
+		{method: "GET", route: "/api/v1/teams/{team}/secrets", path: "/api/v1/teams/red/secrets"},
+		{method: "DELETE", route: "/api/v1/teams/{team}/secrets/{name}", path: "/api/v1/teams/red/secrets/DB_PASSWORD"},
+		{method: "GET", route: "/api/v1/audit", path: "/api/v1/audit"},
+
+		// Agents' tokens: server admins. Their protocol is open to the guard and shut by the
+		// agent handler to any but an agent's token (a server admin's included).
+		{method: "POST", route: "/api/v1/agents", path: "/api/v1/agents", body: map[string]string{"name": "matrix-1"}},
+		{method: "GET", route: "/api/v1/agents", path: "/api/v1/agents"},
+		{method: "DELETE", route: "/api/v1/agents/{name}", path: "/api/v1/agents/matrix-1"},
+		{method: "POST", route: "/api/v1/agent/claim", path: "/api/v1/agent/claim", body: map[string]any{"agent": "builder", "labels": map[string]string{}},
+			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 204}},
+		{method: "POST", route: "/api/v1/agent/claim", path: "/api/v1/agent/claim", body: map[string]any{"agent": "builder", "labels": map[string]string{}},
+			agentAuth: true, right: "root", want: [4]int{401, 401, 401, 401}},
+		// No job "nope" is held by the agent: past its token, the handler says it is gone.
+		{method: "POST", route: "/api/v1/agent/jobs/{id}/heartbeat", path: "/api/v1/agent/jobs/nope/heartbeat", body: map[string]any{},
+			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 410}},
+		{method: "POST", route: "/api/v1/agent/jobs/{id}/progress", path: "/api/v1/agent/jobs/nope/progress", body: map[string]any{},
+			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 410}},
+		{method: "POST", route: "/api/v1/agent/jobs/{id}/result", path: "/api/v1/agent/jobs/nope/result", body: map[string]any{},
+			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 410}},
+		{method: "POST", route: "/api/v1/agent/jobs/{id}/return", path: "/api/v1/agent/jobs/nope/return", body: map[string]any{},
+			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 410}},
+		{method: "PUT", route: "/api/v1/agent/blobs/{digest}", path: "/api/v1/agent/blobs/" + agentBlobDigest, body: agentBlob,
+			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 201}},
+		{method: "GET", route: "/api/v1/agent/blobs/{digest}", path: "/api/v1/agent/blobs/" + agentBlobDigest,
+			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 200}},
+
+		// The workload identity issuer's documents: public, for clouds' STS and Vault.
+		{method: "GET", route: "/.well-known/openid-configuration", path: "/.well-known/openid-configuration"},
+		{method: "GET", route: "/.well-known/jwks", path: "/.well-known/jwks"},
+
 		{method: "POST", route: "/api/v1/logout", path: "/api/v1/logout"},
 		{method: "DELETE", route: "/api/v1/tokens/{id}", path: "/api/v1/tokens/" + e.tokenID("developer"), want: [4]int{401, 404, 404, 2}},
 	}
 }
+
+// agentBlob is what the matrix uploads to the agent protocol's blob store: the JSON string
+// e.do sends, stored under the digest of those bytes.
+const agentBlob = "an agent's artifact"
+
+var agentBlobDigest = func() string {
+	b, _ := json.Marshal(agentBlob)
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(b))
+}()
 
 func (e *accessEnv) tokenID(as string) string {
 	e.t.Helper()
@@ -473,7 +563,14 @@ func TestAccessMatrix(t *testing.T) {
 			case got != w:
 				t.Errorf("%s %s as %s = %d %.300s, want %d", c.method, c.path, as, got, body, w)
 			}
-			if got == http.StatusUnauthorized && hdr.Get("WWW-Authenticate") == "" {
+			switch {
+			case got == http.StatusUnauthorized && c.agentAuth:
+				// The agent handler's own 401 (internal/execute/agent): it sends no
+				// challenge, and says what token it wants.
+				if !strings.Contains(string(body), "agent token") {
+					t.Errorf("%s %s as %s: 401 %s, want the agent handler's", c.method, c.path, as, body)
+				}
+			case got == http.StatusUnauthorized && hdr.Get("WWW-Authenticate") == "":
 				t.Errorf("%s %s as %s: 401 without WWW-Authenticate", c.method, c.path, as)
 			}
 		}

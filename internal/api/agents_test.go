@@ -19,8 +19,8 @@ import (
 	"github.com/paved/paved/internal/trigger"
 )
 
-// agentsCall is the one way this file calls the API: a user's Authorization header, once
-// routes need one, is added here.
+// agentsCall is the one way this file calls the API, with token as its Bearer token: a
+// server admin's (rootToken) for the admin routes, an agent's for the agent protocol.
 func agentsCall(t *testing.T, method, url, token string, body any) (int, []byte) {
 	t.Helper()
 	var r io.Reader
@@ -61,7 +61,7 @@ func TestAgentTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(),
+	srv, err := api.New(api.Config{Access: newAccess(t, st), Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(),
 		AgentTokens: st, Agents: disp})
 	if err != nil {
 		t.Fatal(err)
@@ -70,15 +70,15 @@ func TestAgentTokens(t *testing.T) {
 	t.Cleanup(func() { hs.Close(); st.Close() })
 	u := hs.URL
 
-	if code, body := agentsCall(t, "POST", u+"/api/v1/agents", "", map[string]string{"name": "../evil"}); code != 400 {
+	if code, body := agentsCall(t, "POST", u+"/api/v1/agents", rootToken, map[string]string{"name": "../evil"}); code != 400 {
 		t.Errorf("bad name: %d %s, want 400", code, body)
 	}
-	code, body := agentsCall(t, "POST", u+"/api/v1/agents", "", map[string]string{"name": "builder-1"})
+	code, body := agentsCall(t, "POST", u+"/api/v1/agents", rootToken, map[string]string{"name": "builder-1"})
 	var made struct{ Name, Token string }
 	if code != 201 || json.Unmarshal(body, &made) != nil || made.Token == "" {
 		t.Fatalf("create: %d %s", code, body)
 	}
-	if code, body := agentsCall(t, "POST", u+"/api/v1/agents", "", map[string]string{"name": "builder-1"}); code != 409 {
+	if code, body := agentsCall(t, "POST", u+"/api/v1/agents", rootToken, map[string]string{"name": "builder-1"}); code != 409 {
 		t.Errorf("second token for a valid name: %d %s, want 409", code, body)
 	}
 	claim := map[string]any{"agent": "x", "labels": map[string]string{}}
@@ -92,20 +92,20 @@ func TestAgentTokens(t *testing.T) {
 		Tokens    []map[string]any
 		Connected []agent.Seen
 	}
-	code, body = agentsCall(t, "GET", u+"/api/v1/agents", "", nil)
+	code, body = agentsCall(t, "GET", u+"/api/v1/agents", rootToken, nil)
 	if code != 200 || json.Unmarshal(body, &list) != nil || len(list.Tokens) != 1 || len(list.Connected) != 1 {
 		t.Errorf("list: %d %s", code, body)
 	}
 	if bytes.Contains(body, []byte(made.Token)) || bytes.Contains(body, []byte(agent.HashToken(made.Token))) {
 		t.Error("the list shows the token or its hash")
 	}
-	if code, body := agentsCall(t, "DELETE", u+"/api/v1/agents/builder-1", "", nil); code != 204 {
+	if code, body := agentsCall(t, "DELETE", u+"/api/v1/agents/builder-1", rootToken, nil); code != 204 {
 		t.Errorf("revoke: %d %s", code, body)
 	}
 	if code, _ := agentsCall(t, "POST", u+"/api/v1/agent/claim", made.Token, claim); code != 401 {
 		t.Errorf("claim with a revoked token: %d, want 401", code)
 	}
-	if code, _ := agentsCall(t, "DELETE", u+"/api/v1/agents/builder-1", "", nil); code != 404 {
+	if code, _ := agentsCall(t, "DELETE", u+"/api/v1/agents/builder-1", rootToken, nil); code != 404 {
 		t.Errorf("revoking twice: %d, want 404", code)
 	}
 }

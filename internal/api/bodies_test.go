@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -28,11 +27,12 @@ func readRequest(t testing.TB, path string) (method, target, body string) {
 
 var volatile = regexp.MustCompile(`"\d{4}-\d\d-\d\dT[0-9:.]+Z"`)
 
-func serve(h http.Handler, method, target, body string) *httptest.ResponseRecorder {
+// serve makes the request as user golden (secUsers), whose name the answers show.
+func serve(t testing.TB, e *secEnv, method, target, body string) *httptest.ResponseRecorder {
+	t.Helper()
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	req.Header.Set("X-Paved-User", "golden")
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	e.h.ServeHTTP(rec, withToken(req, e.token(t, "golden")))
 	return rec
 }
 
@@ -49,7 +49,7 @@ func TestRequestBodiesGolden(t *testing.T) {
 			t.Parallel()
 			e := newSecEnv(t) // each its own store: answers do not depend on order
 			method, target, body := readRequest(t, f)
-			rec := serve(e.h, method, target, body)
+			rec := serve(t, e, method, target, body)
 			got := strconv.Itoa(rec.Code) + "\n" + volatile.ReplaceAllString(rec.Body.String(), `"TIME"`)
 			golden := strings.TrimSuffix(f, ".req") + ".golden"
 			if *update {
@@ -90,7 +90,7 @@ func FuzzRequestBodies(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, r := range routes {
-			rec := serve(e.h, r[0], r[1], body)
+			rec := serve(t, e, r[0], r[1], body)
 			if rec.Code >= 500 {
 				t.Fatalf("%s %s with %q: %d %s", r[0], r[1], body, rec.Code, rec.Body)
 			}

@@ -36,7 +36,7 @@ func TestIdentityRoutesVerifyWithGoOIDC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(), Identity: iss})
+	srv, err := api.New(api.Config{Access: newAccess(t, st), Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: api.NewHub(), Identity: iss})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,8 @@ func TestPromoteRoutes(t *testing.T) {
 	t.Cleanup(func() { hs.Close(); st.Close() })
 
 	// acme/app is team shop's; ana (who wrote the change) and bo may approve into prod, zed
-	// is a developer who may not. Each acts with a token of their own.
+	// is a developer who may not, cy is prod's hotfix user. Each acts with a token of their
+	// own.
 	if err := st.RepoPut(ctx, trigger.Repo{FullName: "acme/app", CloneURL: "/nowhere", Team: "shop", Provider: "local", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +73,14 @@ func TestPromoteRoutes(t *testing.T) {
 	if _, err := acc.TeamAdd(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []string{"ana", "bo", "zed"} {
+	for _, u := range []string{"ana", "bo", "zed", "cy"} {
 		if _, err := acc.UserAdd(ctx, access.UserAddParams{Name: u}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := acc.MemberSet(ctx, "shop", u, access.Developer); err != nil {
 			t.Fatal(err)
 		}
-		if u != "zed" {
+		if u == "ana" || u == "bo" {
 			if _, err := acc.ApproverAdd(ctx, "shop", "prod", u); err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +186,8 @@ func TestPromoteRoutes(t *testing.T) {
 		t.Errorf("hotfix = %+v, want flagged, one approval, a follow-up note (no run creator here)", p)
 	}
 	var envs []promote.EnvironmentView
-	call("GET", "/api/v1/promotion/environments", "", nil, 200, &envs)
+	call("GET", "/api/v1/promotion/environments", "", nil, 401, nil)
+	call("GET", "/api/v1/promotion/environments", "zed", nil, 200, &envs)
 	if len(envs) != 3 || envs[0].Name != "dev" || envs[2].Name != "prod" || envs[1].Current == nil || envs[2].Target != "deploy" {
 		t.Errorf("promotion environments = %+v", envs)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/api"
 	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/egress"
@@ -28,11 +29,25 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // secEnv is the API with secrets, the audit log and the egress policy, behind the body
-// limits, as the server wires it.
+// limits, as the server wires it. Each user the tests act as has a token of their own
+// (tokens; "" is the server admin of rootToken): the audit log names a token's user.
 type secEnv struct {
-	t   *testing.T
-	url string
-	h   http.Handler
+	url    string
+	h      http.Handler
+	tokens map[string]string
+}
+
+// secUsers are the users of secEnv: the team they are in with the least role their
+// requests need, or a server admin (team ""). golden is one so that the golden answers are
+// the handlers' own (an unknown repo, an invalid team name), not the 404 the guard gives
+// anyone else for what is not theirs (TestAccessMatrix checks that).
+var secUsers = []struct {
+	name, team string
+	role       access.Role
+}{
+	{"ana", "payments", access.Admin}, {"ben", "payments", access.Admin},
+	{"carol", "t", access.Developer}, {"dan", "t", access.Admin},
+	{"golden", "", access.Admin},
 }
 
 func newSecEnv(t testing.TB) *secEnv {
@@ -64,7 +79,30 @@ func newSecEnv(t testing.TB) *secEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: hub,
+	acc := newAccess(t, st)
+	tokens := map[string]string{"": rootToken}
+	for _, team := range []string{"payments", "t"} {
+		if _, err := acc.TeamAdd(ctx, team); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range secUsers {
+		if _, err := acc.UserAdd(ctx, access.UserAddParams{Name: u.name, Admin: u.team == ""}); err != nil {
+			t.Fatal(err)
+		}
+		p := access.TokenCreateParams{User: u.name, Team: u.team, Role: u.role, AllTeams: u.team == ""}
+		if u.team != "" {
+			if _, err := acc.MemberSet(ctx, u.team, u.name, u.role); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, secret, err := acc.TokenCreate(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[u.name] = secret
+	}
+	srv, err := api.New(api.Config{Access: acc, Store: st, Scheduler: sched, Git: &trigger.Git{Dir: t.TempDir()}, Hub: hub,
 		Secrets: secrets, Audit: log, Egress: pol})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +110,17 @@ func newSecEnv(t testing.TB) *secEnv {
 	h := api.Limits(srv.Handler(), api.Timeouts{})
 	hs := httptest.NewServer(h)
 	t.Cleanup(func() { hs.Close(); sched.Stop(); st.Close() })
-	return &secEnv{url: hs.URL, h: h}
+	return &secEnv{url: hs.URL, h: h, tokens: tokens}
+}
+
+// token is the token user's requests carry.
+func (e *secEnv) token(t testing.TB, user string) string {
+	t.Helper()
+	tok, ok := e.tokens[user]
+	if !ok {
+		t.Fatalf("no token for user %q: add them to secUsers", user)
+	}
+	return tok
 }
 
 // call makes every HTTP call of this file: one place for an Authorization header later.
@@ -82,10 +130,7 @@ func (e *secEnv) call(t *testing.T, method, path, user string, body io.Reader, c
 	if contentLength >= 0 {
 		req.ContentLength = contentLength
 	}
-	if user != "" {
-		req.Header.Set(api.UserHeader, user)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(withToken(req, e.token(t, user)))
 	if err != nil {
 		t.Fatal(err)
 	}
