@@ -84,12 +84,18 @@ func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
 // bodyLimit is the most a request to path may send.
 func bodyLimit(path string) int64 {
 	switch {
-	case strings.HasPrefix(path, "/v2/"):
+	case isBlobTransfer(path):
 		return maxRegistryBody
 	case strings.HasPrefix(path, "/hooks/"):
 		return maxHookBody
 	}
 	return maxBody
+}
+
+// isBlobTransfer: registry uploads and downloads, and the artifacts agents move by digest
+// (internal/execute/agent), are as large and as slow as a build's outputs.
+func isBlobTransfer(path string) bool {
+	return strings.HasPrefix(path, "/v2/") || strings.HasPrefix(path, "/api/v1/agent/blobs/")
 }
 
 // Limits wraps h with the per-endpoint body limits and lifts the server's read and write
@@ -113,7 +119,7 @@ func Limits(h http.Handler, t Timeouts) http.Handler {
 		switch {
 		case wantsSSE(r):
 			_ = rc.SetWriteDeadline(time.Time{}) // a stream lasts as long as its run
-		case strings.HasPrefix(r.URL.Path, "/v2/"):
+		case isBlobTransfer(r.URL.Path):
 			_ = rc.SetReadDeadline(time.Now().Add(t.Upload))
 			_ = rc.SetWriteDeadline(time.Time{}) // a large blob to a slow client
 		}

@@ -283,3 +283,27 @@ func gitCmd(dir string, args ...string) ([]byte, error) {
 	cmd.Dir = dir
 	return cmd.CombinedOutput()
 }
+
+// Agents move build artifacts by digest: those uploads get the registry's limit, not the
+// API's 1 MiB; the rest of the agent protocol keeps the API's.
+func TestBodyLimitsLetAgentArtifactsThrough(t *testing.T) {
+	t.Parallel()
+	h := api.Limits(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}), api.Timeouts{})
+	big := strings.Repeat("x", 3<<20)
+	for path, want := range map[string]int{
+		"/api/v1/agent/blobs/sha256:" + strings.Repeat("a", 64): http.StatusNoContent,
+		"/api/v1/agent/claim": http.StatusRequestEntityTooLarge,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, path, strings.NewReader(big)))
+		if rec.Code != want {
+			t.Errorf("PUT %s with 3 MiB: %d %s, want %d", path, rec.Code, rec.Body, want)
+		}
+	}
+}

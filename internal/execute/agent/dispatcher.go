@@ -220,6 +220,8 @@ type agentKey struct{}
 func (d *Dispatcher) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// RFC 9110: a 401 names the scheme it wants.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="paved agents"`)
 		if !ok || tok == "" {
 			reply(w, http.StatusUnauthorized, map[string]string{"error": "agent token required: Authorization: Bearer TOKEN (paved agent token create NAME)"})
 			return
