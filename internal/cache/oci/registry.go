@@ -73,8 +73,11 @@ func New(cfg Config) (*Registry, error) {
 			return nil, fmt.Errorf("oci: make the registry directory: %w", err)
 		}
 	}
-	b := &diskBlobs{dir: filepath.Join(cfg.Dir, "blobs")}
+	b := &diskBlobs{dir: filepath.Join(cfg.Dir, "blobs"), repos: filepath.Join(cfg.Dir, "repositories")}
 	r := &Registry{cfg: cfg, blobs: b}
+	if err := r.linkExisting(); err != nil {
+		return nil, err
+	}
 	r.upload = registry.New(
 		registry.WithBlobHandler(b),
 		registry.Logger(slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)),
@@ -172,13 +175,17 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) error {
 		}
 		return r.referrers(w, req, repo, el[n-1])
 	case n >= 4 && el[n-3] == "blobs" && el[n-2] == "uploads":
-		if _, err := name(3); err != nil {
+		repo, err := name(3)
+		if err != nil {
 			return err
 		}
+		req = req.WithContext(withRepo(req.Context(), repo))
 	case n >= 3 && el[n-2] == "blobs":
-		if _, err := name(2); err != nil {
+		repo, err := name(2)
+		if err != nil {
 			return err
 		}
+		req = req.WithContext(withRepo(req.Context(), repo))
 		if req.Method == http.MethodDelete {
 			return errf(http.StatusMethodNotAllowed, "UNSUPPORTED",
 				"paved's registry does not delete blobs: immutable tags and digests must keep resolving")
@@ -368,7 +375,7 @@ func (r *Registry) checkReferences(repo string, mt types.MediaType, body []byte)
 				continue
 			}
 			if _, err := r.blobs.Stat(context.Background(), repo, d.Digest); err != nil {
-				return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "blob %s (%s) is not in the registry: push the blobs before the manifest", d.Digest, d.MediaType)
+				return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "blob %s (%s) is not in %s: push the blobs to this repository before the manifest", d.Digest, d.MediaType, repo)
 			}
 		}
 	case mt.IsIndex():

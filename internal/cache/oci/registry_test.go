@@ -358,3 +358,75 @@ func TestReferrers(t *testing.T) {
 		t.Fatalf("referrers = %+v, want the SBOM %s", im.Manifests, h)
 	}
 }
+
+// A blob is served only in the repositories it was pushed to: knowing the digest of another
+// repository's (another team's) layer does not read it, nor lets a manifest claim it.
+func TestBlobsStayInTheirRepository(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := newRegistry(t, dir)
+	img := randomImage(t)
+	if err := remote.Write(r.ref(t, "red/app:v1"), img); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, err := layers[0].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func(repo string) int {
+		resp, err := http.Get(r.srv.URL + "/v2/" + repo + "/blobs/" + ld.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("red/app"); got != http.StatusOK {
+		t.Fatalf("GET the layer in the repository it was pushed to: %d", got)
+	}
+	if got := status("blue/app"); got != http.StatusNotFound {
+		t.Fatalf("GET red's layer through blue/app: %d, want 404", got)
+	}
+	// A manifest in blue naming red's blobs is refused: they are not in blue.
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, _ := img.MediaType()
+	req, _ := http.NewRequest(http.MethodPut, r.srv.URL+"/v2/blue/app/manifests/v1", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", string(mt))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "MANIFEST_BLOB_UNKNOWN") {
+		t.Fatalf("manifest in blue over red's blobs: %d %s", resp.StatusCode, body)
+	}
+	// Pushing the same image to blue stores nothing twice and makes it blue's too.
+	if err := remote.Write(r.ref(t, "blue/app:v1"), img); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("blue/app"); got != http.StatusOK {
+		t.Fatalf("GET the layer after blue pushed it too: %d", got)
+	}
+
+	// A registry written before blobs had links serves its own layers after an upgrade.
+	if err := os.RemoveAll(filepath.Join(dir, "repositories", "red", "app", "_layers")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "repositories", ".layer-links-v1")); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newRegistry(t, dir)
+	got, err := remote.Image(r2.ref(t, "red/app:v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameLayers(t, img, got)
+}

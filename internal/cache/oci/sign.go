@@ -90,6 +90,9 @@ func (r *Registry) attachSignature(host, repo string, h v1.Hash) error {
 		if err := r.blobs.write(b.h, b.body); err != nil {
 			return err
 		}
+		if err := r.blobs.link(repo, b.h); err != nil {
+			return err
+		}
 	}
 	if err := writeOnce(r.revisionPath(repo, mh), []byte(types.OCIManifestSchema1)); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
