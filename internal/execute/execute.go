@@ -61,6 +61,25 @@ type Job struct {
 	// executor computes the key (it has the workspace the key files are in). An executor
 	// without a store ignores them. Trouble with the cache never fails the stage.
 	Caches []Cache
+	// Image is the stage's container image (the pipeline's image:) for container
+	// executors; the local executor ignores it.
+	Image string
+	// Resources are the stage's CPU and memory for container executors.
+	Resources Resources
+	// Team owns the run: container executors run its stages in the team's namespace.
+	Team string
+	// SecretEnv names the keys of Env whose values are secrets: container executors hand
+	// them over through the platform's secret store, never in the pod spec.
+	SecretEnv []string
+}
+
+// Resources are requests and limits in Kubernetes quantity syntax ("500m", "1Gi"); empty
+// means none.
+type Resources struct {
+	CPURequest    string
+	CPULimit      string
+	MemoryRequest string
+	MemoryLimit   string
 }
 
 // Cache is one dependency cache of a stage (the pipeline's cache:), with its scopes resolved.
