@@ -53,10 +53,13 @@ type Stage struct {
 	Uses      string        `json:"uses,omitempty"` // a built-in stage kind such as gate/secrets
 	// With configures a uses: stage: each key (from Options.KindKeys) holds its values, a
 	// scalar being a list of one, as written.
-	With    map[string][]string `json:"with,omitempty"`
-	Deploy  *Deploy             `json:"deploy,omitempty"`
-	Image   string              `json:"image,omitempty"` // for container executors; the local executor ignores it
-	Reports *Reports            `json:"reports,omitempty"`
+	With   map[string][]string `json:"with,omitempty"`
+	Deploy *Deploy             `json:"deploy,omitempty"`
+	Image  string              `json:"image,omitempty"` // for container executors; the local executor ignores it
+	// Resources are the stage's CPU and memory requests and limits, for container executors
+	// (the Kubernetes executor); the local executor ignores them.
+	Resources *Resources `json:"resources,omitempty"`
+	Reports   *Reports   `json:"reports,omitempty"`
 	// Phase is what the stage does for the run's phase: build, test, deploy or verify.
 	// Set with `phase:`; otherwise deploy for deploy stages, test for uses: gate/* and for
 	// names containing test, lint, check, scan or vet, build for the rest.
@@ -149,6 +152,10 @@ type Deploy struct {
 	Analysis  *DeployAnalysis `json:"analysis,omitempty"`
 	Smoke     []DeploySmoke   `json:"smoke,omitempty"`
 	SLOWindow string          `json:"slo_window,omitempty"`
+
+	// Target is local (default) or kubernetes; Kubernetes says where, for kubernetes.
+	Target     string            `json:"target,omitempty"`
+	Kubernetes *DeployKubernetes `json:"kubernetes,omitempty"`
 }
 
 // DeployProbe is an HTTP probe of a replica, as in Kubernetes.
@@ -183,6 +190,23 @@ type DeploySmoke struct {
 	Path   string `json:"path"`
 	Status int    `json:"status,omitempty"`
 	Body   string `json:"body,omitempty"`
+}
+
+// Resources are Kubernetes quantities ("500m", "2", "512Mi"); empty means none.
+type Resources struct {
+	CPU         string `json:"cpu,omitempty"`          // request
+	Memory      string `json:"memory,omitempty"`       // request
+	CPULimit    string `json:"cpu_limit,omitempty"`    // default: none
+	MemoryLimit string `json:"memory_limit,omitempty"` // default: none
+}
+
+// DeployKubernetes is where a deployment with target kubernetes goes (docs/kubernetes.md).
+type DeployKubernetes struct {
+	Context       string `json:"context,omitempty"` // kubeconfig context, or in-cluster
+	Namespace     string `json:"namespace,omitempty"`
+	Kubeconfig    string `json:"kubeconfig,omitempty"`
+	Image         string `json:"image,omitempty"`
+	ContainerPort int    `json:"container_port,omitempty"`
 }
 
 // Reports names files a stage produces for paved to read (test results, coverage).

@@ -60,6 +60,9 @@ import (
 //	stages.*.cache[].paths           list of globs, required      relative, no ".."
 //	stages.*.cache[].restore_keys    list of strings              none
 //	stages.*.image                   string                       none (container executors only)
+//	stages.*.resources.cpu|memory|cpu_limit|memory_limit  quantity (500m, 1Gi)  none (container executors only)
+//	stages.*.deploy.target           local | kubernetes           local
+//	stages.*.deploy.kubernetes       map, see deployKubernetesKeys   docs/kubernetes.md
 //	stages.*.reports.junit|coverage  glob                         relative, no ".."
 //	stages.*.phase                   build|test|deploy|verify     derived, see Stage.Phase
 
@@ -69,15 +72,18 @@ var (
 	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore", "labels"}
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
-		"with", "when", "matrix", "artifacts", "cache", "image", "reports", "phase"}
+		"with", "when", "matrix", "artifacts", "cache", "image", "resources", "reports", "phase"}
 	stepKeys   = []string{"name", "run"}
 	whenKeys   = []string{"branches", "events", "paths"}
 	cacheKeys  = []string{"key", "key_files", "paths", "restore_keys"}
 	deployKeys = []string{"environment", "strategy", "artifact", "replicas", "port", "args", "env", "startup",
 		"readiness", "liveness", "readiness_timeout", "drain", "max_surge", "max_unavailable", "steps", "pause",
-		"preview_port", "keep_warm", "analysis", "smoke", "slo_window"}
-	deployProbeKeys    = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
-	deployAnalysisKeys = []string{"interval", "count", "failure_limit", "consecutive_error_limit", "min_samples",
+		"preview_port", "keep_warm", "analysis", "smoke", "slo_window", "target", "kubernetes"}
+	resourcesKeys        = []string{"cpu", "memory", "cpu_limit", "memory_limit"}
+	deployKubernetesKeys = []string{"context", "namespace", "kubeconfig", "image", "container_port"}
+	targets              = []string{"local", "kubernetes"}
+	deployProbeKeys      = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
+	deployAnalysisKeys   = []string{"interval", "count", "failure_limit", "consecutive_error_limit", "min_samples",
 		"inconclusive_timeout", "max_error_rate", "max_p99_increase", "p99_slack", "max_restarts", "memory_limit",
 		"source", "prometheus"}
 	deploySmokeKeys      = []string{"path", "status", "body"}

@@ -95,6 +95,8 @@ func (c *compiler) stage(f field, index int, d *draft) *rawStage {
 			r.st.Cache = c.caches(e.val, where)
 		case "image":
 			r.st.Image, _ = c.str(e.val, "image")
+		case "resources":
+			r.st.Resources = c.resources(e.val, where)
 		case "reports":
 			r.st.Reports = c.reports(e.val, where)
 		case "phase":
