@@ -21,6 +21,9 @@ import (
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
+	deploykube "github.com/paved/paved/internal/deploy/kube"
+	"github.com/paved/paved/internal/execute"
+	kubeexec "github.com/paved/paved/internal/execute/kube"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/promote"
@@ -56,6 +59,8 @@ type serverOptions struct {
 	cpuHourPrice float64
 	// environments is the promotion config file (docs/promote.md); "" means no promotion.
 	environments string
+	// kube selects and configures the Kubernetes executor (docs/kubernetes.md).
+	kube kubeOptions
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -86,6 +91,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.alertWebhooks, "alert-webhook", nil, "URL that gets alert notifications as Slack-compatible JSON (repeatable)")
 	cmd.Flags().Float64Var(&o.cpuHourPrice, "cpu-hour-price", insight.DefaultCPUHourPrice, "price of one CPU-hour of stages, for GET /api/v1/insights/cost")
 	cmd.Flags().StringVar(&o.environments, "environments", envOr("PAVED_ENVIRONMENTS", ""), "YAML file of the promotion path: environments, soak, approvals (docs/promote.md; env PAVED_ENVIRONMENTS)")
+	o.kube.flags(cmd)
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -131,9 +137,12 @@ func openStore(ctx context.Context, database, data string) (serverStore, error) 
 
 // server is a running paved server: store, executor, scheduler and HTTP API.
 type server struct {
-	URL     string
-	store   serverStore
-	sched   *schedule.Scheduler
+	URL   string
+	store serverStore
+	sched *schedule.Scheduler
+	// detach lets the executor's stages outlive the server (Kubernetes pods are re-attached
+	// to after a restart); a no-op for the local executor.
+	detach  func()
 	deploy  *deploy.Controller
 	inbox   *inbox.Inbox
 	alerts  *insight.Alerter
@@ -198,10 +207,21 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
-	ex, err := local.New(local.Config{
-		Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Cache: depCache,
-		Artifacts: artifacts, Logger: logger,
-	})
+	var ex execute.Executor
+	detach := func() {}
+	if o.kube.executor == "kubernetes" {
+		var kex *kubeexec.Executor
+		if kex, err = o.kube.executorFor(logger); err == nil {
+			ex, detach = kex, kex.Close
+		}
+	} else if o.kube.executor != "local" {
+		err = fmt.Errorf("--executor %q: use local or kubernetes", o.kube.executor)
+	} else {
+		ex, err = local.New(local.Config{
+			Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Cache: depCache,
+			Artifacts: artifacts, Logger: logger,
+		})
+	}
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -213,8 +233,9 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	kubeTarget := deploykube.New(deploykube.Config{Logger: logger})
 	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger,
-		Verify: supply.verify})
+		Verify: supply.verify, Kubernetes: kubeTarget.DeployFunc})
 	if err == nil {
 		err = deployer.Start(ctx)
 	}
@@ -350,7 +371,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	s := &server{
 		URL:   "http://" + ln.Addr().String(),
-		store: st, sched: sched, deploy: deployer, inbox: ib, done: make(chan error, 1),
+		store: st, sched: sched, detach: detach, deploy: deployer, inbox: ib, done: make(chan error, 1),
 		http: &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second},
 	}
 	// Before serving: Add needs a started inbox, and Start takes up what a previous
@@ -389,6 +410,7 @@ func (s *server) shutdown() {
 	if s.promote != nil {
 		s.promote.Stop() // before the deploy controller: it ends the promotions' deployments
 	}
+	s.detach() // before the scheduler stops: its stages' pods keep running
 	s.sched.Stop()
 	s.deploy.Stop() // after the scheduler: no deploy stage runs any more
 	if s.tracer != nil {

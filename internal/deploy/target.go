@@ -2,10 +2,14 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/paved/paved/internal/run"
+	"github.com/paved/paved/internal/store"
 )
 
 // Targets. The local target is the Controller's own; the others (package deploy/kube)
@@ -98,4 +102,31 @@ func (s *Spec) defaultsTarget() error {
 		return fmt.Errorf("deploy: target %q: use local or kubernetes", s.Target)
 	}
 	return nil
+}
+
+// deployKubernetes records a deployment to a kubernetes target and hands it to
+// Config.Kubernetes: the cluster, not this controller, owns its replicas.
+func (c *Controller) deployKubernetes(ctx context.Context, req Request, spec Spec, rep Reporter) (store.Deployment, error) {
+	if c.cfg.Kubernetes == nil {
+		return store.Deployment{}, fmt.Errorf("%w: environment %s has target kubernetes, which this server does not drive", ErrBadRequest, spec.Environment)
+	}
+	cfg, hash := spec.Hash()
+	rec := store.Deployment{
+		ID: "dep-" + uuid.NewString()[:13], Environment: spec.Environment, Strategy: spec.Strategy,
+		Artifact: req.Artifact, Version: version(req.Artifact), Config: cfg, ConfigHash: hash,
+		RunID: req.RunID, Stage: req.Stage, Repo: req.Repo, SHA: req.SHA, TriggeredBy: req.TriggeredBy, RollbackOf: req.RollbackOf,
+		Outcome: store.DeploymentInProgress, StartedAt: c.cfg.Now(),
+	}
+	if err := c.cfg.History.DeploymentAppend(ctx, rec); err != nil {
+		return rec, fmt.Errorf("deploy: record deployment: %w", err)
+	}
+	outcome, reason, err := c.cfg.Kubernetes(ctx, rec.ID, spec, req.Artifact, rep)
+	if err != nil {
+		outcome, reason = store.DeploymentFailed, err.Error()
+	}
+	rec.Outcome, rec.Reason, rec.FinishedAt = outcome, reason, c.cfg.Now()
+	if ferr := c.cfg.History.DeploymentFinish(context.WithoutCancel(ctx), store.DeploymentFinishParams{ID: rec.ID, Outcome: outcome, Reason: reason, FinishedAt: rec.FinishedAt}); ferr != nil {
+		return rec, errors.Join(err, fmt.Errorf("deploy: record outcome: %w", ferr))
+	}
+	return rec, err
 }

@@ -467,3 +467,9 @@ func dnsName(s string) string {
 	}
 	return out
 }
+
+// DeployFunc is Deploy in the shape of deploy.Config.Kubernetes.
+func (t *Target) DeployFunc(ctx context.Context, id string, spec deploy.Spec, artifact string, rep deploy.Reporter) (string, string, error) {
+	res, err := t.Deploy(ctx, Request{ID: id, Spec: spec, Artifact: artifact}, rep)
+	return res.Outcome, res.Reason, err
+}
