@@ -354,8 +354,9 @@ func (d *deployment) canaryRollback(ctx context.Context, step int, deciding run.
 }
 
 func (d *deployment) deleteDeployment(ctx context.Context, name string) error {
-	fg := metav1.DeletePropagationForeground
-	err := d.c.AppsV1().Deployments(d.ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg})
+	// In the background: the garbage collector removes its ReplicaSets and pods.
+	bg := metav1.DeletePropagationBackground
+	err := d.c.AppsV1().Deployments(d.ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("kube: delete deployment %s/%s: %w", d.ns, name, err)
 	}

@@ -171,13 +171,14 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	lctx, stopLogs := context.WithCancel(ctx)
 	defer stopLogs()
 	steps := &stepTracker{obs: obs, n: len(job.Steps)}
-	logsDone := make(chan struct{})
+	logsDone, podDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(logsDone)
-		e.followLogs(lctx, ns, pod.Name, steps)
+		e.followLogs(lctx, ns, pod.Name, steps, podDone)
 	}()
 
 	final, err := e.waitEnd(ctx, ns, pod.Name)
+	close(podDone)
 	if err != nil {
 		stopLogs()
 		<-logsDone
@@ -189,7 +190,7 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	// The log may still be draining: give it a moment, then stop following.
 	select {
 	case <-logsDone:
-	case <-time.After(5 * time.Second):
+	case <-time.After(3 * time.Second):
 		stopLogs()
 		<-logsDone
 	}
@@ -232,7 +233,7 @@ func (e *Executor) create(ctx context.Context, ns string, job execute.Job) (*cor
 	if err != nil {
 		return nil, err
 	}
-	pod, err := e.cfg.Client.CoreV1().Pods(ns).Create(ctx, spec, metav1.CreateOptions{})
+	pod, err := e.createPod(ctx, ns, spec)
 	if err != nil {
 		_ = secrets.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
 		return nil, fmt.Errorf("kube: create pod %s/%s: %w", ns, name, err)
@@ -247,6 +248,27 @@ func (e *Executor) create(ctx context.Context, ns string, job execute.Job) (*cor
 		e.cfg.Logger.Warn("kube: own the stage's secret by its pod", "secret", ns+"/"+name, "err", err)
 	}
 	return pod, nil
+}
+
+// createPod creates the pod, retrying for a while what a namespace just made refuses: its
+// default service account and its quota's status come from controllers, a moment later.
+func (e *Executor) createPod(ctx context.Context, ns string, spec *corev1.Pod) (*corev1.Pod, error) {
+	ctx2, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pod, err := e.cfg.Client.CoreV1().Pods(ns).Create(ctx2, spec, metav1.CreateOptions{})
+		if err == nil || !apierrors.IsForbidden(err) ||
+			!(strings.Contains(err.Error(), "serviceaccount") || strings.Contains(err.Error(), "status unknown for quota")) {
+			return pod, err
+		}
+		select {
+		case <-ctx2.Done():
+			return nil, err
+		case <-t.C:
+		}
+	}
 }
 
 // PodName is the attempt's pod name: readable, unique per run, stage and attempt.
@@ -420,6 +442,18 @@ func (e *Executor) ensureNamespace(ctx context.Context, ns, team string) error {
 	if _, err := c.ResourceQuotas(ns).Create(ctx, q, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kube: create resource quota in %s: %w", ns, err)
 	}
+	// A quota on requests refuses containers without them: the LimitRange gives the
+	// containers of stages without resources: (and the init container) a default.
+	lr := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "paved"}, Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+		Type: corev1.LimitTypeContainer,
+		DefaultRequest: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("100m"),
+			corev1.ResourceMemory: resource.MustParse("256Mi"),
+		},
+	}}}}
+	if _, err := c.LimitRanges(ns).Create(ctx, lr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kube: create limit range in %s: %w", ns, err)
+	}
 	e.nsDone[ns] = true
 	return nil
 }
@@ -474,11 +508,17 @@ func (e *Executor) waitEnd(ctx context.Context, ns, name string) (*corev1.Pod, e
 // followLogs streams the stage container's log into steps until it ends or ctx is done.
 // A pod with no log (not started yet) is retried every second; where there is none at all
 // (kwok's fake nodes) the steps are reported from the exit status alone.
-func (e *Executor) followLogs(ctx context.Context, ns, name string, steps *stepTracker) {
+func (e *Executor) followLogs(ctx context.Context, ns, name string, steps *stepTracker, podDone <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var since *metav1.Time
 	for {
+		ended := false
+		select {
+		case <-podDone:
+			ended = true // this is the last try: the container's log is complete
+		default:
+		}
 		rc, err := e.cfg.Client.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{Container: "stage", Follow: true, SinceTime: since}).Stream(ctx)
 		if err == nil {
 			steps.read(rc)
@@ -486,9 +526,13 @@ func (e *Executor) followLogs(ctx context.Context, ns, name string, steps *stepT
 			now := metav1.Now()
 			since = &now
 		}
+		if ended {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-podDone:
 		case <-t.C:
 		}
 	}

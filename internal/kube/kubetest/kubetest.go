@@ -141,7 +141,6 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--service-account-signing-key-file="+c.path("sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--enable-priority-and-fairness=false",
-		"--storage-media-type=application/json",
 		"--v=0"); err != nil {
 		return nil, err
 	}
@@ -155,8 +154,6 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--service-account-private-key-file="+c.path("sa.key"),
 		"--root-ca-file="+c.path("certs", "apiserver.crt"),
 		"--use-service-account-credentials=false",
-		// Pods never really run: no need for the garbage of a real cluster's controllers.
-		"--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-persistentvolume-binder,-attachdetach",
 		"--v=0"); err != nil {
 		return nil, err
 	}
@@ -168,7 +165,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.start("kwok", filepath.Join(o.Bin, "kwok"),
 		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=10.244.0.1/24", "--node-ip=10.244.0.1"); err != nil {
+		"--cidr=10.244.0.1/24", "--node-ip=10.244.0.1", "--node-port=0"); err != nil {
 		return nil, err
 	}
 	if c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
