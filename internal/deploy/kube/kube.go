@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/run"
@@ -264,7 +265,16 @@ func (d *deployment) podTemplate(selector map[string]string) corev1.PodTemplateS
 
 // apply creates the Deployment or replaces its replicas and pod template, keeping what
 // else is there (its status, its revision history).
-func (d *deployment) apply(ctx context.Context, want *appsv1.Deployment) (*appsv1.Deployment, error) {
+func (d *deployment) apply(ctx context.Context, want *appsv1.Deployment) (out *appsv1.Deployment, err error) {
+	// The controllers write the object too: a conflict means read it again and retry.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		out, err = d.applyOnce(ctx, want)
+		return err
+	})
+	return out, err
+}
+
+func (d *deployment) applyOnce(ctx context.Context, want *appsv1.Deployment) (*appsv1.Deployment, error) {
 	cur, err := d.c.AppsV1().Deployments(d.ns).Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		out, err := d.c.AppsV1().Deployments(d.ns).Create(ctx, want, metav1.CreateOptions{})
@@ -290,6 +300,10 @@ func (d *deployment) apply(ctx context.Context, want *appsv1.Deployment) (*appsv
 
 // scale sets a Deployment's replicas.
 func (d *deployment) scale(ctx context.Context, name string, n int32) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return d.scaleOnce(ctx, name, n) })
+}
+
+func (d *deployment) scaleOnce(ctx context.Context, name string, n int32) error {
 	s, err := d.c.AppsV1().Deployments(d.ns).GetScale(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("kube: scale deployment %s/%s: %w", d.ns, name, err)
@@ -320,6 +334,10 @@ func (d *deployment) deployment(name string, replicas int32, selector map[string
 
 // service creates or updates a Service named name selecting selector.
 func (d *deployment) service(ctx context.Context, name string, selector map[string]string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return d.serviceOnce(ctx, name, selector) })
+}
+
+func (d *deployment) serviceOnce(ctx context.Context, name string, selector map[string]string) error {
 	port := int32(d.spec.Kubernetes.ContainerPort)
 	want := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: d.labels()},

@@ -3,6 +3,7 @@ package kube_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -152,6 +153,9 @@ func (r *recorder) text() string {
 	}
 	for _, e := range r.events {
 		fmt.Fprintf(&b, "%s %+v\n", e.Type, *e.Deployment)
+		if a := e.Deployment.Analysis; a != nil {
+			fmt.Fprintf(&b, "  analysis %+v\n", *a)
+		}
 	}
 	return b.String()
 }
@@ -355,6 +359,16 @@ func newFeeder(t *testing.T) *feeder {
 			f.set(env, tr, 0)
 		}
 	}
+	// A new Prometheus scrapes a moment after it is ready: wait for the feed's first samples.
+	waitFor(t, "prometheus has the feed's samples", func() bool {
+		resp, err := http.Get(f.promURL + "/api/v1/query?query=count(paved_deploy_requests_total)")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `"value"`)
+	})
 	return f
 }
 

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/deploy/local"
@@ -61,9 +62,17 @@ func (d *deployment) rolling(ctx context.Context) (Result, error) {
 	if err := d.event(run.RollbackStarted, func(x *run.Deployment) { x.Phase, x.Reason = "rolling_back", reason }); err != nil {
 		return Result{}, err
 	}
-	dep.Spec.Template = *prev
 	start = d.t.cfg.Now()
-	if _, err := d.c.AppsV1().Deployments(d.ns).Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := d.c.AppsV1().Deployments(d.ns).Get(ctx, d.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		dep.Spec.Template = *prev
+		_, err = d.c.AppsV1().Deployments(d.ns).Update(ctx, dep, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return Result{}, fmt.Errorf("kube: roll back deployment %s/%s: %w", d.ns, d.name, err)
 	}
 	if err := d.waitRollout(ctx, d.name, start, false); err != nil {
@@ -163,19 +172,23 @@ func (d *deployment) scaleDownLater(name string) {
 	d.es.scaleDown = time.AfterFunc(d.spec.KeepWarm, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s, err := c.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			s.Spec.Replicas = 0
-			_, err = c.AppsV1().Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
-		}
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			s, err := c.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+			if err == nil {
+				s.Spec.Replicas = 0
+				_, err = c.AppsV1().Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+			}
+			return err
+		})
 		if err != nil {
 			logger.Warn("kube: scale down the old blue-green slot", "deployment", ns+"/"+name, "err", err)
 		}
 	})
 }
 
-// verifyAfterSwitch measures the new slot for the analysis' count of intervals (the SLO
-// window when set) with the Prometheus source: an error rate above max_error_rate fails it.
+// verifyAfterSwitch measures the new slot until the analysis' count of intervals (the SLO
+// window when set) passed, with the Prometheus source: an error rate above max_error_rate
+// fails it; an interval with fewer than min_samples requests does not count.
 // Without a Prometheus source there is nothing to measure and it passes.
 func (d *deployment) verifyAfterSwitch(ctx context.Context) (bool, run.Analysis, error) {
 	a := d.spec.Analysis
@@ -193,8 +206,9 @@ func (d *deployment) verifyAfterSwitch(ctx context.Context) (bool, run.Analysis,
 	}
 	t := time.NewTicker(a.Interval)
 	defer t.Stop()
-	errs := 0
-	for i := 1; i <= n; i++ {
+	errs, passes := 0, 0
+	var pausedSince time.Time
+	for i := 1; passes < n; i++ {
 		select {
 		case <-ctx.Done():
 			return false, run.Analysis{}, ctx.Err()
@@ -210,13 +224,26 @@ func (d *deployment) verifyAfterSwitch(ctx context.Context) (bool, run.Analysis,
 				m.Outcome, m.Reason = run.AnalysisFail, fmt.Sprintf("%d metric errors in a row: %v", errs, err)
 				return false, m, nil
 			}
-		case s.Requests > 0 && s.ErrorRate > a.MaxErrorRate:
+		case s.Requests < int64(a.MinSamples):
+			// Never judged good on no data: the window stays open, up to inconclusive_timeout.
+			errs = 0
+			m.Outcome = run.AnalysisInconclusive
+			m.Reason = fmt.Sprintf("too little traffic: %d requests, %d needed", s.Requests, a.MinSamples)
+			now := d.t.cfg.Now()
+			if pausedSince.IsZero() {
+				pausedSince = now
+			} else if now.Sub(pausedSince) > a.InconclusiveTimeout {
+				m.Outcome = run.AnalysisFail
+				m.Reason = fmt.Sprintf("inconclusive for more than %s (%s); not keeping it on no data", a.InconclusiveTimeout, m.Reason)
+				return false, m, nil
+			}
+		case s.ErrorRate > a.MaxErrorRate:
 			m.Outcome = run.AnalysisFail
 			m.Reason = fmt.Sprintf("error_rate %g > %g after the switch", round(s.ErrorRate), a.MaxErrorRate)
 			m.Metrics = []run.MetricValue{{Name: "error_rate", Value: round(s.ErrorRate), Threshold: a.MaxErrorRate, Outcome: run.AnalysisFail}}
 			return false, m, nil
 		default:
-			errs = 0
+			errs, passes, pausedSince = 0, passes+1, time.Time{}
 			m.Outcome = run.AnalysisPass
 			m.Metrics = []run.MetricValue{{Name: "error_rate", Value: round(s.ErrorRate), Threshold: a.MaxErrorRate, Outcome: run.AnalysisPass},
 				{Name: "requests", Value: float64(s.Requests), Outcome: run.AnalysisPass}}
