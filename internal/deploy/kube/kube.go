@@ -379,14 +379,24 @@ func (d *deployment) waitRollout(ctx context.Context, name string, since time.Ti
 			return d.c.AppsV1().Deployments(d.ns).Watch(ctx, o)
 		},
 	}
+	// The watch's first list may come from the apiserver's cache, older than our last
+	// write: a quorum read says which generation the rollout must have observed.
+	cur, err := d.c.AppsV1().Deployments(d.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("kube: get deployment %s/%s: %w", d.ns, name, err)
+	}
+	minGen := cur.Generation
 	cutoff := since.Truncate(time.Second)
-	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(e watch.Event) (bool, error) {
+	_, err = watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(e watch.Event) (bool, error) {
 		dep, ok := e.Object.(*appsv1.Deployment)
 		if !ok {
 			return false, nil
 		}
 		if e.Type == watch.Deleted {
 			return false, fmt.Errorf("kube: deployment %s/%s deleted during its rollout", d.ns, name)
+		}
+		if dep.Generation < minGen {
+			return false, nil
 		}
 		return rolloutDone(dep, cutoff, deadline)
 	})
