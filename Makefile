@@ -4,9 +4,9 @@ export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 GO ?= go
 
-.PHONY: test deps check unit race build bench fuzz ui ui-build
+.PHONY: test deps check unit race build bench fuzz ui ui-build kube-bins test-kube
 
-test: deps check unit race ui
+test: deps check unit race kube-bins test-kube ui
 
 # Tools the tests need. Without root we cannot install; the sandbox tests then fall back to
 # the process-group mode and say so.
@@ -29,11 +29,24 @@ check:
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The Kubernetes packages need the control plane of tools/k8stest: test-kube runs them.
+KUBE_PKGS := ./internal/kube/... ./internal/execute/kube/... ./internal/deploy/kube/...
+
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/internal/kube' -e '/internal/execute/kube' -e '/internal/deploy/kube')
+
+# The test control plane (kube-apiserver, controller-manager, scheduler, etcd) and kwok, built
+# from the Go module proxy into a cache keyed on tools/k8stest/go.sum: 5-10 min of CPU the
+# first time, nothing after.
+kube-bins:
+	@tools/k8stest/build.sh >/dev/null
+
+# The executor and deploy target against a real API server (also under the race detector).
+test-kube: kube-bins
+	PAVED_K8STEST_BIN=$$(tools/k8stest/build.sh) $(GO) test -race -count=1 $(KUBE_PKGS)
 
 race:
-	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/... ./internal/gate/secrets/... ./internal/gate/sign/... ./internal/deploy/... ./internal/insight/... ./internal/secret/... ./internal/audit/... ./internal/egress/...
+	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/... ./internal/gate/secrets/... ./internal/gate/sign/... $$($(GO) list ./internal/deploy/... | grep -v /kube) ./internal/insight/... ./internal/secret/... ./internal/audit/... ./internal/egress/...
 
 build:
 	$(GO) build -o bin/paved ./cmd/paved
@@ -61,6 +74,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzMask -fuzztime=10s ./internal/schedule
 	$(GO) test -run='^$$' -fuzz=FuzzParseKeyFile -fuzztime=10s ./internal/secret
 	$(GO) test -run='^$$' -fuzz=FuzzCheckURL -fuzztime=10s ./internal/egress
+	$(GO) test -run='^$$' -fuzz=FuzzStepLog -fuzztime=15s ./internal/execute/kube
 
 # The web UI (web/): its unit tests (vitest) and the end-to-end test in headless Chromium
 # against a real paved server (node --test web/e2e). Installs Debian's chromium and web/'s

@@ -24,9 +24,11 @@ import (
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/cache/oci"
 	"github.com/paved/paved/internal/deploy"
+	deploykube "github.com/paved/paved/internal/deploy/kube"
 	"github.com/paved/paved/internal/egress"
 	"github.com/paved/paved/internal/execute"
 	"github.com/paved/paved/internal/execute/agent"
+	kubeexec "github.com/paved/paved/internal/execute/kube"
 	"github.com/paved/paved/internal/execute/local"
 	"github.com/paved/paved/internal/forge"
 	"github.com/paved/paved/internal/identity"
@@ -88,6 +90,8 @@ type serverOptions struct {
 	lease, agentLease time.Duration
 	// agentRetries is how often a stage whose agent was lost runs again (0: never).
 	agentRetries int
+	// kube selects and configures the Kubernetes executor (docs/kubernetes.md).
+	kube kubeOptions
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -125,10 +129,11 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	o.bootstrapToken = os.Getenv("PAVED_BOOTSTRAP_TOKEN")
 	cmd.Flags().StringVar(&o.externalURL, "external-url", envOr("PAVED_EXTERNAL_URL", ""), "URL users and forges reach this server at: links in commit statuses and PR comments, the workload identity issuer (env PAVED_EXTERNAL_URL; default http://ADDR)")
 	cmd.Flags().BoolVar(&o.forgeRunOnly, "forge-run-status-only", false, "report one commit status per run to the forge, none per stage (docs/forge.md)")
-	cmd.Flags().StringVar(&o.executor, "executor", "local", "where stages run: local (this server's sandbox; stages with runs_on on agents) or agents (every stage on a paved agent)")
+	cmd.Flags().StringVar(&o.executor, "executor", "local", "where stages run: local (this server's sandbox), agents (every stage on a paved agent) or kubernetes (one pod per stage); stages with runs_on always go to agents")
 	cmd.Flags().DurationVar(&o.lease, "lease", 15*time.Second, "with PostgreSQL: how long a server's hold on a run lasts without renewal; the runs of a dead server move to the others after it")
 	cmd.Flags().DurationVar(&o.agentLease, "agent-lease", 0, "how long an agent keeps a job without a heartbeat (default 2/3 of --lease)")
 	cmd.Flags().IntVar(&o.agentRetries, "agent-retries", 2, "how many times a stage whose agent was lost runs again on another (reason agent_lost); 0: never")
+	o.kube.flags(cmd)
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -172,9 +177,12 @@ func openStore(ctx context.Context, database, data string) (serverStore, error) 
 
 // server is a running paved server: store, executor, scheduler and HTTP API.
 type server struct {
-	URL     string
-	store   serverStore
-	sched   *schedule.Scheduler
+	URL   string
+	store serverStore
+	sched *schedule.Scheduler
+	// detach lets the executor's stages outlive the server (Kubernetes pods are re-attached
+	// to after a restart); a no-op for the local executor.
+	detach  func()
 	deploy  *deploy.Controller
 	inbox   *inbox.Inbox
 	alerts  *insight.Alerter
@@ -222,8 +230,8 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if o.executor == "" {
 		o.executor = "local"
 	}
-	if o.executor != "local" && o.executor != "agents" {
-		return nil, usageErr("--executor %q: want local or agents", o.executor)
+	if o.executor != "local" && o.executor != "agents" && o.executor != "kubernetes" {
+		return nil, usageErr("--executor %q: want local, agents or kubernetes", o.executor)
 	}
 	if o.lease == 0 {
 		o.lease = 15 * time.Second
@@ -302,10 +310,19 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
-	ex, err := local.New(local.Config{
-		Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Cache: depCache,
-		Artifacts: artifacts, Logger: logger,
-	})
+	var ex execute.Executor
+	detach := func() {}
+	if o.executor == "kubernetes" {
+		var kex *kubeexec.Executor
+		if kex, err = o.kube.executorFor(logger); err == nil {
+			ex, detach = kex, kex.Close
+		}
+	} else {
+		ex, err = local.New(local.Config{
+			Root: filepath.Join(data, "workspaces"), Sandbox: o.sandbox, Hide: []string{data}, Cache: depCache,
+			Artifacts: artifacts, Logger: logger,
+		})
+	}
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -324,8 +341,9 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	if pg, ok := rawStore.(*postgres.Store); ok {
 		envLeases = pg
 	}
+	kubeTarget := deploykube.New(deploykube.Config{Logger: logger})
 	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger,
-		Verify: supply.verify, Leases: envLeases, Owner: owner, LeaseTTL: o.lease})
+		Verify: supply.verify, Leases: envLeases, Owner: owner, LeaseTTL: o.lease, Kubernetes: kubeTarget.DeployFunc})
 	if err == nil {
 		err = deployer.Start(ctx)
 	}
@@ -581,7 +599,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	listenURL = "http://" + ln.Addr().String()
 	s := &server{
 		URL:   listenURL,
-		store: st, sched: sched, deploy: deployer, inbox: ib, access: acc, done: make(chan error, 1),
+		store: st, sched: sched, detach: detach, deploy: deployer, inbox: ib, access: acc, done: make(chan error, 1),
 		http: api.NewHTTPServer(a.Handler(), api.Timeouts{}), audit: auditLog, egress: egressProxy,
 	}
 	// Before serving: Add needs a started inbox, and Start takes up what a previous
@@ -622,6 +640,7 @@ func (s *server) shutdown() {
 	if s.promote != nil {
 		s.promote.Stop() // before the deploy controller: it ends the promotions' deployments
 	}
+	s.detach() // before the scheduler stops: its stages' pods keep running
 	s.sched.Stop()
 	s.egress.Stop() // after the scheduler and inbox: no clone or fetch is under way
 	s.forge.Stop()  // after the scheduler: its last events are queued; the rest is sent next start

@@ -71,6 +71,10 @@ type Config struct {
 	Leases   Leases
 	Owner    string
 	LeaseTTL time.Duration
+	// Kubernetes runs the deployments whose Spec.Target is kubernetes (package deploy/kube,
+	// wired by cmd/): it returns the outcome (succeeded, failed, rolled_back) and reason.
+	// Default: none; such deployments fail, saying so.
+	Kubernetes func(ctx context.Context, id string, spec Spec, artifact string, rep Reporter) (outcome, reason string, err error)
 }
 
 // Controller owns the environments of the local target and runs deployments to them, one
@@ -440,6 +444,9 @@ func (c *Controller) Deploy(ctx context.Context, req Request, rep Reporter) (sto
 	spec, err := req.Spec.Defaults()
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if spec.Target == TargetKubernetes {
+		return c.deployKubernetes(ctx, req, spec, rep)
 	}
 	bin, err := c.materialize(req.Artifact)
 	if err != nil {

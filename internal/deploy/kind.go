@@ -150,6 +150,10 @@ func SpecFrom(p *pipeline.Deploy) (Spec, error) {
 		MaxSurge: p.MaxSurge, MaxUnavailable: p.MaxUnavailable, Steps: p.Steps, Pause: dur(p.Pause, "pause"),
 		PreviewPort: p.PreviewPort, KeepWarm: dur(p.KeepWarm, "keep_warm"), SLOWindow: dur(p.SLOWindow, "slo_window"),
 	}
+	s.Target = p.Target
+	if k := p.Kubernetes; k != nil {
+		s.Kubernetes = &Kubernetes{Context: k.Context, Namespace: k.Namespace, Kubeconfig: k.Kubeconfig, Image: k.Image, ContainerPort: k.ContainerPort}
+	}
 	for _, sm := range p.Smoke {
 		s.Smoke = append(s.Smoke, Smoke{Path: sm.Path, Status: sm.Status, Body: sm.Body})
 	}

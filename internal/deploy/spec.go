@@ -67,6 +67,11 @@ type Spec struct {
 	// SLOWindow: after the deployment reached its target, watch it this long; errors above
 	// Analysis.MaxErrorRate or a restart roll it back. Default 0: no window.
 	SLOWindow time.Duration `json:"slo_window,omitempty"`
+
+	// Target is where the service runs: local (default: paved's own processes behind its
+	// proxy) or kubernetes (Deployments and Services in Kubernetes' namespace).
+	Target     string      `json:"target,omitempty"`
+	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
 }
 
 // Analysis says how a canary is judged against its baseline, and a deployment in its SLO
@@ -196,6 +201,9 @@ func (s Spec) Defaults() (Spec, error) {
 		}
 	default:
 		return s, fmt.Errorf("deploy: analysis.source %q: use proxy or prometheus", a.Source)
+	}
+	if err := s.defaultsTarget(); err != nil {
+		return s, err
 	}
 	for i := range s.Smoke {
 		if s.Smoke[i].Status == 0 {

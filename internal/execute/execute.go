@@ -64,6 +64,25 @@ type Job struct {
 	// Labels are the pipeline's runs_on: an executor that runs stages elsewhere (agents)
 	// gives the job only to a machine with every one of them. Others ignore it.
 	Labels map[string]string
+	// Image is the stage's container image (the pipeline's image:) for container
+	// executors; the local executor ignores it.
+	Image string
+	// Resources are the stage's CPU and memory for container executors.
+	Resources Resources
+	// Team owns the run: container executors run its stages in the team's namespace.
+	Team string
+	// SecretEnv names the keys of Env whose values are secrets: container executors hand
+	// them over through the platform's secret store, never in the pod spec.
+	SecretEnv []string
+}
+
+// Resources are requests and limits in Kubernetes quantity syntax ("500m", "1Gi"); empty
+// means none.
+type Resources struct {
+	CPURequest    string
+	CPULimit      string
+	MemoryRequest string
+	MemoryLimit   string
 }
 
 // Cache is one dependency cache of a stage (the pipeline's cache:), with its scopes resolved.

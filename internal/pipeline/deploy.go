@@ -3,6 +3,7 @@ package pipeline
 import (
 	"math"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +92,10 @@ func (c *compiler) deployOption(dp *Deploy, f field) bool {
 		}
 	case "analysis":
 		dp.Analysis = c.deployAnalysis(f.val)
+	case "target":
+		dp.Target, _ = c.enum(f.val, what, targets)
+	case "kubernetes":
+		dp.Kubernetes = c.deployKubernetes(f.val)
 	case "smoke":
 		for _, it := range items(f.val) {
 			fs, ok := c.fields(it, what, nil)
@@ -291,4 +296,71 @@ func (c *compiler) bytes(n *yaml.Node, what string) int64 {
 	}
 	c.errorf(n, "%s: %q is not a size (e.g. 256Mi, 1Gi or a number of bytes)", what, s)
 	return 0
+}
+
+// quantityRE is Kubernetes' quantity syntax as people write it: a number with an optional
+// SI or binary suffix.
+var quantityRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
+
+// resources reads a stage's resources: map.
+func (c *compiler) resources(n *yaml.Node, where string) *Resources {
+	fs, ok := c.fields(n, "resources", nil)
+	if !ok {
+		return nil
+	}
+	r := &Resources{}
+	for _, f := range fs {
+		what := "resources." + f.name
+		var dst *string
+		switch f.name {
+		case "cpu":
+			dst = &r.CPU
+		case "memory":
+			dst = &r.Memory
+		case "cpu_limit":
+			dst = &r.CPULimit
+		case "memory_limit":
+			dst = &r.MemoryLimit
+		default:
+			c.unknownKey(f, "in "+where+".resources", resourcesKeys)
+			continue
+		}
+		s, ok := c.scalarText(f.val, what)
+		if !ok {
+			continue
+		}
+		if !quantityRE.MatchString(s) {
+			c.errorf(f.val, "%s: %q is not a quantity (write 500m or 2 for CPU, 512Mi or 2Gi for memory)", what, s)
+			continue
+		}
+		*dst = s
+	}
+	return r
+}
+
+// deployKubernetes reads deploy.kubernetes: where a kubernetes target deploys.
+func (c *compiler) deployKubernetes(n *yaml.Node) *DeployKubernetes {
+	fs, ok := c.fields(n, "deploy.kubernetes", nil)
+	if !ok {
+		return nil
+	}
+	k := &DeployKubernetes{}
+	for _, f := range fs {
+		what := "deploy.kubernetes." + f.name
+		switch f.name {
+		case "context":
+			k.Context, _ = c.str(f.val, what)
+		case "namespace":
+			k.Namespace, _ = c.str(f.val, what)
+		case "kubeconfig":
+			k.Kubeconfig, _ = c.str(f.val, what)
+		case "image":
+			k.Image, _ = c.str(f.val, what)
+		case "container_port":
+			k.ContainerPort, _ = c.integer(f.val, what, 1, 65535)
+		default:
+			c.unknownKey(f, "in deploy.kubernetes", deployKubernetesKeys)
+		}
+	}
+	return k
 }

@@ -63,8 +63,11 @@ type Stage struct {
 	// RunsOn selects the agents that may run the stage: every label given must be one of
 	// the agent's (paved agent --labels). Set, the stage runs on an agent, never in the
 	// server's own sandbox.
-	RunsOn  map[string]string `json:"runs_on,omitempty"`
-	Reports *Reports          `json:"reports,omitempty"`
+	RunsOn map[string]string `json:"runs_on,omitempty"`
+	// Resources are the stage's CPU and memory requests and limits, for container executors
+	// (the Kubernetes executor); the local executor ignores them.
+	Resources *Resources `json:"resources,omitempty"`
+	Reports   *Reports   `json:"reports,omitempty"`
 	// IDToken asks for a workload identity token (a JWT signed by paved) in the stage's
 	// environment as PAVED_ID_TOKEN (internal/identity, docs/identity.md).
 	IDToken *IDToken `json:"id_token,omitempty"`
@@ -160,6 +163,10 @@ type Deploy struct {
 	Analysis  *DeployAnalysis `json:"analysis,omitempty"`
 	Smoke     []DeploySmoke   `json:"smoke,omitempty"`
 	SLOWindow string          `json:"slo_window,omitempty"`
+
+	// Target is local (default) or kubernetes; Kubernetes says where, for kubernetes.
+	Target     string            `json:"target,omitempty"`
+	Kubernetes *DeployKubernetes `json:"kubernetes,omitempty"`
 }
 
 // DeployProbe is an HTTP probe of a replica, as in Kubernetes.
@@ -201,6 +208,23 @@ type IDToken struct {
 	Audience string `json:"audience"` // the token's aud claim, required
 	// Lifetime is how long the token is valid; 0 means the issuer's default (10 minutes).
 	Lifetime time.Duration `json:"lifetime,omitempty"`
+}
+
+// Resources are Kubernetes quantities ("500m", "2", "512Mi"); empty means none.
+type Resources struct {
+	CPU         string `json:"cpu,omitempty"`          // request
+	Memory      string `json:"memory,omitempty"`       // request
+	CPULimit    string `json:"cpu_limit,omitempty"`    // default: none
+	MemoryLimit string `json:"memory_limit,omitempty"` // default: none
+}
+
+// DeployKubernetes is where a deployment with target kubernetes goes (docs/kubernetes.md).
+type DeployKubernetes struct {
+	Context       string `json:"context,omitempty"` // kubeconfig context, or in-cluster
+	Namespace     string `json:"namespace,omitempty"`
+	Kubeconfig    string `json:"kubeconfig,omitempty"`
+	Image         string `json:"image,omitempty"`
+	ContainerPort int    `json:"container_port,omitempty"`
 }
 
 // Reports names files a stage produces for paved to read (test results, coverage).

@@ -61,6 +61,9 @@ import (
 //	stages.*.cache[].restore_keys    list of strings              none
 //	stages.*.image                   string                       none (container executors only)
 //	stages.*.runs_on.LABEL           string                       none (runs on the server's executor)
+//	stages.*.resources.cpu|memory|cpu_limit|memory_limit  quantity (500m, 1Gi)  none (container executors only)
+//	stages.*.deploy.target           local | kubernetes           local
+//	stages.*.deploy.kubernetes       map, see deployKubernetesKeys   docs/kubernetes.md
 //	stages.*.reports.junit|coverage  glob                         relative, no ".."
 //	stages.*.phase                   build|test|deploy|verify     derived, see Stage.Phase
 //	stages.*.id_token.audience       string, required             none
@@ -73,16 +76,19 @@ var (
 	filterKeys      = []string{"branches", "tags", "paths", "paths_ignore", "labels"}
 	concurrencyKeys = []string{"group", "cancel_superseded", "limit"}
 	stageKeys       = []string{"needs", "steps", "uses", "deploy", "env", "shell", "timeout", "retries",
-		"with", "when", "matrix", "artifacts", "cache", "image", "runs_on", "reports", "phase", "id_token"}
+		"with", "when", "matrix", "artifacts", "cache", "image", "resources", "runs_on", "reports", "phase", "id_token"}
 	idTokenKeys = []string{"audience", "lifetime"}
 	stepKeys    = []string{"name", "run"}
 	whenKeys    = []string{"branches", "events", "paths"}
 	cacheKeys   = []string{"key", "key_files", "paths", "restore_keys"}
 	deployKeys  = []string{"environment", "strategy", "artifact", "replicas", "port", "args", "env", "startup",
 		"readiness", "liveness", "readiness_timeout", "drain", "max_surge", "max_unavailable", "steps", "pause",
-		"preview_port", "keep_warm", "analysis", "smoke", "slo_window"}
-	deployProbeKeys    = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
-	deployAnalysisKeys = []string{"interval", "count", "failure_limit", "consecutive_error_limit", "min_samples",
+		"preview_port", "keep_warm", "analysis", "smoke", "slo_window", "target", "kubernetes"}
+	resourcesKeys        = []string{"cpu", "memory", "cpu_limit", "memory_limit"}
+	deployKubernetesKeys = []string{"context", "namespace", "kubeconfig", "image", "container_port"}
+	targets              = []string{"local", "kubernetes"}
+	deployProbeKeys      = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
+	deployAnalysisKeys   = []string{"interval", "count", "failure_limit", "consecutive_error_limit", "min_samples",
 		"inconclusive_timeout", "max_error_rate", "max_p99_increase", "p99_slack", "max_restarts", "memory_limit",
 		"source", "prometheus"}
 	deploySmokeKeys      = []string{"path", "status", "body"}

@@ -97,6 +97,8 @@ func (c *compiler) stage(f field, index int, d *draft) *rawStage {
 			r.st.Image, _ = c.str(e.val, "image")
 		case "runs_on":
 			r.st.RunsOn = c.labels(e.val, "runs_on")
+		case "resources":
+			r.st.Resources = c.resources(e.val, where)
 		case "reports":
 			r.st.Reports = c.reports(e.val, where)
 		case "phase":

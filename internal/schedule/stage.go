@@ -211,7 +211,7 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 		"PAVED_EVENT": info.Trigger.Kind, "PAVED_PIPELINE": info.Pipeline.Name,
 	}
 	maps.Copy(env, def.Matrix)
-	var secrets []string
+	var secrets, secretEnv []string
 	var missing error
 	for _, name := range slices.Sorted(maps.Keys(def.Env)) {
 		v := def.Env[name]
@@ -230,6 +230,7 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 		}
 		env[name] = val
 		secrets = append(secrets, val)
+		secretEnv = append(secretEnv, name)
 	}
 	if s.cfg.StageEnv != nil {
 		extra, err := s.cfg.StageEnv(ctx, StageEnvParams{Info: info, RunID: state.ID, Stage: def.Name, Attempt: st.Attempt, Def: def})
@@ -247,6 +248,10 @@ func (s *Scheduler) job(ctx context.Context, state *run.State, st *run.StageStat
 		Shell:     def.Shell,
 		Env:       env,
 		Artifacts: def.Artifacts,
+		Image:     def.Image, Team: info.Team, SecretEnv: secretEnv,
+	}
+	if r := def.Resources; r != nil {
+		job.Resources = execute.Resources{CPURequest: r.CPU, CPULimit: r.CPULimit, MemoryRequest: r.Memory, MemoryLimit: r.MemoryLimit}
 	}
 	job.Reports = reportGlobs(def.Reports)
 	for _, step := range def.Steps {
