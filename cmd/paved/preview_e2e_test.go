@@ -121,7 +121,7 @@ func TestPullRequestPreview(t *testing.T) {
 // status code.
 func (s *pavedServer) getStatus(t *testing.T, path string, out any) int {
 	t.Helper()
-	resp, err := http.Get(s.url + path)
+	resp, err := authGet(s.url + path)
 	if err != nil {
 		t.Fatal(err)
 	}
