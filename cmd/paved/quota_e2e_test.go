@@ -23,6 +23,7 @@ func TestTeamQuotaOutlivesRestart(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodPut, s.url+"/api/v1/teams/red/quota", bytes.NewReader([]byte(`{"limit": 4}`)))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
