@@ -375,6 +375,33 @@ func (s *pavedServer) get(t *testing.T, path string, out any) {
 	}
 }
 
+// cli runs a `paved` command against s as the server admin (e2eToken) and returns its
+// trimmed stdout; it fails the test when the command fails.
+func (s *pavedServer) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(pavedBin, append(args, "--server", s.url)...)
+	cmd.Env = append(os.Environ(), "PAVED_TOKEN="+e2eToken)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("paved %v: %v\n%s", args, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// userToken makes user a member of team with role (the team must exist: `paved team add`),
+// an approver of each of approverOf (environments of that team), and returns a token of
+// theirs for that team and role: who acts in a test is the user of the token it sends.
+func (s *pavedServer) userToken(t *testing.T, team, user, role string, approverOf ...string) string {
+	t.Helper()
+	s.cli(t, "user", "add", user, "--team", team+"="+role)
+	for _, env := range approverOf {
+		s.cli(t, "team", "approver", team, env, user)
+	}
+	return s.cli(t, "token", "create", "--user", user, "--team", team, "--role", role, "--expires", "1h")
+}
+
 // kill -9 of the server while 20 runs are in flight, then a restart: every run finishes with
 // the right result, its events are gap-free and say which stages were re-run.
 func TestServerSurvivesKill9(t *testing.T) {

@@ -90,21 +90,26 @@ func TestHotfixThroughServer(t *testing.T) {
 		t.Fatalf("freight coverage = %+v, want 50%% from the go coverprofile", f.Coverage)
 	}
 
+	// bo and carol are developers of team web, each acting with a token of their own; only
+	// carol is in prod's hotfix_users.
+	s.cli(t, "team", "add", "web")
+	bo, carol := s.userToken(t, "web", "bo", "developer"), s.userToken(t, "web", "carol", "developer")
+
 	// The normal way in is blocked by the SAST finding.
-	out, _ := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--server", s.url, "--user", "bo").CombinedOutput()
+	out, _ := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--server", s.url, "--token", bo).CombinedOutput()
 	if !strings.Contains(string(out), ": blocked") || !strings.Contains(string(out), "gate gate/sarif") {
 		t.Fatalf("a normal promotion to prod: %s\nwant it blocked by gate/sarif", out)
 	}
 	// bo may not ask for a hotfix; carol must say why.
-	out, err := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--hotfix", "--reason", "outage", "--server", s.url, "--user", "bo").CombinedOutput()
+	out, err := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--hotfix", "--reason", "outage", "--server", s.url, "--token", bo).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "hotfixes into prod may be asked for by carol") {
 		t.Fatalf("bo's hotfix: %v\n%s\nwant it refused", err, out)
 	}
-	if out, err := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--hotfix", "--server", s.url, "--user", "carol").CombinedOutput(); err == nil {
+	if out, err := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--hotfix", "--server", s.url, "--token", carol).CombinedOutput(); err == nil {
 		t.Fatalf("a hotfix without --reason: %s\nwant a usage error", out)
 	}
 	// carol's hotfix supersedes the blocked promotion and deploys.
-	out, err = exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--hotfix", "--reason", "checkout is down", "--wait", "--server", s.url, "--user", "carol").CombinedOutput()
+	out, err = exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--hotfix", "--reason", "checkout is down", "--wait", "--server", s.url, "--token", carol).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ": succeeded") {
 		t.Fatalf("carol's hotfix: %v\n%s\nserver log:\n%s", err, out, s.stderr)
 	}

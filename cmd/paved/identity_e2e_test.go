@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,7 +35,7 @@ stages:
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
 		s.get(t, "/api/v1/runs/"+id, &sum)
 	}
-	resp, err := http.Get(s.url + "/api/v1/runs/" + id + "/logs?stage=fed")
+	resp, err := authGet(s.url + "/api/v1/runs/" + id + "/logs?stage=fed")
 	if err != nil {
 		t.Fatal(err)
 	}

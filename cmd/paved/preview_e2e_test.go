@@ -89,6 +89,12 @@ func TestPullRequestPreview(t *testing.T) {
 	}
 	hook("opened", v1, "preview")
 	first := serves("v1 good")
+	// The webhook went through the trigger inbox, which the API lists with the run it started.
+	var inbox struct{ Triggers []store.TriggerRecord }
+	s.get(t, "/api/v1/triggers", &inbox)
+	if len(inbox.Triggers) != 1 || inbox.Triggers[0].Repo != "acme/pr" || inbox.Triggers[0].Action != "opened" || len(inbox.Triggers[0].Runs) != 1 {
+		t.Errorf("trigger inbox %+v, want the opened pull request with the run it started", inbox.Triggers)
+	}
 	hook("synchronize", v2, "preview")
 	if second := serves("v2 good"); second != first {
 		t.Errorf("the preview moved from %s to %s: a push must update it in place", first, second)
@@ -121,7 +127,7 @@ func TestPullRequestPreview(t *testing.T) {
 // status code.
 func (s *pavedServer) getStatus(t *testing.T, path string, out any) int {
 	t.Helper()
-	resp, err := http.Get(s.url + path)
+	resp, err := authGet(s.url + path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,21 +126,9 @@ func testPromote(t *testing.T, serverArgs ...string) {
 	// ana (who pushed) and bo are developers of team web and approvers of its prod; each
 	// acts with a token of their own, made by the server admin with the CLI.
 	tokens := map[string]string{}
-	cli := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(pavedBin, append(args, "--server", s.url)...)
-		cmd.Env = append(os.Environ(), "PAVED_TOKEN="+e2eToken)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("paved %v: %v", args, err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	cli("team", "add", "web")
+	s.cli(t, "team", "add", "web")
 	for _, u := range []string{"ana", "bo"} {
-		cli("user", "add", u, "--team", "web=developer")
-		cli("team", "approver", "web", "prod", u)
-		tokens[u] = cli("token", "create", "--user", u, "--team", "web", "--role", "developer", "--expires", "1h")
+		tokens[u] = s.userToken(t, "web", u, "developer", "prod")
 	}
 	out, err := exec.Command(pavedBin, "promote", f.Alias, "--to", "prod", "--server", s.url, "--token", tokens["bo"]).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ": pending") {

@@ -44,11 +44,18 @@ func startPavedAgent(t *testing.T, token string, servers []string, args ...strin
 	return cmd
 }
 
-// postJSON is the test's one way to POST to the API: an Authorization header, once routes
-// need one, goes here.
+// postJSON POSTs to the API as the server admin (e2eToken) and returns an error rather
+// than failing the test, for the goroutines that create runs ((*pavedServer).post calls
+// t.Fatal, which must not run outside the test's goroutine).
 func postJSON(url string, body, out any) error {
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,8 @@ import (
 	"github.com/paved/paved/internal/store/postgres/pgtest"
 )
 
-// secretCall makes every HTTP call of this file: one place to add an Authorization header
-// once the API needs one.
+// secretCall makes every HTTP call of this file that the shared helpers do not (a PUT, a
+// status to check, a body that is not JSON), as the server admin.
 func secretCall(t *testing.T, method, u string, body any, header map[string]string) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -39,7 +39,7 @@ func secretCall(t *testing.T, method, u string, body any, header map[string]stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-Paved-User", "ana")
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -115,6 +115,7 @@ stages:
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/api/v1/runs/"+id+"/logs?stage=leak", nil)
 	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -145,11 +145,14 @@ func envOr(key, def string) string {
 }
 
 // serverStore is what the server's parts need of a store (each declares its own
-// interface), and Close. Both stores have it.
+// interface), and Close. Both stores have it. The API's optional interfaces are listed too:
+// the API finds them by type assertion, which a wrapper of the store (auditedStore) would
+// otherwise hide.
 type serverStore interface {
 	TeamQuotaList(ctx context.Context) (map[string]int, error)
 	schedule.Store
 	api.Store
+	api.TriggerStore
 	inbox.Store
 	deploy.History
 	api.Deployments
