@@ -4,9 +4,9 @@ export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 GO ?= go
 
-.PHONY: test deps check unit race build bench fuzz ui ui-build kube-bins test-kube
+.PHONY: test deps check unit race build bench fuzz fuzz-ci ui ui-build kube-bins test-kube
 
-test: deps check unit race kube-bins test-kube ui
+test: deps check unit race kube-bins test-kube fuzz-ci ui
 
 # Tools the tests need. Without root we cannot install; the sandbox tests then fall back to
 # the process-group mode and say so.
@@ -54,27 +54,53 @@ build:
 bench: build
 	$(GO) run ./bench/harness -paved bin/paved
 
+# Every fuzz target, as FUNC:PACKAGE:SECONDS: every parser of outside input (webhooks, the
+# pipeline file, reports, SBOM inputs, OSV, SARIF, API bodies, credentials, key files, URLs,
+# config files). `make fuzz` runs each for its seconds; `make test` runs each for 2000
+# inputs (fuzz-ci), so hostile input is fuzzed on every CI run. A count, not a duration: Go
+# 1.26's fuzz coordinator can fail a target with "context deadline exceeded" when a
+# duration ends mid-input (golang/go#75804, fixed in Go 1.27); a count has no deadline.
+FUZZ_TARGETS := \
+	FuzzCompile:./internal/pipeline:60 \
+	FuzzNext:./internal/run:30 \
+	FuzzParse:./internal/trigger/github:20 \
+	FuzzParse:./internal/trigger/gitlab:20 \
+	FuzzParse:./internal/trigger/bitbucket:20 \
+	FuzzParse:./internal/trigger/generic:20 \
+	FuzzManifests:./internal/trigger/stack:15 \
+	FuzzParseBaseline:./internal/gate/secrets:15 \
+	FuzzParse:./internal/gate/sbom:15 \
+	FuzzDecode:./internal/gate/sbom:15 \
+	FuzzParseRecord:./internal/gate/vuln:15 \
+	FuzzParse:./internal/gate/sarif:15 \
+	FuzzParseManifests:./internal/gate/policy:15 \
+	FuzzParseEnvelope:./internal/gate/sign:15 \
+	FuzzParseProvenance:./internal/gate/sign:15 \
+	FuzzParse:./internal/insight/junit:15 \
+	FuzzParse:./internal/insight/coverage:15 \
+	FuzzParsePromValue:./internal/deploy:15 \
+	FuzzRequestBodies:./internal/api:20 \
+	FuzzCredentials:./internal/api:10 \
+	FuzzMask:./internal/schedule:10 \
+	FuzzParseKeyFile:./internal/secret:10 \
+	FuzzCheckURL:./internal/egress:10 \
+	FuzzParseRole:./internal/access:10 \
+	FuzzStepLog:./internal/execute/kube:15 \
+	FuzzSet:./internal/deploy/gitops:15 \
+	FuzzDiff:./internal/forge:15 \
+	FuzzParseConfig:./internal/promote:15
+FUZZTIME ?=
+
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=60s ./internal/pipeline
-	$(GO) test -run='^$$' -fuzz=FuzzNext -fuzztime=30s ./internal/run
-	for p in github gitlab bitbucket generic; do \
-		$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./internal/trigger/$$p || exit 1; done
-	$(GO) test -run='^$$' -fuzz=FuzzManifests -fuzztime=15s ./internal/trigger/stack
-	$(GO) test -run='^$$' -fuzz=FuzzParseBaseline -fuzztime=15s ./internal/gate/secrets
-	for f in FuzzParse FuzzDecode; do \
-		$(GO) test -run='^$$' -fuzz=$$f -fuzztime=15s ./internal/gate/sbom || exit 1; done
-	$(GO) test -run='^$$' -fuzz=FuzzParseRecord -fuzztime=15s ./internal/gate/vuln
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/gate/sarif
-	$(GO) test -run='^$$' -fuzz=FuzzParseManifests -fuzztime=15s ./internal/gate/policy
-	for f in FuzzParseEnvelope FuzzParseProvenance; do \
-		$(GO) test -run='^$$' -fuzz=$$f -fuzztime=15s ./internal/gate/sign || exit 1; done
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=15s ./internal/insight/junit
-	$(GO) test -run='^$$' -fuzz=FuzzParsePromValue -fuzztime=15s ./internal/deploy
-	$(GO) test -run='^$$' -fuzz=FuzzRequestBodies -fuzztime=20s ./internal/api
-	$(GO) test -run='^$$' -fuzz=FuzzMask -fuzztime=10s ./internal/schedule
-	$(GO) test -run='^$$' -fuzz=FuzzParseKeyFile -fuzztime=10s ./internal/secret
-	$(GO) test -run='^$$' -fuzz=FuzzCheckURL -fuzztime=10s ./internal/egress
-	$(GO) test -run='^$$' -fuzz=FuzzStepLog -fuzztime=15s ./internal/execute/kube
+	@for t in $(FUZZ_TARGETS); do \
+		f=$${t%%:*}; rest=$${t#*:}; p=$${rest%%:*}; s=$${rest#*:}; \
+		echo "fuzz $$f $$p"; \
+		out=$$($(GO) test -run='^$$' -fuzz='^'$$f'$$' -fuzztime=$(if $(FUZZTIME),$(FUZZTIME),$${s}s) $$p 2>&1) || \
+			{ echo "$$out" | tail -40; echo "make: $$f in $$p failed (the input is in $$p/testdata/fuzz/$$f)"; exit 1; }; \
+	done
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2000x
 
 # The web UI (web/): its unit tests (vitest) and the end-to-end test in headless Chromium
 # against a real paved server (node --test web/e2e). Installs Debian's chromium and web/'s

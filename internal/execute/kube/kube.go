@@ -596,9 +596,23 @@ func (s *stepTracker) read(r io.Reader) {
 func (s *stepTracker) line(line string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A step whose output does not end in a newline has the end marker glued to its last
+	// line: split them, or the step would never end.
+	if i := strings.Index(line, markEnd); i > 0 {
+		if s.started > s.finished {
+			s.obs.Output(s.started-1, []byte(line[:i]))
+		}
+		line = line[i:]
+	}
 	trimmed := strings.TrimRight(line, "\n")
 	if rest, ok := strings.CutPrefix(trimmed, markStart); ok {
 		if i, err := strconv.Atoi(rest); err == nil && i == s.started && i < s.n {
+			// The script starts a step only after the one before succeeded: one whose end
+			// marker was lost ended with 0.
+			for s.finished < s.started {
+				s.obs.StepFinished(s.finished, 0, time.Since(s.t0))
+				s.finished++
+			}
 			s.obs.StepStarted(i)
 			s.started++
 			s.t0 = time.Now()
