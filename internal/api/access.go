@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/paved/paved/internal/audit"
 	"net/http"
 	"slices"
 	"time"
@@ -44,7 +45,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	t, secret, err := s.cfg.Access.Login(r.Context(), body.User, body.Password)
 	if err != nil {
+		// A refused login is worth an entry (password guessing shows here); the password
+		// never is.
+		if aerr := s.auditRecord(r, audit.Entry{Actor: body.User, Action: audit.ActionLoginFailed,
+			Details: map[string]any{"reason": err.Error(), "remote": r.RemoteAddr}}); aerr != nil {
+			s.log.Error("api: cannot record a refused login in the audit log", "user", body.User, "err", aerr)
+		}
 		s.unauthorized(w, r, err)
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Actor: t.User, Action: audit.ActionLogin, Target: t.ID,
+		Details: map[string]any{"expires_at": t.ExpiresAt, "remote": r.RemoteAddr}}); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", Expires: t.ExpiresAt,
@@ -57,6 +69,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	if p.Session {
+		if err := s.auditRecord(r, audit.Entry{Action: audit.ActionLogout, Target: p.TokenID}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if _, err := s.cfg.Access.TokenRevoke(r.Context(), p, p.TokenID); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -102,6 +118,11 @@ func (s *Server) userAdd(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionAccessChange, Target: "user/" + body.Name,
+		Details: map[string]any{"change": "user.add", "admin": body.Admin}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	u, err := s.cfg.Access.UserAdd(r.Context(), access.UserAddParams{Name: body.Name, Password: body.Password, Admin: body.Admin})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -125,6 +146,11 @@ func (s *Server) teamAdd(w http.ResponseWriter, r *http.Request) {
 		Name string `json:"name"`
 	}
 	if err := decode(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionAccessChange, Team: body.Name, Target: "team/" + body.Name,
+		Details: map[string]any{"change": "team.add"}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -153,6 +179,10 @@ func (s *Server) memberPut(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.auditAccessChange(r, "member.set", "user/"+chi.URLParam(r, "user"), map[string]any{"role": body.Role}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	m, err := s.cfg.Access.MemberSet(r.Context(), chi.URLParam(r, "team"), chi.URLParam(r, "user"), body.Role)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -162,6 +192,10 @@ func (s *Server) memberPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) memberDelete(w http.ResponseWriter, r *http.Request) {
+	if err := s.auditAccessChange(r, "member.delete", "user/"+chi.URLParam(r, "user"), nil); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.cfg.Access.Store().MemberDelete(r.Context(), chi.URLParam(r, "team"), chi.URLParam(r, "user")); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -179,6 +213,10 @@ func (s *Server) approverList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) approverPut(w http.ResponseWriter, r *http.Request) {
+	if err := s.auditAccessChange(r, "approver.grant", "user/"+chi.URLParam(r, "user"), map[string]any{"environment": chi.URLParam(r, "env")}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	a, err := s.cfg.Access.ApproverAdd(r.Context(), chi.URLParam(r, "team"), chi.URLParam(r, "env"), chi.URLParam(r, "user"))
 	if err != nil {
 		s.writeError(w, r, err)
@@ -188,6 +226,10 @@ func (s *Server) approverPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) approverDelete(w http.ResponseWriter, r *http.Request) {
+	if err := s.auditAccessChange(r, "approver.revoke", "user/"+chi.URLParam(r, "user"), map[string]any{"environment": chi.URLParam(r, "env")}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.cfg.Access.Store().ApproverDelete(r.Context(), chi.URLParam(r, "team"), chi.URLParam(r, "env"), chi.URLParam(r, "user")); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -249,6 +291,16 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// After the fact: the token's ID exists only now. A failed record revokes it again, so
+	// no token lives that the audit log does not know.
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionTokenCreate, Team: t.Team, Target: t.ID,
+		Details: map[string]any{"user": t.User, "name": t.Name, "role": t.Role, "all_teams": t.AllTeams, "expires_at": t.ExpiresAt}}); err != nil {
+		if _, rerr := s.cfg.Access.TokenRevoke(r.Context(), p, t.ID); rerr != nil {
+			s.log.Error("api: cannot revoke a token whose creation was not audited", "token", t.ID, "err", rerr)
+		}
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "info": t})
 }
 
@@ -258,7 +310,22 @@ func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionTokenRevoke, Team: t.Team, Target: t.ID,
+		Details: map[string]any{"user": t.User, "name": t.Name}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, t)
+}
+
+// auditAccessChange records a change to who may do what in the route's team, before it is
+// made.
+func (s *Server) auditAccessChange(r *http.Request, change, target string, details map[string]any) error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["change"] = change
+	return s.auditRecord(r, audit.Entry{Action: audit.ActionAccessChange, Team: chi.URLParam(r, "team"), Target: target, Details: details})
 }
 
 // alertsFor keeps the alerts a caller may see: those about the whole server, and those

@@ -744,3 +744,48 @@ func TestAccessSession(t *testing.T) {
 		t.Errorf("GET /runs after logout = %d, want 401", got)
 	}
 }
+
+// TestAccessChangesAudited: logins (also refused ones), logouts, tokens made and revoked and
+// changes of who may do what are in the audit log, by whom, without a password or a token.
+func TestAccessChangesAudited(t *testing.T) {
+	t.Parallel()
+	e := newAccessEnv(t)
+	var session struct{ Token string }
+	e.call("none", "POST", "/api/v1/login", map[string]string{"user": "vi", "password": "password-vi"}, 200, &session)
+	if got, _, body := e.do("none", "POST", "/api/v1/login", map[string]string{"user": "vi", "password": "wrong-guess"}, nil); got != 401 {
+		t.Fatalf("a wrong password: %d %s", got, body)
+	}
+	var made struct {
+		Token string
+		Info  struct{ ID string }
+	}
+	e.call("admin", "POST", "/api/v1/tokens", map[string]string{"name": "ci", "team": "red", "role": "viewer", "expires_in": "1h"}, 201, &made)
+	e.call("admin", "DELETE", "/api/v1/tokens/"+made.Info.ID, nil, 200, nil)
+	e.call("admin", "PUT", "/api/v1/teams/red/members/newbie", map[string]string{"role": "developer"}, 200, nil)
+	e.call("admin", "PUT", "/api/v1/teams/red/approvers/prod/newbie", nil, 200, nil)
+
+	var list struct{ Entries []store.AuditEntry }
+	e.call("root", "GET", "/api/v1/audit?limit=1000", nil, 200, &list)
+	var got []string
+	for _, en := range list.Entries {
+		switch en.Action {
+		case audit.ActionLogin, audit.ActionLoginFailed, audit.ActionTokenCreate, audit.ActionTokenRevoke, audit.ActionAccessChange:
+			if en.Actor == "vi" || en.Actor == "ad" {
+				got = append(got, en.Actor+" "+en.Action+" "+en.Team)
+			}
+		}
+		raw := string(en.Details)
+		for _, secret := range []string{"password-vi", "wrong-guess", made.Token, session.Token} {
+			if strings.Contains(raw, secret) || strings.Contains(en.Target, secret) {
+				t.Errorf("audit entry %d holds a secret: %+v", en.Seq, en)
+			}
+		}
+	}
+	want := []string{
+		"vi login ", "vi login.failed ", "ad token.create red", "ad token.revoke red",
+		"ad access.change red", "ad access.change red",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit entries of vi and ad:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -16,11 +16,15 @@ import (
 	"github.com/paved/paved/internal/store"
 )
 
-// Actions recorded today. The access engineer's logins and tokens use the first three.
+// Actions recorded today.
 const (
 	ActionLogin        = "login"
+	ActionLoginFailed  = "login.failed"
+	ActionLogout       = "logout"
 	ActionTokenUse     = "token.use"
 	ActionTokenCreate  = "token.create"
+	ActionTokenRevoke  = "token.revoke"
+	ActionAccessChange = "access.change" // users, teams, members' roles, approver grants
 	ActionApprove      = "approval.grant"
 	ActionReject       = "approval.reject"
 	ActionPromote      = "promotion.create"
