@@ -42,45 +42,44 @@ func openKeys(data, keyFile string) (*secret.Keyring, error) {
 	return k, nil
 }
 
-// storeSecrets resolves a stage's secret from the store (the run's team; the deploy
-// environment's secret before the team-wide one) and falls back to the server's
-// environment variable PAVED_SECRET_<NAME>, as before paved kept secrets.
+// resolveSecret reads a team's secret from the store and falls back to the server's
+// environment variable PAVED_SECRET_<NAME>, as before paved kept secrets. The one place a
+// secret's value comes from, for stages and forge credentials alike.
+func resolveSecret(ctx context.Context, svc *secret.Service, p secret.ResolveParams) (string, error) {
+	if p.Team != "" {
+		v, err := svc.Resolve(ctx, p)
+		if err == nil || !errors.Is(err, secret.ErrNotFound) {
+			return v, err
+		}
+	}
+	if v, ok := os.LookupEnv("PAVED_SECRET_" + p.Name); ok {
+		return v, nil
+	}
+	if p.Team == "" {
+		return "", fmt.Errorf("not set: the run has no team to keep secrets for; start the server with PAVED_SECRET_%s in its environment", p.Name)
+	}
+	return "", fmt.Errorf("not set: PUT /api/v1/teams/%s/secrets/%s (or start the server with PAVED_SECRET_%s in its environment)",
+		p.Team, p.Name, p.Name)
+}
+
+// storeSecrets resolves a stage's secret: the run's team's (the deploy environment's before
+// the team-wide one), else the server's environment.
 func storeSecrets(svc *secret.Service) func(context.Context, schedule.SecretParams) (string, error) {
 	return func(ctx context.Context, p schedule.SecretParams) (string, error) {
 		team := ""
 		if p.Info != nil {
 			team = p.Info.Team
 		}
-		if team != "" {
-			v, err := svc.Resolve(ctx, secret.ResolveParams{Team: team, Environment: p.Environment, Name: p.Name,
-				Actor: "run:" + p.RunID, RunID: p.RunID, Stage: p.Stage})
-			if err == nil || !errors.Is(err, secret.ErrNotFound) {
-				return v, err
-			}
-		}
-		if v, ok := os.LookupEnv("PAVED_SECRET_" + p.Name); ok {
-			return v, nil
-		}
-		if team == "" {
-			return "", fmt.Errorf("not set: the run has no team to keep secrets for; start the server with PAVED_SECRET_%s in its environment", p.Name)
-		}
-		return "", fmt.Errorf("not set: PUT /api/v1/teams/%s/secrets/%s (or start the server with PAVED_SECRET_%s in its environment)",
-			team, p.Name, p.Name)
+		return resolveSecret(ctx, svc, secret.ResolveParams{Team: team, Environment: p.Environment, Name: p.Name,
+			Actor: "run:" + p.RunID, RunID: p.RunID, Stage: p.Stage})
 	}
 }
 
 // forgeSecret resolves a repository's forge credential (the secret its registration
-// names) from its team's secrets, else PAVED_SECRET_<NAME>.
+// names) from its team's secrets, else the server's environment.
 func forgeSecret(svc *secret.Service) forge.Secret {
 	return func(ctx context.Context, team, name string) (string, error) {
-		v, err := svc.Resolve(ctx, secret.ResolveParams{Team: team, Name: name, Actor: "forge"})
-		if err == nil || !errors.Is(err, secret.ErrNotFound) {
-			return v, err
-		}
-		if v, ok := os.LookupEnv("PAVED_SECRET_" + name); ok {
-			return v, nil
-		}
-		return "", fmt.Errorf("not set: PUT /api/v1/teams/%s/secrets/%s (or start the server with PAVED_SECRET_%s in its environment)", team, name, name)
+		return resolveSecret(ctx, svc, secret.ResolveParams{Team: team, Name: name, Actor: "forge"})
 	}
 }
 
