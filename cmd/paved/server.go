@@ -145,9 +145,8 @@ func envOr(key, def string) string {
 }
 
 // serverStore is what the server's parts need of a store (each declares its own
-// interface), and Close. Both stores have it. The API's optional interfaces are listed too:
-// the API finds them by type assertion, which a wrapper of the store (auditedStore) would
-// otherwise hide.
+// interface), and Close. Both stores have it. The API's optional trigger inbox is listed
+// too, so that a store without one fails here rather than at the first request.
 type serverStore interface {
 	TeamQuotaList(ctx context.Context) (map[string]int, error)
 	schedule.Store
@@ -276,22 +275,25 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			return nil, usageErr("--alert-webhook: %v", err)
 		}
 	}
-	rawStore, err := openStore(ctx, o.database, data)
+	st, err := openStore(ctx, o.database, data)
 	if err != nil {
 		return nil, err
 	}
-	auditLog, err := audit.New(audit.Config{Store: rawStore, Retention: o.auditRetention, Logger: logger})
+	auditLog, err := audit.New(audit.Config{Store: st, Retention: o.auditRetention, Logger: logger})
 	if err != nil {
-		rawStore.Close()
+		st.Close()
 		return nil, err
 	}
-	secrets, err := secret.New(secret.Config{Store: rawStore, Keys: keys, Audit: auditLog})
+	secrets, err := secret.New(secret.Config{Store: st, Keys: keys, Audit: auditLog})
 	if err != nil {
-		rawStore.Close()
+		st.Close()
 		return nil, err
 	}
-	// Deployments and promotions are audited as they are written.
-	var st serverStore = auditedStore{serverStore: rawStore, log: auditLog, err: func(action string, err error) {
+	// Deployments and promotions are audited as they are written: the deploy controller and
+	// the promotion service get the audited store; everything else the store itself, whose
+	// optional methods (PostgreSQL's leases, notifications, the trigger inbox) a wrapper
+	// would hide from type assertions.
+	audited := auditedStore{serverStore: st, log: auditLog, err: func(action string, err error) {
 		logger.Error("cannot record an audit entry", "action", action, "err", err)
 	}}
 	// Quotas set through the API win over the flags: they are the operator's later word.
@@ -341,11 +343,11 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	// and environments.
 	owner := schedule.DefaultOwner()
 	var envLeases deploy.Leases
-	if pg, ok := rawStore.(*postgres.Store); ok {
+	if pg, ok := st.(*postgres.Store); ok {
 		envLeases = pg
 	}
 	kubeTarget := deploykube.New(deploykube.Config{Logger: logger})
-	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: st, Logger: logger,
+	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: audited, Logger: logger,
 		Verify: supply.verify, Leases: envLeases, Owner: owner, LeaseTTL: o.lease, Kubernetes: kubeTarget.DeployFunc})
 	if err == nil {
 		err = deployer.Start(ctx)
@@ -457,7 +459,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		relay  schedule.CancelRelay
 		claim  func(context.Context, int) ([]store.TriggerRecord, error)
 	)
-	if pg, ok := rawStore.(*postgres.Store); ok {
+	if pg, ok := st.(*postgres.Store); ok {
 		leases, relay = pg, pg
 		claim = func(ctx context.Context, n int) ([]store.TriggerRecord, error) {
 			now := time.Now()
@@ -509,7 +511,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	// A store shared with other processes (PostgreSQL) says when they add triggers.
 	var wake <-chan struct{}
-	if n, ok := rawStore.(interface {
+	if n, ok := st.(interface {
 		TriggerNotify(context.Context) (<-chan struct{}, error)
 	}); ok {
 		if wake, err = n.TriggerNotify(ctx); err != nil {
@@ -546,7 +548,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	var promoter *promote.Service
 	var promoteAPI api.Promoter // stays a nil interface without --environments: no routes
 	if promoteCfg != nil {
-		promoter = promote.New(promote.Options{Config: *promoteCfg, Store: st, Deployer: deployer,
+		promoter = promote.New(promote.Options{Config: *promoteCfg, Store: audited, Deployer: deployer,
 			Changes: promote.GitChanges(git, st.RepoGet), DiffStat: promote.GitDiffStat(git, st.RepoGet), Logger: logger,
 			CreateRun: func(ctx context.Context, info run.Info) (string, error) {
 				return sched.Create(ctx, schedule.CreateParams{Info: info})
