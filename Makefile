@@ -91,8 +91,10 @@ FUZZ_TARGETS := \
 	FuzzParseConfig:./internal/promote:15
 FUZZTIME ?=
 
-fuzz:
-	@for t in $(FUZZ_TARGETS); do \
+# The kube packages' TestMain starts the test control plane, also before fuzzing.
+fuzz: kube-bins
+	@export PAVED_K8STEST_BIN=$$(tools/k8stest/build.sh); \
+	for t in $(FUZZ_TARGETS); do \
 		f=$${t%%:*}; rest=$${t#*:}; p=$${rest%%:*}; s=$${rest#*:}; \
 		echo "fuzz $$f $$p"; \
 		out=$$($(GO) test -run='^$$' -fuzz='^'$$f'$$' -fuzztime=$(if $(FUZZTIME),$(FUZZTIME),$${s}s) $$p 2>&1) || \
