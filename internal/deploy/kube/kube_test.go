@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +20,7 @@ import (
 
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/deploy/kube"
+	"github.com/paved/paved/internal/deploy/promtest"
 	"github.com/paved/paved/internal/kube/kubetest"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
@@ -328,7 +325,7 @@ func newFeeder(t *testing.T) *feeder {
 	reg.MustRegister(f.reqs, f.lat)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
-	f.promURL = startPrometheus(t, srv.Listener.Addr().String())
+	f.promURL = promtest.Start(t, srv.Listener.Addr().String())
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	t.Cleanup(func() { close(done); <-stopped })
@@ -380,44 +377,4 @@ func (f *feeder) set(env, track string, errShare float64) {
 		f.rates[k] = &atomic.Uint64{}
 	}
 	f.rates[k].Store(uint64(errShare * 1e6))
-}
-
-// startPrometheus runs Debian's prometheus, scraping target every 200ms, and returns its URL.
-func startPrometheus(t *testing.T, target string) string {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus is not installed (make deps installs Debian's package as root)")
-	}
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("global: {scrape_interval: 200ms, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: paved\n    static_configs: [{targets: [%q]}]\n", target)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := "http://" + addr
-	waitFor(t, "prometheus ready", func() bool {
-		resp, err := http.Get(url + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return url
 }
