@@ -402,6 +402,30 @@ func (s *pavedServer) userToken(t *testing.T, team, user, role string, approverO
 	return s.cli(t, "token", "create", "--user", user, "--team", team, "--role", role, "--expires", "1h")
 }
 
+// waitRunning polls until at least n runs have started and not ended: the moment to kill
+// the server mid-run.
+func (s *pavedServer) waitRunning(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var list struct{ Runs []run.Summary }
+		s.get(t, "/api/v1/runs?limit=50", &list)
+		running := 0
+		for _, r := range list.Runs {
+			if r.Phase != run.Pending && !r.Phase.Done() {
+				running++
+			}
+		}
+		if running >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs did not start:\n%s", s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
+
 // kill -9 of the server while 20 runs are in flight, then a restart: every run finishes with
 // the right result, its events are gap-free and say which stages were re-run.
 func TestServerSurvivesKill9(t *testing.T) {
@@ -432,30 +456,13 @@ stages:
 		want[out["id"].(string)] = phase
 	}
 	// Kill once stages are running, as late as the first stage results appear.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var list struct{ Runs []run.Summary }
-		s.get(t, "/api/v1/runs?limit=50", &list)
-		running := 0
-		for _, r := range list.Runs {
-			if r.Phase != run.Pending && !r.Phase.Done() {
-				running++
-			}
-		}
-		if running >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs did not start:\n%s", s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+	s.waitRunning(t, 3)
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	s.cmd.Wait()
 
 	s2 := startPavedServer(t, data, "--capacity", "6")
 	reruns := 0
-	deadline = time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for id, phase := range want {
 		var view struct {
 			Phase run.Phase `json:"phase"`

@@ -37,29 +37,12 @@ stages:
 		out := s.post(t, "/api/v1/runs", map[string]string{"repo": "e2e/pg", "ref": ref})
 		want[out["id"].(string)] = phase
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var list struct{ Runs []run.Summary }
-		s.get(t, "/api/v1/runs?limit=50", &list)
-		running := 0
-		for _, r := range list.Runs {
-			if r.Phase != run.Pending && !r.Phase.Done() {
-				running++
-			}
-		}
-		if running >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs did not start:\n%s", s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+	s.waitRunning(t, 2)
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	s.cmd.Wait()
 
 	s2 := startPavedServer(t, t.TempDir(), "--database", dsn, "--capacity", "4", "--lease", "1s")
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for id, phase := range want {
 		var view struct {
 			Phase run.Phase `json:"phase"`
