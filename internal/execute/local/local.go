@@ -20,6 +20,7 @@ import (
 
 	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/execute/workspace"
 )
 
 // Sandbox names, as in Config.Sandbox and execute.Result.Sandbox.
@@ -211,11 +212,11 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 	defer l.removeStageDir(dir)
 
 	started := time.Now()
-	alternates, err := prepareSource(ctx, job.Source, dir.ws)
+	alternates, err := workspace.Source(ctx, job.Source, dir.ws)
 	if err != nil {
 		return res, err
 	}
-	if err := materialiseArtifacts(dir.ws, job.ArtifactsIn, l.cfg.Artifacts); err != nil {
+	if err := workspace.Materialise(dir.ws, job.ArtifactsIn, l.cfg.Artifacts); err != nil {
 		return res, fmt.Errorf("artifacts in: %w", err)
 	}
 	l.log.Debug("workspace ready", "run", job.RunID, "stage", job.Stage, "attempt", job.Attempt,
@@ -237,7 +238,7 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 		res.CPU, res.MaxRSS = sres.CPU, sres.MaxRSSKiB*1024
 		if ctx.Err() == nil {
 			// Also after a failed step: a failing test suite is what the report explains.
-			res.Reports, res.ReportsNote = readReports(dir.ws, job.Reports, execute.MaxReportBytes)
+			res.Reports, res.ReportsNote = workspace.Reports(dir.ws, job.Reports, execute.MaxReportBytes)
 		}
 		if res.Failed {
 			return res, nil
@@ -246,7 +247,7 @@ func (l *Local) Run(ctx context.Context, job execute.Job, obs execute.Observer) 
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	arts, err := storeArtifacts(dir.ws, job.Artifacts, l.cfg.Artifacts)
+	arts, err := workspace.StoreArtifacts(dir.ws, job.Artifacts, l.cfg.Artifacts)
 	if err != nil {
 		return res, err
 	}
@@ -364,7 +365,7 @@ func (l *Local) makeStageDir(job execute.Job) (stageDir, error) {
 		if errors.Is(err, os.ErrExist) {
 			// Left by a paved that died mid-stage: the attempt is being run again.
 			l.log.Warn("removing stale workspace", "path", p)
-			if err = removeAll(p); err == nil {
+			if err = workspace.RemoveAll(p); err == nil {
 				err = os.Mkdir(p, 0o755)
 			}
 		}
@@ -380,7 +381,7 @@ func (l *Local) removeStageDir(d stageDir) {
 		if p == "" {
 			continue
 		}
-		if err := removeAll(p); err != nil {
+		if err := workspace.RemoveAll(p); err != nil {
 			l.log.Warn("cannot remove workspace", "path", p, "err", err)
 		}
 	}

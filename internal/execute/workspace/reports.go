@@ -1,4 +1,4 @@
-package local
+package workspace
 
 import (
 	"fmt"
@@ -11,11 +11,11 @@ import (
 	"github.com/paved/paved/internal/execute"
 )
 
-// readReports reads the regular files the globs match in the workspace, sorted by path, at
+// Reports reads the regular files the globs match in the workspace, sorted by path, at
 // most limit bytes in all. Like artifacts, they are read through an os.Root and a symlink is
 // never followed: a step must not get a host file read into the event log as a report.
 // Nothing here fails the stage; what was left out is said in the note.
-func readReports(ws string, globs []string, limit int64) ([]execute.Report, string) {
+func Reports(ws string, globs []string, limit int64) ([]execute.Report, string) {
 	if len(globs) == 0 {
 		return nil, ""
 	}

@@ -1,4 +1,4 @@
-package local
+package workspace
 
 import (
 	"errors"
@@ -14,12 +14,12 @@ import (
 	"github.com/paved/paved/internal/execute"
 )
 
-// storeArtifacts stores what the globs match in the workspace in blobs and lists it, sorted
+// StoreArtifacts stores what the globs match in the workspace in blobs and lists it, sorted
 // by path. The workspace was written by the steps and is not trusted: it is read through an
 // os.Root (no symlink leads out of it) and a symlink is recorded as a link, never followed,
 // so an artifact cannot be a host file such as paved's database. Each file is hashed while
 // it is copied into the store, so its bytes are read once.
-func storeArtifacts(ws string, globs []string, blobs *cache.Blobs) ([]execute.Artifact, error) {
+func StoreArtifacts(ws string, globs []string, blobs *cache.Blobs) ([]execute.Artifact, error) {
 	if len(globs) == 0 {
 		return nil, nil
 	}
@@ -131,14 +131,14 @@ func (s *artifactStorer) add(dir *os.Root, name, rel string, fi fs.FileInfo) err
 	}
 }
 
-// materialiseArtifacts writes the entries into the workspace, in order, from blobs. The
+// Materialise writes the entries into the workspace, in order, from blobs. The
 // workspace holds the checkout, which may have a symlink where an artifact goes: every
 // operation goes through an os.Root, directories on the way are made real (a symlink or
 // file in the way is replaced, never followed), and what is at an entry's path is replaced,
 // except a directory onto a directory. Files are verified against their digest as they are
 // written; they get the current time, so they are newer than the checkout's files and a
 // build tool comparing modification times does not rebuild them.
-func materialiseArtifacts(ws string, entries []execute.Artifact, blobs *cache.Blobs) error {
+func Materialise(ws string, entries []execute.Artifact, blobs *cache.Blobs) error {
 	if len(entries) == 0 {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package local
+package workspace
 
 import (
 	"bufio"
@@ -18,10 +18,10 @@ import (
 
 var shaPattern = regexp.MustCompile(`^[0-9a-fA-F]{4,64}$`)
 
-// prepareSource fills the empty workspace ws. For a git checkout it returns the object
+// Source fills the empty workspace ws. For a git checkout it returns the object
 // directories the checkout borrows (git clone --shared), which the sandbox must be able to
 // read for git to work inside it.
-func prepareSource(ctx context.Context, src execute.Source, ws string) (alternates []string, err error) {
+func Source(ctx context.Context, src execute.Source, ws string) (alternates []string, err error) {
 	switch {
 	case src.Repo != "" && src.Dir != "":
 		return nil, errors.New("source: both Repo and Dir set")
@@ -77,10 +77,12 @@ func git(ctx context.Context, dir string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	if _, err := cmd.Output(); err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr // Output keeps stderr's head and tail
+		}
+		return fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(stderr)))
 	}
 	return nil
 }
@@ -255,10 +257,10 @@ func copyFile(src *os.Root, name string, fi fs.FileInfo, dst *os.Root, dname str
 	return dst.Chtimes(dname, fi.ModTime(), fi.ModTime())
 }
 
-// removeAll removes a workspace. A step may have left directories without write
+// RemoveAll removes a workspace. A step may have left directories without write
 // permission (the Go module cache makes its files read-only), which only matters when paved
 // is not root: then permissions are opened and it tries again.
-func removeAll(p string) error {
+func RemoveAll(p string) error {
 	err := os.RemoveAll(p)
 	if err == nil {
 		return nil

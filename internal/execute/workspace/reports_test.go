@@ -1,4 +1,4 @@
-package local
+package workspace
 
 import (
 	"os"
@@ -17,7 +17,7 @@ func TestReportsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, note := readReports(ws, []string{"*.xml"}, 10)
+	got, note := Reports(ws, []string{"*.xml"}, 10)
 	if len(got) != 2 || got[0].Path != "a.xml" || got[1].Path != "c.xml" {
 		t.Errorf("reports %+v", got)
 	}
