@@ -5,12 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +30,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	blobs "github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
+	"github.com/paved/paved/internal/execute/workspace"
 )
 
 // Labels on every pod the executor makes.
@@ -53,8 +56,6 @@ var (
 	// ErrDetached: Close was called while Run followed its pod; the pod keeps running and
 	// the next executor re-attaches to it.
 	ErrDetached = errors.New("kube: executor closed; the pod keeps running")
-	// ErrArtifacts: the stage names artifacts, which the executor cannot collect yet.
-	ErrArtifacts = errors.New("kube: artifacts from pods are not collected yet: run this stage on the local executor")
 )
 
 // Config wires an Executor.
@@ -67,13 +68,19 @@ type Config struct {
 	Quota corev1.ResourceList
 	// DefaultImage runs a stage without image:. Default "debian:stable-slim".
 	DefaultImage string
-	// FetchImage runs the init container that fetches the workspace; it needs sh, curl and
-	// tar. Default "curlimages/curl:8.11.1".
+	// FetchImage runs the init container that fetches the workspace and the container
+	// that sends the stage's artifacts and reports back; it needs sh, curl and tar.
+	// Default "curlimages/curl:8.11.1".
 	FetchImage string
-	// ServerURL is where pods reach the paved server to fetch source and artifacts.
-	ServerURL string
-	// Token returns a short-lived token for the job's fetch (a scoped API token). Default: none.
-	Token func(ctx context.Context, job execute.Job) (string, error)
+	// ServerURL is where pods reach the paved server (its Handler, at /api/v1/pod).
+	// Required; a func because the server knows its address only once it listens.
+	ServerURL func() string
+	// Dir keeps what pods send until their stage ends, and the workspaces being sent;
+	// it should outlive a restart of paved (the data directory). Required.
+	Dir string
+	// Blobs stores artifacts by digest: upstream artifacts are read from it, a stage's
+	// are stored in it. Required for stages with artifacts.
+	Blobs *blobs.Blobs
 	// CacheClaim is a PersistentVolumeClaim in each team namespace mounted at /paved/cache
 	// for the stage's caches. Default: an emptyDir (no cache between stages).
 	CacheClaim string
@@ -88,14 +95,20 @@ type Executor struct {
 	once   sync.Once
 	nsMu   sync.Mutex
 	nsDone map[string]bool
+
+	attMu    sync.Mutex
+	attempts map[string]*attempt // by tokenKey of their pod's token
 }
 
 var _ execute.Executor = (*Executor)(nil)
 
 // New returns an Executor.
 func New(cfg Config) (*Executor, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("kube: Config.Client is required")
+	if cfg.Client == nil || cfg.ServerURL == nil || cfg.Dir == "" {
+		return nil, errors.New("kube: Config.Client, ServerURL and Dir are required")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
 	}
 	if cfg.NamespacePrefix == "" {
 		cfg.NamespacePrefix = "paved-"
@@ -116,7 +129,7 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, closed: make(chan struct{}), nsDone: map[string]bool{}}, nil
+	return &Executor{cfg: cfg, closed: make(chan struct{}), nsDone: map[string]bool{}, attempts: map[string]*attempt{}}, nil
 }
 
 // Close detaches from every pod being followed: Run returns ErrDetached and the pods keep
@@ -134,8 +147,8 @@ func (e *Executor) Namespace(team string) string {
 // Run runs the job's stage as a pod, or follows the pod of that attempt already there.
 func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observer) (execute.Result, error) {
 	res := execute.Result{Sandbox: "kubernetes"}
-	if len(job.Artifacts) > 0 {
-		return res, ErrArtifacts
+	if (len(job.Artifacts) > 0 || len(job.ArtifactsIn) > 0) && e.cfg.Blobs == nil {
+		return res, errNoBlobs
 	}
 	ns := e.Namespace(job.Team)
 	if err := e.ensureNamespace(ctx, ns, job.Team); err != nil {
@@ -155,15 +168,23 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 			break
 		}
 	}
+	var token string
 	if pod == nil {
-		if pod, err = e.create(ctx, ns, job); err != nil {
+		token = newPodToken()
+		if pod, err = e.create(ctx, ns, job, token); err != nil {
 			return res, err
 		}
+	} else if token, err = e.podToken(ctx, ns, pod.Name); err != nil {
+		// Without its token the pod can neither fetch nor send: it will fail, and say so.
+		e.cfg.Logger.Warn("kube: the re-attached pod's token is lost", "pod", ns+"/"+pod.Name, "err", err)
 	}
+	att, unfollow := e.follow(token, job)
 	detached := false
 	defer func() {
+		unfollow()
 		if !detached {
 			e.cleanup(ns, pod.Name)
+			_ = os.RemoveAll(att.dir)
 		}
 	}()
 
@@ -196,29 +217,98 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 	}
 	code, failedStep := exitOf(final, len(job.Steps))
 	steps.finish(code, failedStep)
-	if final.Status.Phase == corev1.PodFailed {
+	collectFailed := e.collectFailure(ctx, final)
+	if final.Status.Phase == corev1.PodFailed && (code != 0 || collectFailed == "") {
 		res.Failed, res.ExitCode, res.FailedStep = true, code, failedStep
 		if res.ExitCode == 0 {
 			res.ExitCode = 1 // failed without a container exit code (evicted, deadline)
 		}
 	}
+	return e.takeOutputs(att, res, collectFailed)
+}
+
+// takeOutputs reads what the pod sent: the reports (also of a failed stage) and, when the
+// steps succeeded, the artifacts, matched against the stage's globs as the local executor
+// does. collectFailed is how the pod's collect container failed, if it did.
+func (e *Executor) takeOutputs(att *attempt, res execute.Result, collectFailed string) (execute.Result, error) {
+	job := att.job
+	if len(job.Reports) > 0 {
+		dir, sent, err := att.outputs("reports", 4*execute.MaxReportBytes)
+		switch {
+		case err != nil:
+			res.ReportsNote = err.Error()
+		case !sent && collectFailed != "":
+			res.ReportsNote = "the pod sent no reports: " + collectFailed
+		case !sent:
+			res.ReportsNote = "the pod sent no reports"
+		default:
+			res.Reports, res.ReportsNote = workspace.Reports(dir, job.Reports, execute.MaxReportBytes)
+		}
+		if dir != "" {
+			_ = workspace.RemoveAll(dir)
+		}
+	}
+	if res.Failed || len(job.Artifacts) == 0 {
+		return res, nil
+	}
+	dir, sent, err := att.outputs("artifacts", MaxArtifactUpload)
+	if dir != "" {
+		defer func() { _ = workspace.RemoveAll(dir) }()
+	}
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("kube: stage %s: %w", job.Stage, err)
+	case !sent && collectFailed != "":
+		return res, fmt.Errorf("kube: stage %s: its artifacts did not reach the server: %s", job.Stage, collectFailed)
+	case !sent:
+		return res, fmt.Errorf("kube: stage %s: its pod ended without sending its artifacts", job.Stage)
+	}
+	arts, err := workspace.StoreArtifacts(dir, job.Artifacts, e.cfg.Blobs)
+	if err != nil {
+		return res, fmt.Errorf("kube: stage %s: %w", job.Stage, err)
+	}
+	res.Artifacts = arts
 	return res, nil
 }
 
-// create makes the attempt's Secret and pod; the Secret is then owned by the pod.
-func (e *Executor) create(ctx context.Context, ns string, job execute.Job) (*corev1.Pod, error) {
-	name := PodName(job)
-	var token string
-	if e.cfg.Token != nil {
-		t, err := e.cfg.Token(ctx, job)
-		if err != nil {
-			return nil, fmt.Errorf("kube: token for %s/%s: %w", job.RunID, job.Stage, err)
+// collectFailure says how the pod's collect container failed, with the end of its log;
+// "" when it did not (or the pod has none).
+func (e *Executor) collectFailure(ctx context.Context, p *corev1.Pod) string {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name != "collect" || s.State.Terminated == nil || s.State.Terminated.ExitCode == 0 {
+			continue
 		}
-		token = t
+		msg := fmt.Sprintf("its collect container ended with %d", s.State.Terminated.ExitCode)
+		tail := int64(10)
+		raw, err := e.cfg.Client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: "collect", TailLines: &tail}).DoRaw(ctx)
+		if err == nil && len(strings.TrimSpace(string(raw))) > 0 {
+			msg += ": " + strings.Join(strings.Fields(string(raw)), " ")
+		}
+		return msg
 	}
+	return ""
+}
+
+// podToken reads a pod's token back from its attempt's Secret (re-attaching after a
+// restart).
+func (e *Executor) podToken(ctx context.Context, ns, name string) (string, error) {
+	s, err := e.cfg.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	t := string(s.Data[podTokenKey])
+	if t == "" {
+		return "", fmt.Errorf("secret %s/%s has no %s", ns, name, podTokenKey)
+	}
+	return t, nil
+}
+
+// create makes the attempt's Secret and pod; the Secret is then owned by the pod.
+func (e *Executor) create(ctx context.Context, ns string, job execute.Job, token string) (*corev1.Pod, error) {
+	name := PodName(job)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: jobLabels(job)},
-		StringData: map[string]string{"PAVED_FETCH_TOKEN": token},
+		StringData: map[string]string{podTokenKey: token},
 	}
 	for _, k := range job.SecretEnv {
 		if v, ok := job.Env[k]; ok {
@@ -319,15 +409,11 @@ func (e *Executor) PodSpec(job execute.Job, name string) (*corev1.Pod, error) {
 	for i, s := range job.Steps {
 		env = append(env, corev1.EnvVar{Name: fmt.Sprintf("PAVED_STEP_%d", i), Value: s.Run})
 	}
-	artifacts, _ := json.Marshal(job.ArtifactsIn)
 	fetchEnv := []corev1.EnvVar{
-		{Name: "PAVED_SERVER", Value: e.cfg.ServerURL},
-		secret("PAVED_FETCH_TOKEN"),
+		{Name: "PAVED_SERVER", Value: strings.TrimSuffix(e.cfg.ServerURL(), "/")},
+		secret(podTokenKey),
 		{Name: "PAVED_RUN", Value: job.RunID},
 		{Name: "PAVED_STAGE", Value: job.Stage},
-		{Name: "PAVED_SOURCE_REPO", Value: job.Source.Repo},
-		{Name: "PAVED_SOURCE_SHA", Value: job.Source.SHA},
-		{Name: "PAVED_ARTIFACTS_IN", Value: string(artifacts)},
 	}
 	mounts := []corev1.VolumeMount{{Name: "workspace", MountPath: Workspace}}
 	volumes := []corev1.Volume{{Name: "workspace", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
@@ -360,15 +446,54 @@ func (e *Executor) PodSpec(job execute.Job, name string) (*corev1.Pod, error) {
 			}},
 		},
 	}
+	if collects(job) {
+		// Beside the steps, waiting for them to end: a regular container, not a native
+		// sidecar, so that the pod ends only once what it sends has arrived.
+		cenv := append(slices.Clone(fetchEnv),
+			corev1.EnvVar{Name: "PAVED_COLLECT_REPORTS", Value: strings.Join(collectPaths(job.Reports), "\n")},
+			corev1.EnvVar{Name: "PAVED_COLLECT_ARTIFACTS", Value: strings.Join(collectPaths(job.Artifacts), "\n")})
+		if len(job.Reports) == 0 {
+			cenv[len(cenv)-2].Value = ""
+		}
+		if len(job.Artifacts) == 0 {
+			cenv[len(cenv)-1].Value = ""
+		}
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
+			Name: "collect", Image: e.cfg.FetchImage, Command: []string{"sh", "-ec", collectScript},
+			Env: cenv, WorkingDir: Workspace, VolumeMounts: mounts[:1],
+		})
+	}
 	return pod, nil
 }
 
-// fetchScript fills the workspace: the run's source as a tarball, then each input artifact
-// by digest. The server route is documented in docs/kubernetes.md.
-const fetchScript = `auth="Authorization: Bearer $PAVED_FETCH_TOKEN"
-curl -fsS -H "$auth" "$PAVED_SERVER/api/v1/runs/$PAVED_RUN/source.tar.gz" | tar -xzf - -C /workspace
-curl -fsS -H "$auth" -o /tmp/fetch.sh "$PAVED_SERVER/api/v1/runs/$PAVED_RUN/stages/$PAVED_STAGE/fetch.sh"
-sh -e /tmp/fetch.sh`
+// collects: the pod has a collect container, for the stage's reports or artifacts.
+func collects(job execute.Job) bool { return len(job.Reports) > 0 || len(job.Artifacts) > 0 }
+
+// fetchScript fills the workspace with what the server made of it (pods.go): the source
+// checkout and the upstream artifacts, as one tar.gz. curl retries while paved restarts.
+const fetchScript = `curl -fsS --retry 30 --retry-delay 2 --retry-connrefused -H "Authorization: Bearer $PAVED_POD_TOKEN" -o /tmp/workspace.tar.gz "$PAVED_SERVER/api/v1/pod/workspace"
+tar -xzf /tmp/workspace.tar.gz -C /workspace
+rm -f /tmp/workspace.tar.gz`
+
+// collectScript waits for the steps to end (the stage script writes its exit code to
+// doneFile), then sends the paths the report globs may match, and when the steps
+// succeeded those the artifact globs may match; the server matches the globs. Paths are
+// one per line; those that are not there are left out.
+const collectScript = `set -f
+IFS='
+'
+while [ ! -f ` + doneFile + ` ]; do sleep 1; done
+rc=$(cat ` + doneFile + `)
+send() {
+  there=
+  for p in $2; do if [ -e "$p" ] || [ -L "$p" ]; then there="$there$p
+"; fi; done
+  if [ -n "$there" ]; then tar -czf "/tmp/$1.tar.gz" -- $there; else : > "/tmp/$1.tar.gz"; fi
+  curl -fsS --retry 30 --retry-delay 2 --retry-connrefused -H "Authorization: Bearer $PAVED_POD_TOKEN" -H 'Content-Type: application/gzip' -T "/tmp/$1.tar.gz" "$PAVED_SERVER/api/v1/pod/outputs/$1"
+  rm -f "/tmp/$1.tar.gz"
+}
+if [ -n "$PAVED_COLLECT_REPORTS" ]; then send reports "$PAVED_COLLECT_REPORTS"; fi
+if [ "$rc" = 0 ] && [ -n "$PAVED_COLLECT_ARTIFACTS" ]; then send artifacts "$PAVED_COLLECT_ARTIFACTS"; fi`
 
 // Step markers in the stage container's output.
 const (
@@ -387,6 +512,11 @@ func stageScript(job execute.Job) string {
 	}
 	var b strings.Builder
 	b.WriteString("mkdir -p \"$HOME\"\n")
+	if collects(job) {
+		// The collect container waits for this file; a trap writes it however the steps end
+		// (but a SIGKILL: waitEnd sees to that).
+		fmt.Fprintf(&b, "mkdir -p %s\ntrap 'echo $? > %s' EXIT\n", path.Dir(doneFile), doneFile)
+	}
 	for i := range job.Steps {
 		fmt.Fprintf(&b, "echo '%s%d'\n", markStart, i)
 		fmt.Fprintf(&b, shell+"\n", i)
@@ -489,7 +619,7 @@ func (e *Executor) waitEnd(ctx context.Context, ns, name string) (*corev1.Pod, e
 		if ev.Type == watch.Deleted {
 			return false, fmt.Errorf("kube: pod %s/%s was deleted while the stage ran", ns, name)
 		}
-		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, nil
+		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || killedBeforeCollect(p), nil
 	})
 	if err != nil {
 		select {
@@ -503,6 +633,21 @@ func (e *Executor) waitEnd(ctx context.Context, ns, name string) (*corev1.Pod, e
 		return nil, fmt.Errorf("kube: watch pod %s/%s: %w", ns, name, err)
 	}
 	return ev.Object.(*corev1.Pod), nil
+}
+
+// killedBeforeCollect: the stage container was killed (OOM, a signal) and could not tell
+// the collect container, which would wait for ever: the stage has ended.
+func killedBeforeCollect(p *corev1.Pod) bool {
+	stage, collect := false, false
+	for _, s := range p.Status.ContainerStatuses {
+		switch {
+		case s.Name == "stage" && s.State.Terminated != nil && (s.State.Terminated.ExitCode >= 128 || s.State.Terminated.Reason == "OOMKilled"):
+			stage = true
+		case s.Name == "collect" && s.State.Terminated == nil:
+			collect = true
+		}
+	}
+	return stage && collect
 }
 
 // followLogs streams the stage container's log into steps until it ends or ctx is done.

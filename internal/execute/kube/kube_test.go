@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/paved/paved/internal/cache"
 	"github.com/paved/paved/internal/execute"
 	"github.com/paved/paved/internal/execute/kube"
 	"github.com/paved/paved/internal/kube/kubetest"
@@ -23,9 +27,29 @@ func TestMain(m *testing.M) { kubetest.Main(m) }
 
 // newExecutor returns an executor whose team namespaces are private to the test.
 func newExecutor(t *testing.T, c *kubetest.Cluster) *kube.Executor {
-	prefix := fmt.Sprintf("p%d-", time.Now().UnixNano()%1e9)
-	ex, err := kube.New(kube.Config{Client: c.Client, NamespacePrefix: prefix, ServerURL: "http://paved.example:8080",
-		Token: func(context.Context, execute.Job) (string, error) { return "tok-123", nil }})
+	return newExecutorWith(t, c, kube.Config{})
+}
+
+// newExecutorWith fills in what cfg leaves out: the client, a private prefix, a directory.
+func newExecutorWith(t *testing.T, c *kubetest.Cluster, cfg kube.Config) *kube.Executor {
+	cfg.Client = c.Client
+	if cfg.NamespacePrefix == "" {
+		cfg.NamespacePrefix = fmt.Sprintf("p%d-", time.Now().UnixNano()%1e9)
+	}
+	if cfg.ServerURL == nil {
+		cfg.ServerURL = func() string { return "http://paved.example:8080/" }
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	if cfg.Blobs == nil {
+		b, err := cache.NewBlobs(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Blobs = b
+	}
+	ex, err := kube.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +226,7 @@ func checkPod(t *testing.T, c *kubetest.Cluster, p *corev1.Pod, j execute.Job) {
 		t.Errorf("%s: the secret is not a secretKeyRef: %+v", j.Stage, s)
 	}
 	sec, err := c.Client.CoreV1().Secrets(p.Namespace).Get(context.Background(), p.Name, metav1.GetOptions{})
-	if err != nil || string(sec.Data["API_KEY"]) != "s3cret" || string(sec.Data["PAVED_FETCH_TOKEN"]) != "tok-123" {
+	if err != nil || string(sec.Data["API_KEY"]) != "s3cret" || len(sec.Data["PAVED_POD_TOKEN"]) < 40 {
 		t.Errorf("%s: secret %v %v", j.Stage, sec, err)
 	} else if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != p.UID {
 		t.Errorf("%s: secret not owned by its pod: %+v", j.Stage, sec.OwnerReferences)
@@ -212,11 +236,8 @@ func checkPod(t *testing.T, c *kubetest.Cluster, p *corev1.Pod, j execute.Job) {
 	for _, e := range init.Env {
 		ienv[e.Name] = e.Value
 	}
-	if ienv["PAVED_SERVER"] != "http://paved.example:8080" || ienv["PAVED_RUN"] != "run-0001" || ienv["PAVED_SOURCE_SHA"] != "0123abcd" {
-		t.Errorf("%s: init env %+v", j.Stage, init.Env)
-	}
-	if len(j.ArtifactsIn) > 0 && !strings.Contains(ienv["PAVED_ARTIFACTS_IN"], j.ArtifactsIn[0].Digest) {
-		t.Errorf("%s: input artifacts not given to the init container: %s", j.Stage, ienv["PAVED_ARTIFACTS_IN"])
+	if ienv["PAVED_SERVER"] != "http://paved.example:8080" || ienv["PAVED_RUN"] != "run-0001" || !strings.Contains(strings.Join(init.Command, " "), "/api/v1/pod/workspace") {
+		t.Errorf("%s: init container %+v", j.Stage, init)
 	}
 	vols := map[string]bool{}
 	for _, v := range p.Spec.Volumes {
@@ -276,15 +297,32 @@ func TestReattach(t *testing.T) {
 		t.Fatalf("Run after Close: %v", r.err)
 	}
 
-	ex2, err := kube.New(kube.Config{Client: c.Client, NamespacePrefix: strings.TrimSuffix(ns, "payments")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex2 := newExecutorWith(t, c, kube.Config{NamespacePrefix: strings.TrimSuffix(ns, "payments")})
 	r2 := start(ex2, j)
 	// The executor lists before it creates: once it watches, the pod is still the first one.
 	still := podOf(t, c, ns, j)
 	if still.UID != p.UID {
 		t.Fatalf("a new pod was created (%s, was %s)", still.UID, p.UID)
+	}
+	// The new executor knows the pod's token again: its fetch and collect go on.
+	sec, err := c.Client.CoreV1().Secrets(ns).Get(context.Background(), p.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPut, "/outputs/reports", strings.NewReader(""))
+	req.Header.Set("Authorization", "Bearer "+string(sec.Data["PAVED_POD_TOKEN"]))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec := httptest.NewRecorder()
+		ex2.Handler().ServeHTTP(rec, req)
+		if rec.Code == http.StatusNoContent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the re-attached executor refuses the pod's token: %d %s", rec.Code, rec.Body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline: Run registers the token after its List
+		req.Body = io.NopCloser(strings.NewReader(""))
 	}
 	if err := kubetest.SetPodPhase(context.Background(), c.Client, ns, p.Name, corev1.PodSucceeded, 0); err != nil {
 		t.Fatal(err)

@@ -307,3 +307,15 @@ func listRoot(dir *os.Root, name string) (*os.Root, []fs.FileInfo, error) {
 	}
 	return sub, infos, nil
 }
+
+// Detach makes a shared checkout stand alone, to be moved to another machine: it copies
+// in the objects the checkout borrows (git repack -a) and drops the borrowing.
+func Detach(ctx context.Context, ws string) error {
+	if err := git(ctx, ws, "repack", "-a", "-d", "-q"); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if err := os.Remove(filepath.Join(ws, ".git", "objects", "info", "alternates")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("source: %w", err)
+	}
+	return nil
+}
