@@ -315,12 +315,21 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	// The listen address is known only after Listen; until then nothing asks for the URL.
+	var listenURL string
+	externalURL := func() string {
+		if o.externalURL != "" {
+			return strings.TrimSuffix(o.externalURL, "/")
+		}
+		return listenURL
+	}
 	var ex execute.Executor
+	var pods http.Handler
 	detach := func() {}
 	if o.executor == "kubernetes" {
 		var kex *kubeexec.Executor
-		if kex, err = o.kube.executorFor(logger); err == nil {
-			ex, detach = kex, kex.Close
+		if kex, err = o.kube.executorFor(logger, filepath.Join(data, "kube"), artifacts, externalURL); err == nil {
+			ex, detach, pods = kex, kex.Close, kex.Handler()
 		}
 	} else {
 		ex, err = local.New(local.Config{
@@ -386,14 +395,6 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			return nil, usageErr("--otlp-endpoint: %v", err)
 		}
 		onEvent = func(e run.Event) { hub.PublishEvent(e); metrics.Event(e); tracer.Event(e) }
-	}
-	// The listen address is known only after Listen; until then nothing asks for the URL.
-	var listenURL string
-	externalURL := func() string {
-		if o.externalURL != "" {
-			return strings.TrimSuffix(o.externalURL, "/")
-		}
-		return listenURL
 	}
 	issuer, err := identity.New(identity.Config{Dir: filepath.Join(data, "identity"), URL: externalURL, Logger: logger})
 	if err != nil {
@@ -588,7 +589,7 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		Compile: compileOptions(), Logger: logger, Registry: reg, Launcher: launcher, Inbox: ib,
 		Metrics: metrics.Handler(), OnHook: metrics.Hook, Alerts: alerts, Environments: deployer, Deployments: st, Keys: supply.signer.Keys,
 		CPUHourPrice: o.cpuHourPrice, Promote: promoteAPI, Secrets: secrets, Audit: auditLog, Egress: egressPolicy, Identity: issuer,
-		AgentTokens: st, Agents: dispatcher,
+		AgentTokens: st, Agents: dispatcher, Pods: pods,
 	})
 	if err != nil {
 		sched.Stop()

@@ -28,6 +28,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/api"
@@ -37,6 +39,7 @@ import (
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/agent"
 	"github.com/paved/paved/internal/execute/fake"
+	kubeexec "github.com/paved/paved/internal/execute/kube"
 	"github.com/paved/paved/internal/gate/sign"
 	"github.com/paved/paved/internal/identity"
 	"github.com/paved/paved/internal/promote"
@@ -165,10 +168,18 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Kubernetes executor's pod routes; its client is never called here (no stage
+	// runs on it), so it points nowhere.
+	pods, err := kubeexec.New(kubeexec.Config{Client: kubernetes.NewForConfigOrDie(&rest.Config{Host: "http://127.0.0.1:9"}),
+		ServerURL: func() string { return issuerURL }, Dir: t.TempDir(), Blobs: blobs})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := api.New(api.Config{Access: acc, Store: st, Scheduler: sched, Git: git, Hub: hub, Launcher: launcher, Inbox: ib,
 		Registry: reg, Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "paved_up 1\n") }),
 		Keys: noKeys{}, Environments: fakeEnvironments{names: []string{"dev", "staging", "prod"}}, Deployments: st, Promote: psvc,
-		Alerts: nil, Secrets: secrets, Audit: auditLog, Identity: iss, Agents: disp, AgentTokens: st})
+		Alerts: nil, Secrets: secrets, Audit: auditLog, Identity: iss, Agents: disp, AgentTokens: st,
+		Pods: pods.Handler()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +370,8 @@ type matrixCase struct {
 	// agentAuth: the route answers to an agent's token (the agent protocol), and its 401
 	// is the agent handler's, which says so in its body.
 	agentAuth bool
+	// podAuth: the route answers to a stage pod's token only (internal/execute/kube).
+	podAuth bool
 }
 
 func (e *accessEnv) cases() []matrixCase {
@@ -464,6 +477,13 @@ func (e *accessEnv) cases() []matrixCase {
 		{method: "GET", route: "/api/v1/agent/blobs/{digest}", path: "/api/v1/agent/blobs/" + agentBlobDigest,
 			agentAuth: true, right: "agent", want: [4]int{401, 401, 401, 200}},
 
+		// Stage pods of the Kubernetes executor: only the token of an attempt being run
+		// opens them, which internal/execute/kube's tests use; no user's token does.
+		{method: "GET", route: "/api/v1/pod/workspace", path: "/api/v1/pod/workspace",
+			podAuth: true, right: "root", want: [4]int{401, 401, 401, 401}},
+		{method: "PUT", route: "/api/v1/pod/outputs/{kind}", path: "/api/v1/pod/outputs/artifacts", body: map[string]any{},
+			podAuth: true, right: "root", want: [4]int{401, 401, 401, 401}},
+
 		// The workload identity issuer's documents: public, for clouds' STS and Vault.
 		{method: "GET", route: "/.well-known/openid-configuration", path: "/.well-known/openid-configuration"},
 		{method: "GET", route: "/.well-known/jwks", path: "/.well-known/jwks"},
@@ -567,6 +587,8 @@ func TestAccessMatrix(t *testing.T) {
 			case got == http.StatusUnauthorized && c.agentAuth && !strings.Contains(string(body), "agent token"):
 				// The agent handler's own 401 (internal/execute/agent) says what token it wants.
 				t.Errorf("%s %s as %s: 401 %s, want the agent handler's", c.method, c.path, as, body)
+			case got == http.StatusUnauthorized && c.podAuth && !strings.Contains(string(body), "stage pod"):
+				t.Errorf("%s %s as %s: 401 %s, want the pod handler's", c.method, c.path, as, body)
 			}
 			if got == http.StatusUnauthorized && hdr.Get("WWW-Authenticate") == "" {
 				t.Errorf("%s %s as %s: 401 without WWW-Authenticate", c.method, c.path, as)

@@ -104,6 +104,10 @@ type Config struct {
 	// /api/v1/agent/ and the list of agents connected. Default nil: no such routes.
 	AgentTokens AgentTokens
 	Agents      Agents
+	// Pods serves /api/v1/pod/, where the Kubernetes executor's stage pods fetch their
+	// workspace and send their artifacts and reports, with tokens of their own
+	// (internal/execute/kube). Default nil: no such routes.
+	Pods http.Handler
 }
 
 // Server serves the API.
@@ -153,6 +157,10 @@ func (s *Server) routes() *chi.Mux {
 	if s.cfg.Agents != nil {
 		// Beside /api/v1, not in it: agents carry their own tokens, not a user's.
 		r.Mount("/api/v1/agent", s.cfg.Agents.Handler())
+	}
+	if s.cfg.Pods != nil {
+		// Beside /api/v1 too: a stage pod's token opens its own attempt's routes only.
+		r.Mount("/api/v1/pod", s.cfg.Pods)
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		s.accessRoutes(r)

@@ -93,9 +93,11 @@ func bodyLimit(path string) int64 {
 }
 
 // isBlobTransfer: registry uploads and downloads, and the artifacts agents move by digest
-// (internal/execute/agent), are as large and as slow as a build's outputs.
+// (internal/execute/agent), and the workspaces and outputs of stage pods
+// (internal/execute/kube), are as large and as slow as a build's outputs.
 func isBlobTransfer(path string) bool {
-	return strings.HasPrefix(path, "/v2/") || strings.HasPrefix(path, "/api/v1/agent/blobs/")
+	return strings.HasPrefix(path, "/v2/") || strings.HasPrefix(path, "/api/v1/agent/blobs/") ||
+		path == "/api/v1/pod/workspace" || strings.HasPrefix(path, "/api/v1/pod/outputs/")
 }
 
 // Limits wraps h with the per-endpoint body limits and lifts the server's read and write

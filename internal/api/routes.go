@@ -81,6 +81,10 @@ var routeTable = map[string]policy{
 	"POST /api/v1/agent/jobs/{id}/return":    open(),
 	"GET /api/v1/agent/blobs/{digest}":       open(),
 	"PUT /api/v1/agent/blobs/{digest}":       open(),
+	// The Kubernetes executor's stage pods (internal/execute/kube), with the token of
+	// their attempt, which the executor checks.
+	"GET /api/v1/pod/workspace":      open(),
+	"PUT /api/v1/pod/outputs/{kind}": open(),
 
 	"POST /api/v1/login":  open(),
 	"POST /api/v1/logout": anyUser(),

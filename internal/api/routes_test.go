@@ -10,6 +10,7 @@ import (
 	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/execute/agent"
+	kubeexec "github.com/paved/paved/internal/execute/kube"
 	"github.com/paved/paved/internal/identity"
 	"github.com/paved/paved/internal/promote"
 	"github.com/paved/paved/internal/secret"
@@ -25,7 +26,7 @@ func TestRouteTable(t *testing.T) {
 		Registry: http.NotFoundHandler(), Metrics: http.NotFoundHandler(), Inbox: &inbox.Inbox{},
 		Environments: (*deploy.Controller)(nil), Deployments: (*sqlite.Store)(nil), Promote: (*promote.Service)(nil),
 		Secrets: (*secret.Service)(nil), Audit: (*audit.Log)(nil), Identity: (*identity.Issuer)(nil),
-		Agents: (*agent.Dispatcher)(nil), AgentTokens: (*sqlite.Store)(nil),
+		Agents: (*agent.Dispatcher)(nil), AgentTokens: (*sqlite.Store)(nil), Pods: (*kubeexec.Executor)(nil).Handler(),
 	}}
 	n := 0
 	err := chi.Walk(s.routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

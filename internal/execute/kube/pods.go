@@ -110,7 +110,7 @@ func (e *Executor) podAuth(next http.Handler) http.Handler {
 		a := e.attempts[tokenKey(tok)]
 		e.attMu.Unlock()
 		if a == nil {
-			http.Error(w, "this token names no stage attempt this server follows (it ended, or another paved server runs it: see docs/kubernetes.md)", http.StatusUnauthorized)
+			http.Error(w, "this is no stage pod's token of an attempt this server follows (the attempt ended, or another paved server runs it: see docs/kubernetes.md)", http.StatusUnauthorized)
 			return
 		}
 		w.Header().Del("WWW-Authenticate")
