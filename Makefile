@@ -86,6 +86,7 @@ FUZZ_TARGETS := \
 	FuzzCheckURL:./internal/egress:10 \
 	FuzzParseRole:./internal/access:10 \
 	FuzzStepLog:./internal/execute/kube:15 \
+	FuzzExtract:./internal/execute/kube:15 \
 	FuzzSet:./internal/deploy/gitops:15 \
 	FuzzDiff:./internal/forge:15 \
 	FuzzParseConfig:./internal/promote:15
