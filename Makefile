@@ -44,6 +44,8 @@ kube-bins:
 # The executor and deploy target against a real API server (also under the race detector).
 test-kube: kube-bins
 	PAVED_K8STEST_BIN=$$(tools/k8stest/build.sh) $(GO) test -race -count=1 $(KUBE_PKGS)
+	@# The server with --executor kubernetes, end to end (cmd/paved's test binary is built by unit).
+	PAVED_K8STEST_BIN=$$(tools/k8stest/build.sh) $(GO) test -count=1 -run '^TestKube' ./cmd/paved
 
 race:
 	$(GO) test -race -count=1 ./internal/run/... ./internal/schedule/... ./internal/api/... ./internal/store/... ./internal/trigger/... ./internal/cache/... ./internal/cache/oci/... ./internal/gate/secrets/... ./internal/gate/sign/... $$($(GO) list ./internal/deploy/... | grep -v /kube) ./internal/insight/... ./internal/secret/... ./internal/audit/... ./internal/egress/...

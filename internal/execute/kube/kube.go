@@ -168,17 +168,21 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 			break
 		}
 	}
-	var token string
-	if pod == nil {
-		token = newPodToken()
-		if pod, err = e.create(ctx, ns, job, token); err != nil {
-			return res, err
+	// The token is valid before the pod exists: its fetch may come at once.
+	token := newPodToken()
+	if pod != nil {
+		if token, err = e.podToken(ctx, ns, pod.Name); err != nil {
+			// Without its token the pod can neither fetch nor send: it will fail, and say so.
+			e.cfg.Logger.Warn("kube: the re-attached pod's token is lost", "pod", ns+"/"+pod.Name, "err", err)
 		}
-	} else if token, err = e.podToken(ctx, ns, pod.Name); err != nil {
-		// Without its token the pod can neither fetch nor send: it will fail, and say so.
-		e.cfg.Logger.Warn("kube: the re-attached pod's token is lost", "pod", ns+"/"+pod.Name, "err", err)
 	}
 	att, unfollow := e.follow(token, job)
+	if pod == nil {
+		if pod, err = e.create(ctx, ns, job, token); err != nil {
+			unfollow()
+			return res, err
+		}
+	}
 	detached := false
 	defer func() {
 		unfollow()
@@ -215,9 +219,12 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 		stopLogs()
 		<-logsDone
 	}
+	if failed := e.containerFailure(ctx, final, final.Status.InitContainerStatuses, "fetch"); failed != "" {
+		return res, fmt.Errorf("kube: stage %s: the pod could not fetch its workspace: %s", job.Stage, failed)
+	}
 	code, failedStep := exitOf(final, len(job.Steps))
 	steps.finish(code, failedStep)
-	collectFailed := e.collectFailure(ctx, final)
+	collectFailed := e.containerFailure(ctx, final, final.Status.ContainerStatuses, "collect")
 	if final.Status.Phase == corev1.PodFailed && (code != 0 || collectFailed == "") {
 		res.Failed, res.ExitCode, res.FailedStep = true, code, failedStep
 		if res.ExitCode == 0 {
@@ -271,16 +278,16 @@ func (e *Executor) takeOutputs(att *attempt, res execute.Result, collectFailed s
 	return res, nil
 }
 
-// collectFailure says how the pod's collect container failed, with the end of its log;
-// "" when it did not (or the pod has none).
-func (e *Executor) collectFailure(ctx context.Context, p *corev1.Pod) string {
-	for _, s := range p.Status.ContainerStatuses {
-		if s.Name != "collect" || s.State.Terminated == nil || s.State.Terminated.ExitCode == 0 {
+// containerFailure says how one of the pod's helper containers (fetch, collect) failed,
+// with the end of its log; "" when it did not (or the pod has none).
+func (e *Executor) containerFailure(ctx context.Context, p *corev1.Pod, statuses []corev1.ContainerStatus, name string) string {
+	for _, s := range statuses {
+		if s.Name != name || s.State.Terminated == nil || s.State.Terminated.ExitCode == 0 {
 			continue
 		}
-		msg := fmt.Sprintf("its collect container ended with %d", s.State.Terminated.ExitCode)
+		msg := fmt.Sprintf("its %s container ended with %d", name, s.State.Terminated.ExitCode)
 		tail := int64(10)
-		raw, err := e.cfg.Client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: "collect", TailLines: &tail}).DoRaw(ctx)
+		raw, err := e.cfg.Client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: name, TailLines: &tail}).DoRaw(ctx)
 		if err == nil && len(strings.TrimSpace(string(raw))) > 0 {
 			msg += ": " + strings.Join(strings.Fields(string(raw)), " ")
 		}

@@ -130,7 +130,8 @@ func (e *Executor) serveWorkspace(w http.ResponseWriter, r *http.Request) {
 	defer func() { _ = workspace.RemoveAll(dir) }()
 	if err := e.buildWorkspace(r.Context(), a.job, dir); err != nil {
 		e.cfg.Logger.Error("kube: build a pod's workspace", "run", a.job.RunID, "stage", a.job.Stage, "err", err)
-		http.Error(w, "building the workspace: "+err.Error(), http.StatusInternalServerError)
+		// 422, not 500: curl retries a 5xx for a minute, and this one stays.
+		http.Error(w, "building the workspace: "+err.Error(), http.StatusUnprocessableEntity)
 		return
 	}
 	w.Header().Set("Content-Type", "application/gzip")

@@ -4,20 +4,15 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/paved/paved/internal/cache"
@@ -76,105 +71,6 @@ func gitRepo(t *testing.T, files map[string]string) (string, string) {
 	return dir, git("rev-parse", "HEAD")
 }
 
-// playPod runs the pod's containers on this machine, as kwok cannot: the init container,
-// then the stage and collect containers side by side, each with its command and its
-// environment from the API server (secretKeyRefs read from the attempt's Secret), the
-// pod's /workspace being a temporary directory. It returns the containers' exit codes.
-func playPod(t *testing.T, c *kubetest.Cluster, pod *corev1.Pod) map[string]int {
-	t.Helper()
-	for _, tool := range []string{"curl", "tar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("playing a pod needs %s: %v", tool, err)
-		}
-	}
-	ws := t.TempDir()
-	// The pod's /workspace and /tmp are directories of the test's, replaced in one pass
-	// (each holds the other's name) and as paths only, not in the URL /api/v1/pod/workspace.
-	tmp := t.TempDir()
-	inPod := regexp.MustCompile(`(^|[^a-z])(` + kube.Workspace + `|/tmp)\b`)
-	local := func(s string) string {
-		return inPod.ReplaceAllStringFunc(s, func(m string) string {
-			i := strings.IndexByte(m, '/')
-			if m[i:] == "/tmp" {
-				return m[:i] + tmp
-			}
-			return m[:i] + ws
-		})
-	}
-	secret, err := c.Client.CoreV1().Secrets(pod.Namespace).Get(context.Background(), pod.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(ctr corev1.Container) int {
-		env := []string{"PATH=" + os.Getenv("PATH")}
-		for _, e := range ctr.Env {
-			v := e.Value
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-				v = string(secret.Data[e.ValueFrom.SecretKeyRef.Key])
-			}
-			env = append(env, e.Name+"="+local(v))
-		}
-		args := make([]string, len(ctr.Command))
-		for i, a := range ctr.Command {
-			args[i] = local(a)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Env, cmd.Dir = env, local(ctr.WorkingDir)
-		out, err := cmd.CombinedOutput()
-		t.Logf("container %s: %v\n%s", ctr.Name, err, out)
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatalf("container %s: %v", ctr.Name, err)
-		}
-		return 0
-	}
-	codes := map[string]int{}
-	for _, ctr := range pod.Spec.InitContainers {
-		if codes[ctr.Name] = run(ctr); codes[ctr.Name] != 0 {
-			return codes
-		}
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, ctr := range pod.Spec.Containers {
-		wg.Go(func() {
-			code := run(ctr)
-			mu.Lock()
-			codes[ctr.Name] = code
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return codes
-}
-
-// endPod sets the pod's phase and containers' exit codes as the kubelet would.
-func endPod(t *testing.T, c *kubetest.Cluster, pod *corev1.Pod, codes map[string]int) {
-	t.Helper()
-	p, err := c.Client.CoreV1().Pods(pod.Namespace).Get(context.Background(), pod.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Status.Phase = corev1.PodSucceeded
-	p.Status.ContainerStatuses = nil
-	for _, ctr := range p.Spec.Containers {
-		code := int32(codes[ctr.Name])
-		if code != 0 {
-			p.Status.Phase = corev1.PodFailed
-		}
-		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ctr.Name, Image: ctr.Image,
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, FinishedAt: metav1.Now()}}})
-	}
-	if _, err := c.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func artifactJob(t *testing.T, ps *podServer, stage string, steps ...string) execute.Job {
 	t.Helper()
 	repo, sha := gitRepo(t, map[string]string{"main.go": "package main\n", "docs/README": "hello\n"})
@@ -211,11 +107,11 @@ func TestPodFetchesAndSends(t *testing.T) {
 	if len(p.Spec.Containers) != 2 || p.Spec.Containers[1].Name != "collect" {
 		t.Fatalf("containers %+v: want stage and collect", p.Spec.Containers)
 	}
-	codes := playPod(t, c, p)
+	codes := kubetest.PlayPod(t, c.Client, p)
 	if codes["fetch"] != 0 || codes["stage"] != 0 || codes["collect"] != 0 {
 		t.Fatalf("exit codes %v", codes)
 	}
-	endPod(t, c, p, codes)
+	kubetest.EndPod(t, c.Client, p, codes)
 	r.wait(t)
 	if r.err != nil || r.res.Failed {
 		t.Fatalf("result %+v, err %v", r.res, r.err)
@@ -253,11 +149,11 @@ func TestPodFailedStageSendsReports(t *testing.T) {
 		`mkdir -p reports out && echo '<testsuite failures="1"/>' > reports/unit.xml && echo x > out/partial && exit 3`)
 	r := start(ps.ex, j)
 	p := podOf(t, c, ns, j)
-	codes := playPod(t, c, p)
+	codes := kubetest.PlayPod(t, c.Client, p)
 	if codes["stage"] != 3 || codes["collect"] != 0 {
 		t.Fatalf("exit codes %v", codes)
 	}
-	endPod(t, c, p, codes)
+	kubetest.EndPod(t, c.Client, p, codes)
 	r.wait(t)
 	if r.err != nil || !r.res.Failed || r.res.ExitCode != 3 || len(r.res.Artifacts) != 0 {
 		t.Fatalf("result %+v, err %v", r.res, r.err)
@@ -277,8 +173,8 @@ func TestPodArtifactGlobMatchesNothing(t *testing.T) {
 	j := artifactJob(t, ps, "package", `mkdir -p out && echo 1 > out/a`)
 	r := start(ps.ex, j)
 	p := podOf(t, c, ns, j)
-	codes := playPod(t, c, p)
-	endPod(t, c, p, codes)
+	codes := kubetest.PlayPod(t, c.Client, p)
+	kubetest.EndPod(t, c.Client, p, codes)
 	r.wait(t)
 	if r.err == nil || !strings.Contains(r.err.Error(), `"VERSION"`) {
 		t.Fatalf("want an error naming the glob VERSION; got %v (%+v)", r.err, r.res)
@@ -329,7 +225,7 @@ func TestPodToken(t *testing.T) {
 	if code := get(token); code != http.StatusOK {
 		t.Errorf("the pod's token: %d", code)
 	}
-	endPod(t, c, p, map[string]int{"stage": 0, "collect": 1})
+	kubetest.EndPod(t, c.Client, p, map[string]int{"stage": 0, "collect": 1})
 	r.wait(t)
 	if r.err == nil {
 		t.Errorf("a collect container that failed before sending the artifacts must fail the stage: %+v", r.res)
@@ -356,5 +252,27 @@ func tarNames(t *testing.T, r io.Reader) map[string]bool {
 			t.Fatal(err)
 		}
 		names[strings.TrimSuffix(h.Name, "/")] = true
+	}
+}
+
+// TestPodFetchFails: a workspace the server cannot build (the repository is gone) fails
+// the stage with the fetch container's complaint, not as a step that failed.
+func TestPodFetchFails(t *testing.T) {
+	t.Parallel()
+	c := kubetest.Get(t)
+	ps := newPodServer(t, c)
+	ns := ps.ex.Namespace("payments")
+	j := artifactJob(t, ps, "vet", `true`)
+	j.Source = execute.Source{Repo: filepath.Join(t.TempDir(), "gone"), SHA: "0123abcd"}
+	r := start(ps.ex, j)
+	p := podOf(t, c, ns, j)
+	codes := kubetest.PlayPod(t, c.Client, p)
+	if codes["fetch"] == 0 {
+		t.Fatalf("exit codes %v", codes)
+	}
+	kubetest.EndPod(t, c.Client, p, codes)
+	r.wait(t)
+	if r.err == nil || !strings.Contains(r.err.Error(), "could not fetch its workspace: its fetch container ended with") {
+		t.Fatalf("want the fetch's failure; got %v (%+v)", r.err, r.res)
 	}
 }
