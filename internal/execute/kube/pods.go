@@ -41,7 +41,7 @@ import (
 const (
 	// MaxArtifactUpload bounds the compressed artifacts of one attempt, and 4× that the
 	// files they unpack to.
-	MaxArtifactUpload = 4 << 30
+	MaxArtifactUpload = 2 << 30
 	// maxEntries bounds the entries of one upload: a tar of a million empty files must not
 	// exhaust the server's inodes.
 	maxEntries = 200_000
