@@ -158,32 +158,11 @@ func (d *deployment) blueGreen(ctx context.Context) (Result, error) {
 		}
 		return Result{Outcome: store.DeploymentRolledBack, Reason: reason}, nil
 	}
-	d.scaleDownLater(old)
+	if err := d.scaleDownLater(ctx, old); err != nil {
+		// The switch is done and stands; the old slot then waits for the next deployment.
+		d.log("%v: %s stays up until the environment's next deployment", err, old)
+	}
 	return Result{Outcome: store.DeploymentSucceeded}, nil
-}
-
-// scaleDownLater scales the old slot to 0 after keep_warm, unless another deployment to the
-// environment starts first (it cancels the timer and decides again).
-func (d *deployment) scaleDownLater(name string) {
-	d.log("keeping %s/%s warm for %s", d.ns, name, d.spec.KeepWarm)
-	d.t.mu.Lock()
-	defer d.t.mu.Unlock()
-	c, ns, logger := d.c, d.ns, d.t.cfg.Logger
-	d.es.scaleDown = time.AfterFunc(d.spec.KeepWarm, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			s, err := c.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
-			if err == nil {
-				s.Spec.Replicas = 0
-				_, err = c.AppsV1().Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
-			}
-			return err
-		})
-		if err != nil {
-			logger.Warn("kube: scale down the old blue-green slot", "deployment", ns+"/"+name, "err", err)
-		}
-	})
 }
 
 // verifyAfterSwitch measures the new slot until the analysis' count of intervals (the SLO
