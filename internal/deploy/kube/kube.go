@@ -262,6 +262,7 @@ type deployment struct {
 	rep      deploy.Reporter
 	artifact string
 	base     run.Deployment
+	rt       *route // the canary's HTTPRoute, when one splits its traffic
 }
 
 func (d *deployment) log(format string, args ...any) {
