@@ -278,8 +278,6 @@ func (d *deployment) canary(ctx context.Context) (Result, error) {
 		if err := d.service(ctx, d.name+"-canary", canarySel); err != nil {
 			return Result{}, err
 		}
-	}
-	if rt != nil {
 		// The canary's backendRef is on the route, at 0, before a canary pod exists; and
 		// what an earlier deployment cut short may have left goes back to stable.
 		if err := rt.set(ctx, 100, 0); err != nil {
