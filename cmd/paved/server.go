@@ -357,7 +357,8 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 	}
 	kubeTarget := deploykube.New(deploykube.Config{Logger: logger})
 	deployer, err := deploy.New(deploy.Config{Dir: filepath.Join(data, "deploy"), Blobs: artifacts, History: audited, Logger: logger,
-		Verify: supply.verify, Leases: envLeases, Owner: owner, LeaseTTL: o.lease, Kubernetes: kubeTarget.DeployFunc})
+		Verify: supply.verify, Leases: envLeases, Owner: owner, LeaseTTL: o.lease, Kubernetes: kubeTarget.DeployFunc,
+		KubernetesResume: kubeTarget.Resume})
 	if err == nil {
 		err = deployer.Start(ctx)
 	}

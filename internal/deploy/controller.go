@@ -75,6 +75,11 @@ type Config struct {
 	// wired by cmd/): it returns the outcome (succeeded, failed, rolled_back) and reason.
 	// Default: none; such deployments fail, saying so.
 	Kubernetes func(ctx context.Context, id string, spec Spec, artifact string, rep Reporter) (outcome, reason string, err error)
+	// KubernetesResume gets, on Start, the spec of every environment whose last successful
+	// deployment had target kubernetes, so that the target finishes what it left pending
+	// there (deploy/kube's Target.Resume: blue-green scale-downs); the cluster, not this
+	// controller, runs such an environment. Default: none.
+	KubernetesResume func(ctx context.Context, spec Spec) error
 }
 
 // Controller owns the environments of the local target and runs deployments to them, one
@@ -202,6 +207,17 @@ func (c *Controller) restoreAll(ctx context.Context) error {
 		var spec Spec
 		if err := json.Unmarshal(d.Config, &spec); err != nil {
 			c.log.Error("deploy: cannot restore environment", "environment", d.Environment, "err", err)
+			continue
+		}
+		if spec.Target == TargetKubernetes {
+			// Never as local processes: the cluster still runs it.
+			if resume := c.cfg.KubernetesResume; resume != nil {
+				c.wg.Go(func() {
+					if err := resume(c.ctx, spec); err != nil {
+						c.log.Error("deploy: resume kubernetes environment", "environment", d.Environment, "err", err)
+					}
+				})
+			}
 			continue
 		}
 		env, err := c.env(spec)

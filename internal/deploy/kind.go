@@ -152,7 +152,7 @@ func SpecFrom(p *pipeline.Deploy) (Spec, error) {
 	}
 	s.Target = p.Target
 	if k := p.Kubernetes; k != nil {
-		s.Kubernetes = &Kubernetes{Context: k.Context, Namespace: k.Namespace, Kubeconfig: k.Kubeconfig, Image: k.Image, ContainerPort: k.ContainerPort}
+		s.Kubernetes = &Kubernetes{Context: k.Context, Namespace: k.Namespace, Kubeconfig: k.Kubeconfig, Image: k.Image, ContainerPort: k.ContainerPort, HTTPRoute: k.HTTPRoute}
 	}
 	for _, sm := range p.Smoke {
 		s.Smoke = append(s.Smoke, Smoke{Path: sm.Path, Status: sm.Status, Body: sm.Body})

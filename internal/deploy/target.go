@@ -35,6 +35,9 @@ type Kubernetes struct {
 	Image string `json:"image,omitempty"`
 	// ContainerPort the service listens on in its pod. Default 8080.
 	ContainerPort int `json:"container_port,omitempty"`
+	// HTTPRoute names a Gateway API HTTPRoute in Namespace whose backendRefs weights split
+	// a canary's traffic (canary strategy only). Default: none, the split is by replicas.
+	HTTPRoute string `json:"http_route,omitempty"`
 }
 
 // Tracks, as the metric sources label them.
@@ -97,6 +100,9 @@ func (s *Spec) defaultsTarget() error {
 		}
 		if k.Image == "" {
 			return fmt.Errorf("deploy: target kubernetes needs kubernetes.image (the image the pipeline pushed)")
+		}
+		if k.HTTPRoute != "" && s.Strategy != Canary {
+			return fmt.Errorf("deploy: kubernetes.http_route %q: only the canary strategy splits traffic by route weights, not %s", k.HTTPRoute, s.Strategy)
 		}
 	default:
 		return fmt.Errorf("deploy: target %q: use local or kubernetes", s.Target)

@@ -338,6 +338,9 @@ func (c *compiler) resources(n *yaml.Node, where string) *Resources {
 	return r
 }
 
+// dnsSubdomainRE is a Kubernetes object name (RFC 1123 subdomain), as an HTTPRoute's.
+var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
 // deployKubernetes reads deploy.kubernetes: where a kubernetes target deploys.
 func (c *compiler) deployKubernetes(n *yaml.Node) *DeployKubernetes {
 	fs, ok := c.fields(n, "deploy.kubernetes", nil)
@@ -358,6 +361,14 @@ func (c *compiler) deployKubernetes(n *yaml.Node) *DeployKubernetes {
 			k.Image, _ = c.str(f.val, what)
 		case "container_port":
 			k.ContainerPort, _ = c.integer(f.val, what, 1, 65535)
+		case "http_route":
+			if r, ok := c.str(f.val, what); ok {
+				if !dnsSubdomainRE.MatchString(r) || len(r) > 253 {
+					c.errorf(f.val, "%s: %q is not a Kubernetes object name (lowercase letters, digits, '-' and '.')", what, r)
+				} else {
+					k.HTTPRoute = r
+				}
+			}
 		default:
 			c.unknownKey(f, "in deploy.kubernetes", deployKubernetesKeys)
 		}

@@ -225,6 +225,8 @@ type DeployKubernetes struct {
 	Kubeconfig    string `json:"kubeconfig,omitempty"`
 	Image         string `json:"image,omitempty"`
 	ContainerPort int    `json:"container_port,omitempty"`
+	// HTTPRoute names a Gateway API HTTPRoute whose weights split a canary's traffic.
+	HTTPRoute string `json:"http_route,omitempty"`
 }
 
 // Reports names files a stage produces for paved to read (test results, coverage).

@@ -64,6 +64,7 @@ import (
 //	stages.*.resources.cpu|memory|cpu_limit|memory_limit  quantity (500m, 1Gi)  none (container executors only)
 //	stages.*.deploy.target           local | kubernetes           local
 //	stages.*.deploy.kubernetes       map, see deployKubernetesKeys   docs/kubernetes.md
+//	stages.*.deploy.kubernetes.http_route  HTTPRoute name, canary only  none (split by replicas)
 //	stages.*.reports.junit|coverage  glob                         relative, no ".."
 //	stages.*.phase                   build|test|deploy|verify     derived, see Stage.Phase
 //	stages.*.id_token.audience       string, required             none
@@ -85,7 +86,7 @@ var (
 		"readiness", "liveness", "readiness_timeout", "drain", "max_surge", "max_unavailable", "steps", "pause",
 		"preview_port", "keep_warm", "analysis", "smoke", "slo_window", "target", "kubernetes"}
 	resourcesKeys        = []string{"cpu", "memory", "cpu_limit", "memory_limit"}
-	deployKubernetesKeys = []string{"context", "namespace", "kubeconfig", "image", "container_port"}
+	deployKubernetesKeys = []string{"context", "namespace", "kubeconfig", "image", "container_port", "http_route"}
 	targets              = []string{"local", "kubernetes"}
 	deployProbeKeys      = []string{"path", "initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
 	deployAnalysisKeys   = []string{"interval", "count", "failure_limit", "consecutive_error_limit", "min_samples",

@@ -289,6 +289,13 @@ func (c *compiler) deploy(e field) *Deploy {
 	if !c.has(fs, "environment") && !slices.Contains(hinted, "environment") {
 		c.errorf(e.val, "deploy: needs an environment (e.g. deploy: {environment: staging})")
 	}
+	if k := dp.Kubernetes; k != nil && k.HTTPRoute != "" && dp.Strategy != "canary" {
+		for _, f := range fs {
+			if f.name == "kubernetes" {
+				c.errorf(f.key, "deploy.kubernetes.http_route: only the canary strategy splits traffic by route weights (set strategy: canary, or remove http_route)")
+			}
+		}
+	}
 	return dp
 }
 

@@ -25,6 +25,8 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/retry"
 
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+
 	"github.com/paved/paved/internal/deploy"
 	"github.com/paved/paved/internal/run"
 )
@@ -46,6 +48,31 @@ var ErrProgressDeadline = errors.New("kube: progress deadline exceeded")
 // Client builds a clientset for k's cluster: its kubeconfig context, or the in-cluster
 // configuration when Context is "in-cluster".
 func Client(k deploy.Kubernetes) (kubernetes.Interface, error) {
+	cfg, err := restConfig(k)
+	if err != nil {
+		return nil, err
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
+	return c, nil
+}
+
+// GatewayClient builds a Gateway API clientset for k's cluster, as Client does.
+func GatewayClient(k deploy.Kubernetes) (gatewayclient.Interface, error) {
+	cfg, err := restConfig(k)
+	if err != nil {
+		return nil, err
+	}
+	c, err := gatewayclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
+	return c, nil
+}
+
+func restConfig(k deploy.Kubernetes) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if k.Context == "in-cluster" {
@@ -60,11 +87,7 @@ func Client(k deploy.Kubernetes) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube: cluster of context %q: %w (set kubernetes.context to a context of your kubeconfig, or in-cluster)", k.Context, err)
 	}
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kube: %w", err)
-	}
-	return c, nil
+	return cfg, nil
 }
 
 // Config wires a Target.
@@ -72,23 +95,36 @@ type Config struct {
 	// Client picks the cluster of a deployment. Default: Client (the kubeconfig context of
 	// the Spec's kubernetes: settings).
 	Client func(k deploy.Kubernetes) (kubernetes.Interface, error)
-	Logger *slog.Logger
+	// Gateway picks the Gateway API client of a canary with an http_route. Default:
+	// GatewayClient (the same kubeconfig context).
+	Gateway func(k deploy.Kubernetes) (gatewayclient.Interface, error)
+	Logger  *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
 
-// Target runs deployments against Kubernetes. Deploy may be called from many goroutines;
-// deployments to one environment are serialised. Stop cancels the pending scale-downs of
-// blue-green's old slots (they then happen at the environment's next deployment).
+// Target runs deployments against Kubernetes. Deploy and Resume may be called from many
+// goroutines; what they do to one environment is serialised. Blue-green's pending
+// scale-downs are recorded on the Deployments (AnnotScaleDownAt), so that Stop, which
+// drops their timers, loses none: Resume, or the environment's next deployment, finishes
+// them.
 type Target struct {
-	cfg Config
-	mu  sync.Mutex
-	env map[string]*envState
+	cfg     Config
+	mu      sync.Mutex
+	env     map[string]*envState
+	stopped bool
+	fires   sync.WaitGroup // scale-down timers running
+	done    chan struct{}  // closed by Stop
 }
 
+// envState is one environment (namespace/name) of one cluster.
 type envState struct {
-	sem       chan struct{}
-	scaleDown *time.Timer
+	sem chan struct{} // held by whoever acts on the environment
+	// Under Target.mu: where the environment is, for its timer, and the timer of its
+	// earliest pending scale-down.
+	c        kubernetes.Interface
+	ns, name string
+	timer    *time.Timer
 }
 
 // New returns a Target.
@@ -96,24 +132,33 @@ func New(cfg Config) *Target {
 	if cfg.Client == nil {
 		cfg.Client = Client
 	}
+	if cfg.Gateway == nil {
+		cfg.Gateway = GatewayClient
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Target{cfg: cfg, env: map[string]*envState{}}
+	return &Target{cfg: cfg, env: map[string]*envState{}, done: make(chan struct{})}
 }
 
-// Stop cancels pending scale-downs.
+// Stop drops the timers of pending scale-downs (their due times stay on the Deployments)
+// and waits for those running. Deploy and Resume must not be called after.
 func (t *Target) Stop() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		close(t.done)
+	}
 	for _, e := range t.env {
-		if e.scaleDown != nil {
-			e.scaleDown.Stop()
+		if e.timer != nil {
+			e.timer.Stop()
 		}
 	}
+	t.mu.Unlock()
+	t.fires.Wait()
 }
 
 // Request is one deployment.
@@ -145,18 +190,20 @@ func (t *Target) Deploy(ctx context.Context, req Request, rep deploy.Reporter) (
 	if err != nil {
 		return Result{}, err
 	}
-	es := t.envState(spec.Kubernetes.Namespace + "/" + spec.Environment)
-	select {
-	case es.sem <- struct{}{}:
-	case <-ctx.Done():
-		return Result{}, fmt.Errorf("kube: waiting for the deployment in progress to %s: %w", spec.Environment, ctx.Err())
+	es, err := t.acquire(ctx, client, spec)
+	if err != nil {
+		return Result{}, err
 	}
-	defer func() { <-es.sem }()
-	t.mu.Lock()
-	if es.scaleDown != nil {
-		es.scaleDown.Stop()
-	}
-	t.mu.Unlock()
+	defer func() {
+		// The due times on the Deployments are the truth: whatever this deployment left
+		// pending (or cancelled), arm the environment's timer from them again.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := t.resume(rctx, es); rerr != nil {
+			t.cfg.Logger.Warn("kube: pending scale-downs", "environment", spec.Environment, "err", rerr)
+		}
+		<-es.sem
+	}()
 
 	d := &deployment{t: t, es: es, c: client, ns: spec.Kubernetes.Namespace, name: dnsName(spec.Environment), spec: spec, rep: rep, artifact: req.Artifact}
 	d.base = run.Deployment{ID: req.ID, Environment: spec.Environment, Strategy: spec.Strategy, Artifact: req.Artifact, Version: version(req.Artifact)}
@@ -180,15 +227,29 @@ func (t *Target) Deploy(ctx context.Context, req Request, rep deploy.Reporter) (
 	return res, err
 }
 
-func (t *Target) envState(key string) *envState {
+// acquire takes the environment of spec for the caller, its timer stopped until the caller
+// is done.
+func (t *Target) acquire(ctx context.Context, c kubernetes.Interface, spec deploy.Spec) (*envState, error) {
+	key := spec.Kubernetes.Kubeconfig + "|" + spec.Kubernetes.Context + "|" + spec.Kubernetes.Namespace + "/" + spec.Environment
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	e := t.env[key]
 	if e == nil {
 		e = &envState{sem: make(chan struct{}, 1)}
 		t.env[key] = e
 	}
-	return e
+	t.mu.Unlock()
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("kube: waiting for the deployment in progress to %s: %w", spec.Environment, ctx.Err())
+	}
+	t.mu.Lock()
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.c, e.ns, e.name = c, spec.Kubernetes.Namespace, dnsName(spec.Environment)
+	t.mu.Unlock()
+	return e, nil
 }
 
 // deployment is one Deploy in progress.
@@ -201,6 +262,7 @@ type deployment struct {
 	rep      deploy.Reporter
 	artifact string
 	base     run.Deployment
+	rt       *route // the canary's HTTPRoute, when one splits its traffic
 }
 
 func (d *deployment) log(format string, args ...any) {
@@ -287,6 +349,8 @@ func (d *deployment) applyOnce(ctx context.Context, want *appsv1.Deployment) (*a
 		return nil, fmt.Errorf("kube: get deployment %s/%s: %w", d.ns, want.Name, err)
 	}
 	cur.Labels = want.Labels
+	// The Deployment serves again: a scale-down pending from an earlier deployment is off.
+	delete(cur.Annotations, AnnotScaleDownAt)
 	cur.Spec.Replicas = want.Spec.Replicas
 	cur.Spec.Template = want.Spec.Template
 	cur.Spec.Strategy = want.Spec.Strategy

@@ -27,7 +27,7 @@ import (
 // ReplicaSet's pod template.
 func (d *deployment) rolling(ctx context.Context) (Result, error) {
 	selector := d.labels(LabelTrack, deploy.TrackStable)
-	if err := d.service(ctx, d.name, d.labels()); err != nil {
+	if err := d.service(ctx, d.name, d.stableServiceSelector()); err != nil {
 		return Result{}, err
 	}
 	start := d.t.cfg.Now()
@@ -63,22 +63,45 @@ func (d *deployment) rolling(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	start = d.t.cfg.Now()
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := d.c.AppsV1().Deployments(d.ns).Get(ctx, d.name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		dep.Spec.Template = *prev
-		_, err = d.c.AppsV1().Deployments(d.ns).Update(ctx, dep, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		return Result{}, fmt.Errorf("kube: roll back deployment %s/%s: %w", d.ns, d.name, err)
+	if err := d.restoreTemplate(ctx, prev); err != nil {
+		return Result{}, err
 	}
 	if err := d.waitRollout(ctx, d.name, start, false); err != nil {
 		return Result{}, fmt.Errorf("kube: the rollback itself did not complete: %w", err)
 	}
 	return Result{Outcome: store.DeploymentRolledBack, Reason: reason}, nil
+}
+
+// restoreTemplate puts tmpl back as the pod template of the Deployment NAME.
+func (d *deployment) restoreTemplate(ctx context.Context, tmpl *corev1.PodTemplateSpec) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := d.c.AppsV1().Deployments(d.ns).Get(ctx, d.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		dep.Spec.Template = *tmpl
+		_, err = d.c.AppsV1().Deployments(d.ns).Update(ctx, dep, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("kube: roll back deployment %s/%s: %w", d.ns, d.name, err)
+	}
+	return nil
+}
+
+// restorePrevious puts the previous ReplicaSet's pod template back on the Deployment NAME,
+// when it has one.
+func (d *deployment) restorePrevious(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	dep, err := d.c.AppsV1().Deployments(d.ns).Get(ctx, d.name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("kube: get deployment %s/%s: %w", d.ns, d.name, err)
+	}
+	prev, err := d.previousTemplate(ctx, dep)
+	if err != nil || prev == nil {
+		return err
+	}
+	return d.restoreTemplate(ctx, prev)
 }
 
 // Blue-green slots.
@@ -158,32 +181,11 @@ func (d *deployment) blueGreen(ctx context.Context) (Result, error) {
 		}
 		return Result{Outcome: store.DeploymentRolledBack, Reason: reason}, nil
 	}
-	d.scaleDownLater(old)
+	if err := d.scaleDownLater(ctx, old); err != nil {
+		// The switch is done and stands; the old slot then waits for the next deployment.
+		d.log("%v: %s stays up until the environment's next deployment", err, old)
+	}
 	return Result{Outcome: store.DeploymentSucceeded}, nil
-}
-
-// scaleDownLater scales the old slot to 0 after keep_warm, unless another deployment to the
-// environment starts first (it cancels the timer and decides again).
-func (d *deployment) scaleDownLater(name string) {
-	d.log("keeping %s/%s warm for %s", d.ns, name, d.spec.KeepWarm)
-	d.t.mu.Lock()
-	defer d.t.mu.Unlock()
-	c, ns, logger := d.c, d.ns, d.t.cfg.Logger
-	d.es.scaleDown = time.AfterFunc(d.spec.KeepWarm, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			s, err := c.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
-			if err == nil {
-				s.Spec.Replicas = 0
-				_, err = c.AppsV1().Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
-			}
-			return err
-		})
-		if err != nil {
-			logger.Warn("kube: scale down the old blue-green slot", "deployment", ns+"/"+name, "err", err)
-		}
-	})
 }
 
 // verifyAfterSwitch measures the new slot until the analysis' count of intervals (the SLO
@@ -255,12 +257,32 @@ func (d *deployment) verifyAfterSwitch(ctx context.Context) (bool, run.Analysis,
 	return true, run.Analysis{}, nil
 }
 
-// canary runs the new version in NAME-canary beside the stable NAME behind one Service;
-// each step sets the replica ratio and is judged by the analysis.
+// canary runs the new version in NAME-canary beside the stable NAME; each step is judged
+// by the analysis. Without an HTTPRoute both run behind the one Service NAME and a step
+// sets the replica ratio; with one (kubernetes.http_route), the canary has its own
+// Service NAME-canary, stable keeps all its replicas and a step sets the route's weights.
 func (d *deployment) canary(ctx context.Context) (Result, error) {
-	stableSel := d.labels(LabelTrack, deploy.TrackStable)
-	if err := d.service(ctx, d.name, d.labels()); err != nil {
+	var rt *route
+	if d.spec.Kubernetes.HTTPRoute != "" {
+		var err error
+		if rt, err = d.httpRoute(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	d.rt = rt
+	if err := d.service(ctx, d.name, d.stableServiceSelector()); err != nil {
 		return Result{}, err
+	}
+	canarySel := d.labels(LabelTrack, deploy.TrackCanary)
+	if rt != nil {
+		if err := d.service(ctx, d.name+"-canary", canarySel); err != nil {
+			return Result{}, err
+		}
+		// The canary's backendRef is on the route, at 0, before a canary pod exists; and
+		// what an earlier deployment cut short may have left goes back to stable.
+		if err := rt.set(ctx, 100, 0); err != nil {
+			return Result{}, err
+		}
 	}
 	_, err := d.c.AppsV1().Deployments(d.ns).Get(ctx, d.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -273,7 +295,6 @@ func (d *deployment) canary(ctx context.Context) (Result, error) {
 	}
 	n := d.spec.Replicas
 	canaryName := d.name + "-canary"
-	canarySel := d.labels(LabelTrack, deploy.TrackCanary)
 	var src deploy.Source
 	if d.spec.Analysis.Source == "prometheus" {
 		src = trackAlias{d.source()}
@@ -284,8 +305,13 @@ func (d *deployment) canary(ctx context.Context) (Result, error) {
 		if w == 100 {
 			break
 		}
+		// By replicas the canary's share is its share of the pods; by route it is the
+		// step's weight exactly, and stable keeps every replica to carry the rest.
 		c := max(1, int(math.Ceil(float64(n)*float64(w)/100)))
 		s := max(1, n-c)
+		if rt != nil {
+			s = n
+		}
 		start := d.t.cfg.Now()
 		if _, err := d.apply(ctx, d.deployment(canaryName, int32(c), canarySel)); err != nil {
 			return Result{}, err
@@ -303,6 +329,13 @@ func (d *deployment) canary(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 		weight := 100 * c / (c + s)
+		if rt != nil {
+			// Only once the canary's pods are ready does traffic move to them.
+			weight = w
+			if err := rt.set(ctx, int32(100-w), int32(w)); err != nil {
+				return Result{}, err
+			}
+		}
 		weights := map[string]int{deploy.TrackStable: 100 - weight, deploy.TrackCanary: weight}
 		if err := d.event(run.DeploymentStepAdvanced, func(x *run.Deployment) {
 			x.Step, x.Steps, x.Weights, x.Phase = i+1, len(d.spec.Steps), weights, "progressing"
@@ -334,9 +367,12 @@ func (d *deployment) canary(ctx context.Context) (Result, error) {
 			}
 		}
 	}
+	if rt != nil {
+		return d.promoteByRoute(ctx)
+	}
 	// Promote: stable takes the new template at full size, then the canary goes.
 	start := d.t.cfg.Now()
-	if _, err := d.apply(ctx, d.deployment(d.name, int32(n), stableSel)); err != nil {
+	if _, err := d.apply(ctx, d.deployment(d.name, int32(n), d.labels(LabelTrack, deploy.TrackStable))); err != nil {
 		return Result{}, err
 	}
 	if err := d.waitRollout(ctx, d.name, start, true); err != nil {
@@ -356,7 +392,71 @@ func (d *deployment) canary(ctx context.Context) (Result, error) {
 	return Result{Outcome: store.DeploymentSucceeded}, nil
 }
 
-// canaryRollback deletes the canary and brings stable back to its replicas.
+// promoteByRoute is the last step (100) of a canary behind an HTTPRoute: the canary, at
+// full size, takes all the traffic while stable rolls out the new version, which then
+// takes it back; no request reaches the old version after the canary took it all.
+func (d *deployment) promoteByRoute(ctx context.Context) (Result, error) {
+	n, steps := int32(d.spec.Replicas), len(d.spec.Steps)
+	canaryName := d.name + "-canary"
+	start := d.t.cfg.Now()
+	if err := d.scale(ctx, canaryName, n); err != nil {
+		return Result{}, err
+	}
+	if err := d.waitRollout(ctx, canaryName, start, true); err != nil {
+		if errors.Is(err, ErrProgressDeadline) {
+			return d.canaryRollback(ctx, steps, run.Analysis{Step: steps, Outcome: run.AnalysisFail, Reason: err.Error()})
+		}
+		return Result{}, err
+	}
+	if err := d.rt.set(ctx, 0, 100); err != nil {
+		return Result{}, err
+	}
+	if err := d.event(run.DeploymentStepAdvanced, func(x *run.Deployment) {
+		x.Step, x.Steps, x.Phase, x.Weights = steps, steps, "progressing", map[string]int{deploy.TrackStable: 0, deploy.TrackCanary: 100}
+	}); err != nil {
+		return Result{}, err
+	}
+	start = d.t.cfg.Now()
+	if _, err := d.apply(ctx, d.deployment(d.name, n, d.labels(LabelTrack, deploy.TrackStable))); err != nil {
+		return Result{}, err
+	}
+	if err := d.waitRollout(ctx, d.name, start, true); err != nil {
+		if !errors.Is(err, ErrProgressDeadline) {
+			return Result{}, err
+		}
+		// The canary carries the traffic still: put stable's previous template back
+		// before the rollback gives the traffic to it.
+		if rerr := d.restorePrevious(ctx); rerr != nil {
+			return Result{}, errors.Join(err, rerr)
+		}
+		return d.canaryRollback(ctx, steps, run.Analysis{Step: steps, Outcome: run.AnalysisFail, Reason: err.Error()})
+	}
+	if err := d.rt.set(ctx, 100, 0); err != nil {
+		return Result{}, err
+	}
+	if err := d.deleteDeployment(ctx, canaryName); err != nil {
+		return Result{}, err
+	}
+	if err := d.event(run.DeploymentStepAdvanced, func(x *run.Deployment) {
+		x.Step, x.Steps, x.Phase, x.Weights = steps, steps, "progressing", map[string]int{deploy.TrackStable: 100, deploy.TrackCanary: 0}
+	}); err != nil {
+		return Result{}, err
+	}
+	return Result{Outcome: store.DeploymentSucceeded}, nil
+}
+
+// stableServiceSelector is what the Service NAME selects: the stable pods alone when an
+// HTTPRoute splits the traffic (the canary has its own Service), else every pod of the
+// environment.
+func (d *deployment) stableServiceSelector() map[string]string {
+	if d.spec.Kubernetes.HTTPRoute != "" {
+		return d.labels(LabelTrack, deploy.TrackStable)
+	}
+	return d.labels()
+}
+
+// canaryRollback deletes the canary and brings stable back to its replicas; behind an
+// HTTPRoute, all the traffic goes back to stable before the canary goes.
 func (d *deployment) canaryRollback(ctx context.Context, step int, deciding run.Analysis) (Result, error) {
 	ctx = context.WithoutCancel(ctx)
 	reason := deciding.Reason
@@ -369,6 +469,14 @@ func (d *deployment) canaryRollback(ctx context.Context, step int, deciding run.
 	start := d.t.cfg.Now()
 	if err := d.scale(ctx, d.name, int32(d.spec.Replicas)); err != nil {
 		return Result{}, err
+	}
+	if d.rt != nil {
+		if err := d.waitRollout(ctx, d.name, start, false); err != nil {
+			return Result{}, fmt.Errorf("kube: stable did not come back to %d replicas: %w", d.spec.Replicas, err)
+		}
+		if err := d.rt.set(ctx, 100, 0); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := d.deleteDeployment(ctx, d.name+"-canary"); err != nil {
 		return Result{}, err
