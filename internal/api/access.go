@@ -1,7 +1,7 @@
 package api
 
 import (
-	"github.com/paved/paved/internal/audit"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/paved/paved/internal/access"
+	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/store"
 )
@@ -19,6 +20,8 @@ func (s *Server) accessRoutes(r chi.Router) {
 	r.Get("/me", s.me)
 	r.Get("/users", s.userList)
 	r.Post("/users", s.userAdd)
+	r.Put("/users/{name}/password", s.userPassword)
+	r.Delete("/users/{name}", s.userRemove)
 	r.Get("/teams", s.teamList)
 	r.Post("/teams", s.teamAdd)
 	r.Get("/teams/{team}/members", s.memberList)
@@ -129,6 +132,61 @@ func (s *Server) userAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, u)
+}
+
+// userPassword changes a user's password: {"current", "password"}. Users change their own
+// with their current password, server admins anyone's without. The user's other sessions
+// end (streams too, within the recheck interval); API tokens stay.
+func (s *Server) userPassword(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Current  string `json:"current"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name, p := chi.URLParam(r, "name"), principal(r)
+	if !p.Admin && p.User != name {
+		s.writeError(w, r, errorf(http.StatusForbidden, "only a server admin may change another user's password"))
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionAccessChange, Target: "user/" + name,
+		Details: map[string]any{"change": "user.password", "by_admin": p.User != name}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ended, err := s.cfg.Access.PasswordChange(r.Context(), p, access.PasswordChangeParams{User: name, Current: body.Current, New: body.Password})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": name, "sessions_ended": ended})
+}
+
+// userRemove removes a user: their tokens and sessions are revoked, their memberships and
+// approvals dropped; their audit entries stay. The last server admin stays (409).
+func (s *Server) userRemove(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if _, err := s.cfg.Access.Store().UserGet(r.Context(), name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionAccessChange, Target: "user/" + name,
+		Details: map[string]any{"change": "user.remove"}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err := s.cfg.Access.UserRemove(r.Context(), name)
+	if errors.Is(err, access.ErrLastAdmin) {
+		s.writeError(w, r, errorf(http.StatusConflict, "%s is the last server admin; make another user a server admin first", name))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // teamList lists the teams the caller is in (every team, for a server admin).

@@ -392,6 +392,10 @@ func (e *accessEnv) cases() []matrixCase {
 		{method: "GET", route: "/api/v1/me", path: "/api/v1/me"},
 		{method: "GET", route: "/api/v1/users", path: "/api/v1/users"},
 		{method: "POST", route: "/api/v1/users", path: "/api/v1/users", body: map[string]string{"name": "carol", "password": "long enough"}},
+		// Another user's password: server admins only; one's own is TestUserPasswordAndRemoval's.
+		{method: "PUT", route: "/api/v1/users/{name}/password", path: "/api/v1/users/carol/password", body: map[string]string{"password": "reset by root"},
+			right: "root", want: [4]int{401, 403, 403, 2}},
+		{method: "DELETE", route: "/api/v1/users/{name}", path: "/api/v1/users/carol"},
 		{method: "GET", route: "/api/v1/teams", path: "/api/v1/teams"},
 		{method: "POST", route: "/api/v1/teams", path: "/api/v1/teams", body: map[string]string{"name": "green"}},
 		{method: "GET", route: "/api/v1/teams/{team}/members", path: "/api/v1/teams/red/members"},

@@ -92,6 +92,8 @@ var routeTable = map[string]policy{
 
 	"GET /api/v1/users":                                  serverAdmin(),
 	"POST /api/v1/users":                                 serverAdmin(),
+	"PUT /api/v1/users/{name}/password":                  anyUser(), // one's own with the current password; anyone's for a server admin
+	"DELETE /api/v1/users/{name}":                        serverAdmin(),
 	"GET /api/v1/teams":                                  anyUser(),
 	"POST /api/v1/teams":                                 serverAdmin(),
 	"GET /api/v1/teams/{team}/members":                   team(access.Viewer, teamParam),
