@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/paved/paved/internal/access"
 )
@@ -179,8 +183,104 @@ func userCmd() *cobra.Command {
 	add.Flags().StringVar(&password, "password", envOr("PAVED_PASSWORD", ""), "password for logging in to the UI, at least 8 characters (env PAVED_PASSWORD; default none: tokens only)")
 	add.Flags().BoolVar(&admin, "admin", false, "make a server admin (every team, users and teams)")
 	add.Flags().StringVar(&teamRole, "team", "", "TEAM=ROLE: also add them to TEAM as viewer, developer or admin")
-	cmd.AddCommand(add)
+	var pserver string
+	passwd := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Change a user's password: your own (with your current one), or anyone's as a server admin; ends their other sessions",
+		Long: `Change a user's password. It is read from the terminal (asked twice), or else from
+stdin: a server admin's first line is the new password; anyone else's first line is their
+current password and the second the new one. Never from a flag, which the process list and
+the shell's history would show. The user's other login sessions end; API tokens stay.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: pserver, token: tokenOf(cmd)}
+			var me struct {
+				User  string
+				Admin bool
+			}
+			if err := c.get(cmd.Context(), "/api/v1/me", &me); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			current, next, err := readPasswords(cmd, args[0], !me.Admin)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				SessionsEnded int `json:"sessions_ended"`
+			}
+			if err := c.do(cmd.Context(), http.MethodPut, "/api/v1/users/"+url.PathEscape(args[0])+"/password",
+				map[string]string{"current": current, "password": next}, &out); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; %d other session(s) ended\n", args[0], out.SessionsEnded)
+			return nil
+		},
+	}
+	serverFlag(passwd, &pserver)
+	var rserver string
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a user (server admins): revokes their tokens and sessions, drops their memberships; their audit entries stay",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: rserver, token: tokenOf(cmd)}
+			if err := c.do(cmd.Context(), http.MethodDelete, "/api/v1/users/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user %s removed\n", args[0])
+			return nil
+		},
+	}
+	serverFlag(remove, &rserver)
+	cmd.AddCommand(add, passwd, remove)
 	return cmd
+}
+
+// readPasswords reads the current password (when asked for) and the new one: from the
+// terminal without echo, the new one twice; or else lines of stdin.
+func readPasswords(cmd *cobra.Command, user string, withCurrent bool) (current, next string, err error) {
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(cmd.ErrOrStderr(), prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(cmd.ErrOrStderr())
+			return string(b), err
+		}
+		if withCurrent {
+			if current, err = ask("current password of " + user + ": "); err != nil {
+				return "", "", err
+			}
+		}
+		if next, err = ask("new password: "); err != nil {
+			return "", "", err
+		}
+		again, err := ask("new password again: ")
+		if err != nil {
+			return "", "", err
+		}
+		if again != next {
+			return "", "", usageErr("the two new passwords differ; nothing changed")
+		}
+		return current, next, nil
+	}
+	sc := bufio.NewScanner(in)
+	line := func(what string) (string, error) {
+		if !sc.Scan() {
+			if err := sc.Err(); err != nil {
+				return "", err
+			}
+			return "", usageErr("stdin ended before the %s (give the current password on the first line and the new one on the second; a server admin gives only the new one)", what)
+		}
+		return strings.TrimRight(sc.Text(), "\r"), nil
+	}
+	if withCurrent {
+		if current, err = line("current password"); err != nil {
+			return "", "", err
+		}
+	}
+	next, err = line("new password")
+	return current, next, err
 }
 
 func memberSet(ctx context.Context, c *client, team, user, role string, cmd *cobra.Command) error {
@@ -236,4 +336,18 @@ func teamCmd() *cobra.Command {
 	serverFlag(approver, &aserver)
 	cmd.AddCommand(add, member, approver)
 	return cmd
+}
+
+// accessOptions are the server's flags about access (docs/access.md).
+type accessOptions struct {
+	// streamRecheck is how often open streams check their credentials again.
+	streamRecheck time.Duration
+}
+
+func (o *accessOptions) flags(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&o.streamRecheck, "stream-recheck", 10*time.Second, "how often open streams (SSE: run events, logs) check their token or session again: a revoked token, a logout, a removed user ends them within this, on every server of a shared database")
+}
+
+func (o accessOptions) config(st access.Store, logger *slog.Logger) access.Config {
+	return access.Config{Store: st, Logger: logger, RecheckEvery: o.streamRecheck}
 }

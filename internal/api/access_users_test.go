@@ -111,7 +111,9 @@ func TestStreamsEndWithTheirCredentials(t *testing.T) {
 	_, first := e.login("dev", "password-dev")
 	_, second := e.login("dev", "password-dev")
 	s1, s2 := e.openStream("", events, first), e.openStream("", events, second)
-	var changed struct{ SessionsEnded int `json:"sessions_ended"` }
+	var changed struct {
+		SessionsEnded int `json:"sessions_ended"`
+	}
 	got, _, body := e.do("none", "PUT", "/api/v1/users/dev/password", map[string]string{"current": "password-dev", "password": "dev's new password"}, second)
 	if json.Unmarshal(body, &changed); got != 200 || changed.SessionsEnded != 1 {
 		t.Fatalf("password change = %d %s; want 200 and one session ended", got, body)
