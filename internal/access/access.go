@@ -62,6 +62,9 @@ type User struct {
 	// Admin makes a server admin: every team, and users and teams themselves.
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// Issuer is the OIDC issuer of a user made by an SSO login, who signs in only through
+	// it; "" for a local user, whom no SSO login can take over.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // Team owns repos, their runs, environments and everything made from them.

@@ -17,11 +17,11 @@ var _ access.Store = (*Store)(nil)
 // UserCreate adds a user; a taken name is an error wrapping access.ErrExists. The name of
 // a removed user is free: the row is made afresh.
 func (s *Store) UserCreate(ctx context.Context, u access.User) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO users (name, password_hash, admin, created_at) VALUES ($1, $2, $3, $4)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO users (name, password_hash, admin, created_at, issuer) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, admin = excluded.admin,
-			created_at = excluded.created_at, removed_at = NULL
+			created_at = excluded.created_at, issuer = excluded.issuer, removed_at = NULL
 		WHERE users.removed_at IS NOT NULL`,
-		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt))
+		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt), u.Issuer)
 	if err != nil {
 		return fmt.Errorf("postgres: create user %s: %w", u.Name, err)
 	}
@@ -33,7 +33,7 @@ func (s *Store) UserCreate(ctx context.Context, u access.User) error {
 
 // UserGet returns a user, or an error wrapping access.ErrNotFound.
 func (s *Store) UserGet(ctx context.Context, name string) (access.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT name, password_hash, admin, created_at FROM users WHERE name = $1 AND removed_at IS NULL`, name))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT name, password_hash, admin, created_at, issuer FROM users WHERE name = $1 AND removed_at IS NULL`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.User{}, fmt.Errorf("postgres: user %s: %w", name, access.ErrNotFound)
 	}
@@ -45,7 +45,7 @@ func (s *Store) UserGet(ctx context.Context, name string) (access.User, error) {
 
 // UserList lists every user by name.
 func (s *Store) UserList(ctx context.Context) ([]access.User, error) {
-	return queryAll(ctx, s.pool, "list users", scanUser, `SELECT name, password_hash, admin, created_at FROM users WHERE removed_at IS NULL ORDER BY name`)
+	return queryAll(ctx, s.pool, "list users", scanUser, `SELECT name, password_hash, admin, created_at, issuer FROM users WHERE removed_at IS NULL ORDER BY name`)
 }
 
 // UserSetPassword replaces a user's password hash.
@@ -109,7 +109,7 @@ func (s *Store) SessionsRevoke(ctx context.Context, user, except string, at time
 func scanUser(row interface{ Scan(...any) error }) (access.User, error) {
 	var u access.User
 	var created *int64
-	if err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &created); err != nil {
+	if err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &created, &u.Issuer); err != nil {
 		return u, err
 	}
 	u.CreatedAt = fromNanos(created)

@@ -73,10 +73,10 @@ func testAccessUserRemove(t *testing.T, h Harness) {
 		t.Errorf("ann's approvals after removal = %+v, %v", as, err)
 	}
 	// A new ann starts afresh: her own password, no admin, nothing of the old one's.
-	if err := s.UserCreate(ctx, access.User{Name: "ann", PasswordHash: "$2a$04$new", CreatedAt: at(time.Hour)}); err != nil {
+	if err := s.UserCreate(ctx, access.User{Name: "ann", CreatedAt: at(time.Hour), Issuer: "https://idp.example"}); err != nil {
 		t.Fatalf("UserCreate(a removed user's name) = %v", err)
 	}
-	if u, err := s.UserGet(ctx, "ann"); err != nil || u.PasswordHash != "$2a$04$new" || !u.CreatedAt.Equal(at(time.Hour)) {
+	if u, err := s.UserGet(ctx, "ann"); err != nil || u.PasswordHash != "" || !u.CreatedAt.Equal(at(time.Hour)) || u.Issuer != "https://idp.example" {
 		t.Errorf("the new ann = %+v, %v", u, err)
 	}
 	if err := s.UserCreate(ctx, access.User{Name: "ann", CreatedAt: at(time.Hour)}); !errors.Is(err, access.ErrExists) {
