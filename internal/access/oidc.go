@@ -20,8 +20,9 @@ type OIDCConfig struct {
 	ClientID     string
 	ClientSecret string
 	// RedirectURL is paved's callback as the provider knows it:
-	// EXTERNAL_URL/api/v1/login/oidc/callback.
-	RedirectURL string
+	// EXTERNAL_URL/api/v1/login/oidc/callback. A func: the URL may be known only once the
+	// server listens.
+	RedirectURL func() string
 	// UserClaim names the ID token claim that becomes the paved user name. Default
 	// "preferred_username"; the name must be a valid paved name (ValidName).
 	UserClaim string
@@ -79,7 +80,7 @@ type OIDC struct {
 
 // NewOIDC reads the provider's discovery document and returns the login flow.
 func (s *Service) NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
-	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.RedirectURL == "" {
+	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.RedirectURL == nil {
 		return nil, fmt.Errorf("%w: OIDC login needs an issuer URL, a client ID and a redirect URL", ErrInvalid)
 	}
 	if cfg.UserClaim == "" {
@@ -94,13 +95,24 @@ func (s *Service) NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 	}
 	o := &OIDC{svc: s, cfg: cfg, verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID})}
 	o.oauth = oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(),
-		RedirectURL: cfg.RedirectURL, Scopes: append([]string{oidc.ScopeOpenID, "profile", "email"}, cfg.Scopes...)}
+		Scopes: append([]string{oidc.ScopeOpenID, "profile", "email"}, cfg.Scopes...)}
 	for _, m := range cfg.Map {
 		if _, err := s.st.TeamGet(ctx, m.Team); errors.Is(err, ErrNotFound) {
 			s.cfg.Logger.Warn("access: an OIDC mapping names a team that does not exist; its members get no role there until it is made (paved team add)", "team", m.Team, "group", m.Group)
 		}
 	}
+	s.oidc.Store(o)
 	return o, nil
+}
+
+// OIDC is the SSO login NewOIDC set up; nil when there is none.
+func (s *Service) OIDC() *OIDC { return s.oidc.Load() }
+
+// oauthConfig is the OAuth2 client with the redirect URL of now.
+func (o *OIDC) oauthConfig() *oauth2.Config {
+	c := o.oauth
+	c.RedirectURL = o.cfg.RedirectURL()
+	return &c
 }
 
 // OIDCFlow is what the login's start hands to its callback (through a cookie): the state,
@@ -131,7 +143,7 @@ func randomString() string {
 // for the callback.
 func (o *OIDC) Start() (authURL string, f OIDCFlow) {
 	f = OIDCFlow{State: randomString(), Verifier: oauth2.GenerateVerifier(), Nonce: randomString()}
-	return o.oauth.AuthCodeURL(f.State, oauth2.S256ChallengeOption(f.Verifier), oidc.Nonce(f.Nonce)), f
+	return o.oauthConfig().AuthCodeURL(f.State, oauth2.S256ChallengeOption(f.Verifier), oidc.Nonce(f.Nonce)), f
 }
 
 // Finish completes a login from the callback's state and code: it exchanges the code (with
@@ -144,7 +156,7 @@ func (o *OIDC) Finish(ctx context.Context, f OIDCFlow, state, code string) (Toke
 	if code == "" {
 		return Token{}, "", fmt.Errorf("%w: the identity provider sent no code", ErrUnauthenticated)
 	}
-	tok, err := o.oauth.Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
+	tok, err := o.oauthConfig().Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		return Token{}, "", fmt.Errorf("%w: the identity provider refused the code: %v", ErrUnauthenticated, err)
 	}

@@ -40,7 +40,7 @@ func TestOIDCLogin(t *testing.T) {
 		maps = append(maps, must[access.OIDCMapping](t)(access.ParseOIDCMapping(m)))
 	}
 	o, err := svc.NewOIDC(ctx, access.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
-		RedirectURL: "http://127.0.0.1:1/api/v1/login/oidc/callback", Map: maps})
+		RedirectURL: func() string { return "http://127.0.0.1:1/api/v1/login/oidc/callback" }, Map: maps})
 	if err != nil {
 		t.Fatal(err)
 	}

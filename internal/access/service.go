@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -44,6 +45,7 @@ type Service struct {
 	cfg   Config
 	dummy []byte // a hash to compare against for unknown users, so they take as long
 	holds holds
+	oidc  atomic.Pointer[OIDC] // set by NewOIDC
 }
 
 // New checks the config and makes a service.

@@ -390,6 +390,10 @@ func (e *accessEnv) cases() []matrixCase {
 
 		{method: "POST", route: "/api/v1/login", path: "/api/v1/login", body: map[string]string{"user": "vi", "password": "password-vi"}},
 		{method: "GET", route: "/api/v1/me", path: "/api/v1/me"},
+		// SSO is not set up here: 404 for everyone (TestOIDCLoginThroughTheAPI has it set up).
+		{method: "GET", route: "/api/v1/login/options", path: "/api/v1/login/options"},
+		{method: "GET", route: "/api/v1/login/oidc", path: "/api/v1/login/oidc"},
+		{method: "GET", route: "/api/v1/login/oidc/callback", path: "/api/v1/login/oidc/callback?state=s&code=c"},
 		{method: "GET", route: "/api/v1/users", path: "/api/v1/users"},
 		{method: "POST", route: "/api/v1/users", path: "/api/v1/users", body: map[string]string{"name": "carol", "password": "long enough"}},
 		// Another user's password: server admins only; one's own is TestUserPasswordAndRemoval's.

@@ -86,9 +86,12 @@ var routeTable = map[string]policy{
 	"GET /api/v1/pod/workspace":      open(),
 	"PUT /api/v1/pod/outputs/{kind}": open(),
 
-	"POST /api/v1/login":  open(),
-	"POST /api/v1/logout": anyUser(),
-	"GET /api/v1/me":      anyUser(),
+	"POST /api/v1/login":              open(),
+	"GET /api/v1/login/options":       open(), // how the UI may sign in
+	"GET /api/v1/login/oidc":          open(), // SSO: to the identity provider
+	"GET /api/v1/login/oidc/callback": open(), // SSO: back from it, checked by state, PKCE and nonce
+	"POST /api/v1/logout":             anyUser(),
+	"GET /api/v1/me":                  anyUser(),
 
 	"GET /api/v1/users":                                  serverAdmin(),
 	"POST /api/v1/users":                                 serverAdmin(),
