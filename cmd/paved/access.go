@@ -342,12 +342,56 @@ func teamCmd() *cobra.Command {
 type accessOptions struct {
 	// streamRecheck is how often open streams check their credentials again.
 	streamRecheck time.Duration
+	// OIDC login: off without an issuer.
+	oidcIssuer, oidcClientID, oidcClientSecret string
+	oidcUserClaim, oidcTeamClaim               string
+	oidcScopes, oidcMap                        []string
 }
 
 func (o *accessOptions) flags(cmd *cobra.Command) {
-	cmd.Flags().DurationVar(&o.streamRecheck, "stream-recheck", 10*time.Second, "how often open streams (SSE: run events, logs) check their token or session again: a revoked token, a logout, a removed user ends them within this, on every server of a shared database")
+	f := cmd.Flags()
+	f.DurationVar(&o.streamRecheck, "stream-recheck", 10*time.Second, "how often open streams (SSE: run events, logs) check their token or session again: a revoked token, a logout, a removed user ends them within this, on every server of a shared database")
+	f.StringVar(&o.oidcIssuer, "oidc-issuer", envOr("PAVED_OIDC_ISSUER", ""), "SSO: the OpenID Provider's issuer URL; the UI's login page then offers \"Sign in with SSO\" (env PAVED_OIDC_ISSUER; default: no SSO)")
+	f.StringVar(&o.oidcClientID, "oidc-client-id", envOr("PAVED_OIDC_CLIENT_ID", ""), "SSO: paved's client ID at the provider; its redirect URI is EXTERNAL_URL/api/v1/login/oidc/callback")
+	f.StringVar(&o.oidcClientSecret, "oidc-client-secret", "", "SSO: the client's secret (better: env PAVED_OIDC_CLIENT_SECRET, which the process list does not show)")
+	f.StringVar(&o.oidcUserClaim, "oidc-user-claim", "preferred_username", "SSO: the ID token claim that is the paved user name")
+	f.StringVar(&o.oidcTeamClaim, "oidc-team-claim", "groups", "SSO: the ID token claim listing the user's groups, for --oidc-map")
+	f.StringArrayVar(&o.oidcScopes, "oidc-scope", nil, "SSO: a scope to ask for besides openid, profile and email, e.g. groups (repeatable)")
+	f.StringArrayVar(&o.oidcMap, "oidc-map", nil, "SSO: GROUP=TEAM:ROLE, members of GROUP get ROLE in TEAM, set again at each login (repeatable)")
 }
 
 func (o accessOptions) config(st access.Store, logger *slog.Logger) access.Config {
 	return access.Config{Store: st, Logger: logger, RecheckEvery: o.streamRecheck}
+}
+
+// startOIDC sets up the SSO login when --oidc-issuer is given: it reads the provider's
+// discovery document, so the provider must be reachable at start.
+func (o accessOptions) startOIDC(ctx context.Context, acc *access.Service, externalURL func() string) error {
+	if o.oidcIssuer == "" {
+		if o.oidcClientID != "" || len(o.oidcMap) > 0 {
+			return usageErr("--oidc-client-id and --oidc-map need --oidc-issuer")
+		}
+		return nil
+	}
+	secret := o.oidcClientSecret
+	if secret == "" {
+		secret = os.Getenv("PAVED_OIDC_CLIENT_SECRET")
+	}
+	if o.oidcClientID == "" || secret == "" {
+		return usageErr("--oidc-issuer needs --oidc-client-id and a client secret (env PAVED_OIDC_CLIENT_SECRET, or --oidc-client-secret)")
+	}
+	cfg := access.OIDCConfig{Issuer: o.oidcIssuer, ClientID: o.oidcClientID, ClientSecret: secret,
+		RedirectURL: func() string { return externalURL() + "/api/v1/login/oidc/callback" },
+		UserClaim:   o.oidcUserClaim, TeamClaim: o.oidcTeamClaim, Scopes: o.oidcScopes}
+	for _, m := range o.oidcMap {
+		mm, err := access.ParseOIDCMapping(m)
+		if err != nil {
+			return usageErr("--oidc-map: %v", err)
+		}
+		cfg.Map = append(cfg.Map, mm)
+	}
+	if _, err := acc.NewOIDC(ctx, cfg); err != nil {
+		return usageErr("--oidc-issuer: %v", err)
+	}
+	return nil
 }

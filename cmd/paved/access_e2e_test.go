@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/paved/paved/internal/access/oidctest"
 )
 
 // pavedAs runs a `paved` command against s with token and stdin, and returns its stdout,
@@ -76,5 +80,40 @@ func TestUserPasswdAndRemoveCLI(t *testing.T) {
 	}
 	if _, stderr, code := s.pavedAs(t, e2eToken, "", "user", "remove", "admin"); code != 1 || !strings.Contains(stderr, "last server admin") {
 		t.Errorf("paved user remove of the last server admin = %d %s", code, stderr)
+	}
+}
+
+// TestLoginOIDCServer: `paved server --oidc-issuer ...` signs a browser in through the
+// provider, making the user with the mapped team role.
+func TestLoginOIDCServer(t *testing.T) {
+	t.Parallel()
+	op := oidctest.New(t)
+	s := startPavedServer(t, t.TempDir(), "--oidc-issuer", op.URL, "--oidc-client-id", op.ClientID,
+		"--oidc-client-secret", op.ClientSecret, "--oidc-map", "eng=red:viewer")
+	s.cli(t, "team", "add", "red")
+	op.SetUser(map[string]any{"preferred_username": "sam", "groups": []string{"eng"}})
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(s.url + "/api/v1/login/oidc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/" {
+		t.Fatalf("the SSO login ended at %s with %d", resp.Request.URL, resp.StatusCode)
+	}
+	resp, err = browser.Get(s.url + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var me struct {
+		User  string
+		Teams []struct{ Team, Role string }
+	}
+	json.NewDecoder(resp.Body).Decode(&me)
+	if resp.StatusCode != 200 || me.User != "sam" || len(me.Teams) != 1 || me.Teams[0] != (struct{ Team, Role string }{"red", "viewer"}) {
+		t.Errorf("GET /me after the SSO login = %d %+v", resp.StatusCode, me)
 	}
 }

@@ -574,6 +574,11 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 		st.Close()
 		return nil, err
 	}
+	if err := o.access.startOIDC(ctx, acc, externalURL); err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
 	if o.bootstrapToken != "" {
 		created, err := acc.Bootstrap(ctx, o.bootstrapToken)
 		if err != nil {
