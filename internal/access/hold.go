@@ -32,11 +32,10 @@ func (s *Service) Hold(ctx context.Context, p *Principal) (context.Context, cont
 	ctx, cancel := context.WithCancelCause(ctx)
 	stopDeadline := func() bool { return false }
 	if !p.expires.IsZero() {
-		// The deadline is on the wall clock; Config.Now may be a test's, so go by its distance.
-		at := time.Now().Add(p.expires.Sub(s.cfg.Now()))
+		// A timer, not context.WithDeadline: Config.Now may be a test's clock, so go by the
+		// distance to the expiry rather than the wall-clock instant.
 		cause := fmt.Errorf("%w: token %s expired at %s", ErrUnauthenticated, p.TokenID, p.expires.Format(time.RFC3339))
-		t := time.AfterFunc(time.Until(at), func() { cancel(cause) })
-		stopDeadline = t.Stop
+		stopDeadline = time.AfterFunc(p.expires.Sub(s.cfg.Now()), func() { cancel(cause) }).Stop
 	}
 	h := &hold{cancel: cancel}
 	s.holds.mu.Lock()
