@@ -87,6 +87,7 @@ FUZZ_TARGETS := \
 	FuzzParseKeyFile:./internal/secret:10 \
 	FuzzCheckURL:./internal/egress:10 \
 	FuzzParseRole:./internal/access:10 \
+	FuzzParseOIDCMapping:./internal/access:10 \
 	FuzzStepLog:./internal/execute/kube:15 \
 	FuzzExtract:./internal/execute/kube:15 \
 	FuzzSet:./internal/deploy/gitops:15 \

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/paved/paved/internal/access"
 )
@@ -179,8 +183,104 @@ func userCmd() *cobra.Command {
 	add.Flags().StringVar(&password, "password", envOr("PAVED_PASSWORD", ""), "password for logging in to the UI, at least 8 characters (env PAVED_PASSWORD; default none: tokens only)")
 	add.Flags().BoolVar(&admin, "admin", false, "make a server admin (every team, users and teams)")
 	add.Flags().StringVar(&teamRole, "team", "", "TEAM=ROLE: also add them to TEAM as viewer, developer or admin")
-	cmd.AddCommand(add)
+	var pserver string
+	passwd := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Change a user's password: your own (with your current one), or anyone's as a server admin; ends their other sessions",
+		Long: `Change a user's password. It is read from the terminal (asked twice), or else from
+stdin: a server admin's first line is the new password; anyone else's first line is their
+current password and the second the new one. Never from a flag, which the process list and
+the shell's history would show. The user's other login sessions end; API tokens stay.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: pserver, token: tokenOf(cmd)}
+			var me struct {
+				User  string
+				Admin bool
+			}
+			if err := c.get(cmd.Context(), "/api/v1/me", &me); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			current, next, err := readPasswords(cmd, args[0], !me.Admin)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				SessionsEnded int `json:"sessions_ended"`
+			}
+			if err := c.do(cmd.Context(), http.MethodPut, "/api/v1/users/"+url.PathEscape(args[0])+"/password",
+				map[string]string{"current": current, "password": next}, &out); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; %d other session(s) ended\n", args[0], out.SessionsEnded)
+			return nil
+		},
+	}
+	serverFlag(passwd, &pserver)
+	var rserver string
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a user (server admins): revokes their tokens and sessions, drops their memberships; their audit entries stay",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := &client{base: rserver, token: tokenOf(cmd)}
+			if err := c.do(cmd.Context(), http.MethodDelete, "/api/v1/users/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user %s removed\n", args[0])
+			return nil
+		},
+	}
+	serverFlag(remove, &rserver)
+	cmd.AddCommand(add, passwd, remove)
 	return cmd
+}
+
+// readPasswords reads the current password (when asked for) and the new one: from the
+// terminal without echo, the new one twice; or else lines of stdin.
+func readPasswords(cmd *cobra.Command, user string, withCurrent bool) (current, next string, err error) {
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(cmd.ErrOrStderr(), prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(cmd.ErrOrStderr())
+			return string(b), err
+		}
+		if withCurrent {
+			if current, err = ask("current password of " + user + ": "); err != nil {
+				return "", "", err
+			}
+		}
+		if next, err = ask("new password: "); err != nil {
+			return "", "", err
+		}
+		again, err := ask("new password again: ")
+		if err != nil {
+			return "", "", err
+		}
+		if again != next {
+			return "", "", usageErr("the two new passwords differ; nothing changed")
+		}
+		return current, next, nil
+	}
+	sc := bufio.NewScanner(in)
+	line := func(what string) (string, error) {
+		if !sc.Scan() {
+			if err := sc.Err(); err != nil {
+				return "", err
+			}
+			return "", usageErr("stdin ended before the %s (give the current password on the first line and the new one on the second; a server admin gives only the new one)", what)
+		}
+		return strings.TrimRight(sc.Text(), "\r"), nil
+	}
+	if withCurrent {
+		if current, err = line("current password"); err != nil {
+			return "", "", err
+		}
+	}
+	next, err = line("new password")
+	return current, next, err
 }
 
 func memberSet(ctx context.Context, c *client, team, user, role string, cmd *cobra.Command) error {
@@ -236,4 +336,62 @@ func teamCmd() *cobra.Command {
 	serverFlag(approver, &aserver)
 	cmd.AddCommand(add, member, approver)
 	return cmd
+}
+
+// accessOptions are the server's flags about access (docs/access.md).
+type accessOptions struct {
+	// streamRecheck is how often open streams check their credentials again.
+	streamRecheck time.Duration
+	// OIDC login: off without an issuer.
+	oidcIssuer, oidcClientID, oidcClientSecret string
+	oidcUserClaim, oidcTeamClaim               string
+	oidcScopes, oidcMap                        []string
+}
+
+func (o *accessOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.DurationVar(&o.streamRecheck, "stream-recheck", 10*time.Second, "how often open streams (SSE: run events, logs) check their token or session again: a revoked token, a logout, a removed user ends them within this, on every server of a shared database")
+	f.StringVar(&o.oidcIssuer, "oidc-issuer", envOr("PAVED_OIDC_ISSUER", ""), "SSO: the OpenID Provider's issuer URL; the UI's login page then offers \"Sign in with SSO\" (env PAVED_OIDC_ISSUER; default: no SSO)")
+	f.StringVar(&o.oidcClientID, "oidc-client-id", envOr("PAVED_OIDC_CLIENT_ID", ""), "SSO: paved's client ID at the provider; its redirect URI is EXTERNAL_URL/api/v1/login/oidc/callback")
+	f.StringVar(&o.oidcClientSecret, "oidc-client-secret", "", "SSO: the client's secret (better: env PAVED_OIDC_CLIENT_SECRET, which the process list does not show)")
+	f.StringVar(&o.oidcUserClaim, "oidc-user-claim", "preferred_username", "SSO: the ID token claim that is the paved user name")
+	f.StringVar(&o.oidcTeamClaim, "oidc-team-claim", "groups", "SSO: the ID token claim listing the user's groups, for --oidc-map")
+	f.StringArrayVar(&o.oidcScopes, "oidc-scope", nil, "SSO: a scope to ask for besides openid, profile and email, e.g. groups (repeatable)")
+	f.StringArrayVar(&o.oidcMap, "oidc-map", nil, "SSO: GROUP=TEAM:ROLE, members of GROUP get ROLE in TEAM, set again at each login (repeatable)")
+}
+
+func (o accessOptions) config(st access.Store, logger *slog.Logger) access.Config {
+	return access.Config{Store: st, Logger: logger, RecheckEvery: o.streamRecheck}
+}
+
+// startOIDC sets up the SSO login when --oidc-issuer is given: it reads the provider's
+// discovery document, so the provider must be reachable at start.
+func (o accessOptions) startOIDC(ctx context.Context, acc *access.Service, externalURL func() string) error {
+	if o.oidcIssuer == "" {
+		if o.oidcClientID != "" || len(o.oidcMap) > 0 {
+			return usageErr("--oidc-client-id and --oidc-map need --oidc-issuer")
+		}
+		return nil
+	}
+	secret := o.oidcClientSecret
+	if secret == "" {
+		secret = os.Getenv("PAVED_OIDC_CLIENT_SECRET")
+	}
+	if o.oidcClientID == "" || secret == "" {
+		return usageErr("--oidc-issuer needs --oidc-client-id and a client secret (env PAVED_OIDC_CLIENT_SECRET, or --oidc-client-secret)")
+	}
+	cfg := access.OIDCConfig{Issuer: o.oidcIssuer, ClientID: o.oidcClientID, ClientSecret: secret,
+		RedirectURL: func() string { return externalURL() + "/api/v1/login/oidc/callback" },
+		UserClaim:   o.oidcUserClaim, TeamClaim: o.oidcTeamClaim, Scopes: o.oidcScopes}
+	for _, m := range o.oidcMap {
+		mm, err := access.ParseOIDCMapping(m)
+		if err != nil {
+			return usageErr("--oidc-map: %v", err)
+		}
+		cfg.Map = append(cfg.Map, mm)
+	}
+	if _, err := acc.NewOIDC(ctx, cfg); err != nil {
+		return usageErr("--oidc-issuer: %v", err)
+	}
+	return nil
 }

@@ -92,6 +92,8 @@ type serverOptions struct {
 	agentRetries int
 	// kube selects and configures the Kubernetes executor (docs/kubernetes.md).
 	kube kubeOptions
+	// access: stream rechecks and OIDC login (cmd/paved/access.go, docs/access.md).
+	access accessOptions
 }
 
 // quotas parses --team-quota TEAM=N flags.
@@ -134,6 +136,7 @@ func (o *serverOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.agentLease, "agent-lease", 0, "how long an agent keeps a job without a heartbeat (default 2/3 of --lease)")
 	cmd.Flags().IntVar(&o.agentRetries, "agent-retries", 2, "how many times a stage whose agent was lost runs again on another (reason agent_lost); 0: never")
 	o.kube.flags(cmd)
+	o.access.flags(cmd)
 	cmd.Flags().DurationVar(&o.dedupWindow, "dedup-window", 10*time.Minute, "webhook de-duplication window (same provider, repo, ref, sha, kind, action); 0 keeps only delivery ids")
 }
 
@@ -566,8 +569,13 @@ func startServer(ctx context.Context, o serverOptions, logger *slog.Logger) (*se
 			}})
 		promoteAPI = promoter
 	}
-	acc, err := access.New(access.Config{Store: st, Logger: logger})
+	acc, err := access.New(o.access.config(st, logger))
 	if err != nil {
+		sched.Stop()
+		st.Close()
+		return nil, err
+	}
+	if err := o.access.startOIDC(ctx, acc, externalURL); err != nil {
 		sched.Stop()
 		st.Close()
 		return nil, err

@@ -62,6 +62,9 @@ type User struct {
 	// Admin makes a server admin: every team, and users and teams themselves.
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// Issuer is the OIDC issuer of a user made by an SSO login, who signs in only through
+	// it; "" for a local user, whom no SSO login can take over.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // Team owns repos, their runs, environments and everything made from them.
@@ -133,6 +136,16 @@ type Store interface {
 	UserList(ctx context.Context) ([]User, error)
 	// UserSetPassword replaces a user's password hash.
 	UserSetPassword(ctx context.Context, name, hash string) error
+	// UserRemove removes a user at once: it revokes every token and session of theirs (at
+	// at), drops their memberships and approvals, and marks the user removed, keeping the
+	// row so that their tokens and audit entries still name someone. A removed user is not
+	// found by UserGet or listed; UserCreate may use the name again, for a new user with
+	// nothing of the old one's. It fails with ErrNotFound for no such user and with
+	// ErrLastAdmin for the only server admin left, checked in the same transaction.
+	UserRemove(ctx context.Context, name string, at time.Time) error
+	// SessionsRevoke revokes a user's login sessions not yet revoked, but the one with ID
+	// except (may be ""), and says how many it revoked. API tokens stay.
+	SessionsRevoke(ctx context.Context, user, except string, at time.Time) (int, error)
 	TeamCreate(ctx context.Context, t Team) error
 	TeamGet(ctx context.Context, name string) (Team, error)
 	TeamList(ctx context.Context) ([]Team, error)
@@ -163,6 +176,9 @@ var (
 	ErrInvalid         = errors.New("access: invalid request")
 	ErrUnauthenticated = errors.New("access: not authenticated")
 	ErrForbidden       = errors.New("access: not allowed")
+	// ErrLastAdmin: removing the user would leave the server without a server admin, and
+	// nobody could manage users and teams any more.
+	ErrLastAdmin = errors.New("access: the last server admin cannot be removed; make another user a server admin first")
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)

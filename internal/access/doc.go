@@ -13,7 +13,17 @@
 // busy client does not turn every read into a write).
 //
 // A session is a token of the same kind made by Login: it carries the user's own roles in
-// every team they belong to and expires after Config.SessionTTL.
+// every team they belong to and expires after Config.SessionTTL. OIDC (oidc.go) starts the
+// same sessions for users of an identity provider, whose roles in the teams its mapping
+// names follow their groups at each login; such users belong to the issuer, so that a
+// provider can never sign in as a local user.
+//
+// # Long-lived requests
+//
+// A request is authenticated when it arrives; Hold keeps a stream's credentials honest
+// after that, rechecking every open stream's token against the store on one ticker, so a
+// revocation, a logout, a password change or a user's removal (also by another server
+// sharing the store) ends the streams within Config.RecheckEvery.
 //
 // # Who decides what
 //

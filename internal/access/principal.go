@@ -3,6 +3,7 @@ package access
 import (
 	"maps"
 	"slices"
+	"time"
 )
 
 // Principal is who a request acts as, and what they may do.
@@ -14,6 +15,8 @@ type Principal struct {
 	TokenID string
 	// Session: it came with a login session (the UI), not an API token.
 	Session bool
+	// expires is when the token or session ends; zero: never. Hold ends streams then.
+	expires time.Time
 	roles   map[string]Role
 	approve map[string]map[string]bool // team → environment
 }

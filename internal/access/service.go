@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -28,6 +29,10 @@ type Config struct {
 	// BcryptCost is the cost of password hashes. Default bcrypt.DefaultCost (10); tests use
 	// bcrypt.MinCost.
 	BcryptCost int
+	// RecheckEvery is how often the credentials of open streams are checked again (Hold):
+	// a revoked token, a logged-out session or a removed user ends them within this.
+	// Default 10s.
+	RecheckEvery time.Duration
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger // default slog.Default()
@@ -39,6 +44,8 @@ type Service struct {
 	st    Store
 	cfg   Config
 	dummy []byte // a hash to compare against for unknown users, so they take as long
+	holds holds
+	oidc  atomic.Pointer[OIDC] // set by NewOIDC
 }
 
 // New checks the config and makes a service.
@@ -48,6 +55,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.RecheckEvery <= 0 {
+		cfg.RecheckEvery = 10 * time.Second
 	}
 	if cfg.BcryptCost == 0 {
 		cfg.BcryptCost = bcrypt.DefaultCost
@@ -104,17 +114,11 @@ func (s *Service) UserAdd(ctx context.Context, p UserAddParams) (User, error) {
 	}
 	u := User{Name: p.Name, Admin: p.Admin, CreatedAt: s.cfg.Now().UTC()}
 	if p.Password != "" {
-		if len(p.Password) < 8 {
-			return User{}, fmt.Errorf("%w: the password must have at least 8 characters", ErrInvalid)
-		}
-		if len(p.Password) > 72 {
-			return User{}, fmt.Errorf("%w: the password must have at most 72 bytes (bcrypt reads no more)", ErrInvalid)
-		}
-		h, err := bcrypt.GenerateFromPassword([]byte(p.Password), s.cfg.BcryptCost)
+		h, err := s.hashPassword(p.Password)
 		if err != nil {
-			return User{}, fmt.Errorf("access: hash password: %w", err)
+			return User{}, err
 		}
-		u.PasswordHash = string(h)
+		u.PasswordHash = h
 	}
 	if err := s.st.UserCreate(ctx, u); err != nil {
 		return User{}, err
@@ -131,14 +135,11 @@ func (s *Service) SetPassword(ctx context.Context, user, password string, admin 
 	} else if err != nil {
 		return err
 	}
-	if len(password) < 8 || len(password) > 72 {
-		return fmt.Errorf("%w: a password has 8 to 72 bytes", ErrInvalid)
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
+	h, err := s.hashPassword(password)
 	if err != nil {
-		return fmt.Errorf("access: hash password: %w", err)
+		return err
 	}
-	return s.st.UserSetPassword(ctx, user, string(h))
+	return s.st.UserSetPassword(ctx, user, h)
 }
 
 // TeamAdd makes a team.
@@ -349,7 +350,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	if err != nil {
 		return nil, err
 	}
-	p := &Principal{User: u.Name, TokenID: t.ID, Session: t.Session, roles: map[string]Role{}, approve: map[string]map[string]bool{}}
+	p := &Principal{User: u.Name, TokenID: t.ID, Session: t.Session, expires: t.ExpiresAt, roles: map[string]Role{}, approve: map[string]map[string]bool{}}
 	switch {
 	case u.Admin && (t.AllTeams || t.Session):
 		p.Admin = true

@@ -1,7 +1,8 @@
 package api
 
 import (
-	"github.com/paved/paved/internal/audit"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/paved/paved/internal/access"
+	"github.com/paved/paved/internal/audit"
 	"github.com/paved/paved/internal/insight"
 	"github.com/paved/paved/internal/store"
 )
@@ -16,9 +18,14 @@ import (
 func (s *Server) accessRoutes(r chi.Router) {
 	r.Post("/login", s.login)
 	r.Post("/logout", s.logout)
+	r.Get("/login/options", s.loginOptions)
+	r.Get("/login/oidc", s.loginOIDC)
+	r.Get("/login/oidc/callback", s.loginOIDCCallback)
 	r.Get("/me", s.me)
 	r.Get("/users", s.userList)
 	r.Post("/users", s.userAdd)
+	r.Put("/users/{name}/password", s.userPassword)
+	r.Delete("/users/{name}", s.userRemove)
 	r.Get("/teams", s.teamList)
 	r.Post("/teams", s.teamAdd)
 	r.Get("/teams/{team}/members", s.memberList)
@@ -62,6 +69,74 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", Expires: t.ExpiresAt,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	writeJSON(w, http.StatusOK, map[string]any{"token": secret, "user": t.User, "expires_at": t.ExpiresAt})
+}
+
+// oidcCookie carries an SSO login's state, PKCE verifier and nonce from its start to its
+// callback. SameSite=Lax: the callback is a top-level navigation from the provider's site,
+// which a Strict cookie would not come back with.
+const oidcCookie = "paved_oidc"
+
+// loginOptions says how the UI's login page may sign in.
+func (s *Server) loginOptions(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"password": true, "oidc": s.cfg.Access.OIDC() != nil})
+}
+
+// loginOIDC starts an SSO login: it keeps the flow in a cookie and sends the browser to the
+// identity provider.
+func (s *Server) loginOIDC(w http.ResponseWriter, r *http.Request) {
+	o := s.cfg.Access.OIDC()
+	if o == nil {
+		s.writeError(w, r, errorf(http.StatusNotFound, "SSO login is not set up on this server (paved server --oidc-issuer ...; docs/access.md)"))
+		return
+	}
+	authURL, flow := o.Start()
+	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: flow.Encode(), Path: "/api/v1/login/oidc", MaxAge: 600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+// loginOIDCCallback finishes an SSO login: the provider's code for a session, in the same
+// cookie as a password login's, and back to the UI.
+func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) {
+	o := s.cfg.Access.OIDC()
+	if o == nil {
+		s.writeError(w, r, errorf(http.StatusNotFound, "SSO login is not set up on this server"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: "/api/v1/login/oidc", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	q := r.URL.Query()
+	var t access.Token
+	var secret string
+	err := fmt.Errorf("%w: the identity provider said %s: %s", access.ErrUnauthenticated, q.Get("error"), q.Get("error_description"))
+	if q.Get("error") == "" {
+		var flow access.OIDCFlow
+		c, cerr := r.Cookie(oidcCookie)
+		if cerr == nil {
+			flow, err = access.DecodeOIDCFlow(c.Value)
+		} else {
+			_, err = access.DecodeOIDCFlow("")
+		}
+		if err == nil {
+			t, secret, err = o.Finish(r.Context(), flow, q.Get("state"), q.Get("code"))
+		}
+	}
+	if err != nil {
+		if aerr := s.auditRecord(r, audit.Entry{Actor: "sso", Action: audit.ActionLoginFailed,
+			Details: map[string]any{"method": "oidc", "reason": err.Error(), "remote": r.RemoteAddr}}); aerr != nil {
+			s.log.Error("api: cannot record a refused SSO login in the audit log", "err", aerr)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Actor: t.User, Action: audit.ActionLogin, Target: t.ID,
+		Details: map[string]any{"method": "oidc", "expires_at": t.ExpiresAt, "remote": r.RemoteAddr}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", Expires: t.ExpiresAt,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, "/", http.StatusFound)
 }
 
 // logout ends the request's session (an API token is revoked with DELETE /tokens/{id}) and
@@ -129,6 +204,61 @@ func (s *Server) userAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, u)
+}
+
+// userPassword changes a user's password: {"current", "password"}. Users change their own
+// with their current password, server admins anyone's without. The user's other sessions
+// end (streams too, within the recheck interval); API tokens stay.
+func (s *Server) userPassword(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Current  string `json:"current"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name, p := chi.URLParam(r, "name"), principal(r)
+	if !p.Admin && p.User != name {
+		s.writeError(w, r, errorf(http.StatusForbidden, "only a server admin may change another user's password"))
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionAccessChange, Target: "user/" + name,
+		Details: map[string]any{"change": "user.password", "by_admin": p.User != name}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ended, err := s.cfg.Access.PasswordChange(r.Context(), p, access.PasswordChangeParams{User: name, Current: body.Current, New: body.Password})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": name, "sessions_ended": ended})
+}
+
+// userRemove removes a user: their tokens and sessions are revoked, their memberships and
+// approvals dropped; their audit entries stay. The last server admin stays (409).
+func (s *Server) userRemove(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if _, err := s.cfg.Access.Store().UserGet(r.Context(), name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.auditRecord(r, audit.Entry{Action: audit.ActionAccessChange, Target: "user/" + name,
+		Details: map[string]any{"change": "user.remove"}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err := s.cfg.Access.UserRemove(r.Context(), name)
+	if errors.Is(err, access.ErrLastAdmin) {
+		s.writeError(w, r, errorf(http.StatusConflict, "%s is the last server admin; make another user a server admin first", name))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // teamList lists the teams the caller is in (every team, for a server admin).

@@ -390,8 +390,16 @@ func (e *accessEnv) cases() []matrixCase {
 
 		{method: "POST", route: "/api/v1/login", path: "/api/v1/login", body: map[string]string{"user": "vi", "password": "password-vi"}},
 		{method: "GET", route: "/api/v1/me", path: "/api/v1/me"},
+		// SSO is not set up here: 404 for everyone (TestOIDCLoginThroughTheAPI has it set up).
+		{method: "GET", route: "/api/v1/login/options", path: "/api/v1/login/options"},
+		{method: "GET", route: "/api/v1/login/oidc", path: "/api/v1/login/oidc"},
+		{method: "GET", route: "/api/v1/login/oidc/callback", path: "/api/v1/login/oidc/callback?state=s&code=c"},
 		{method: "GET", route: "/api/v1/users", path: "/api/v1/users"},
 		{method: "POST", route: "/api/v1/users", path: "/api/v1/users", body: map[string]string{"name": "carol", "password": "long enough"}},
+		// Another user's password: server admins only; one's own is TestUserPasswordAndRemoval's.
+		{method: "PUT", route: "/api/v1/users/{name}/password", path: "/api/v1/users/carol/password", body: map[string]string{"password": "reset by root"},
+			right: "root", want: [4]int{401, 403, 403, 2}},
+		{method: "DELETE", route: "/api/v1/users/{name}", path: "/api/v1/users/carol"},
 		{method: "GET", route: "/api/v1/teams", path: "/api/v1/teams"},
 		{method: "POST", route: "/api/v1/teams", path: "/api/v1/teams", body: map[string]string{"name": "green"}},
 		{method: "GET", route: "/api/v1/teams/{team}/members", path: "/api/v1/teams/red/members"},

@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -16,7 +17,9 @@ const rootToken = "pvd_test-root-token-0123456789"
 // newAccess makes the access service over st, with a server admin whose token is rootToken.
 func newAccess(t testing.TB, st access.Store) *access.Service {
 	t.Helper()
-	svc, err := access.New(access.Config{Store: st, BcryptCost: bcrypt.MinCost})
+	// Open streams recheck their credentials often, so that a test sees a revoked token's
+	// stream end at once.
+	svc, err := access.New(access.Config{Store: st, BcryptCost: bcrypt.MinCost, RecheckEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,12 +86,17 @@ var routeTable = map[string]policy{
 	"GET /api/v1/pod/workspace":      open(),
 	"PUT /api/v1/pod/outputs/{kind}": open(),
 
-	"POST /api/v1/login":  open(),
-	"POST /api/v1/logout": anyUser(),
-	"GET /api/v1/me":      anyUser(),
+	"POST /api/v1/login":              open(),
+	"GET /api/v1/login/options":       open(), // how the UI may sign in
+	"GET /api/v1/login/oidc":          open(), // SSO: to the identity provider
+	"GET /api/v1/login/oidc/callback": open(), // SSO: back from it, checked by state, PKCE and nonce
+	"POST /api/v1/logout":             anyUser(),
+	"GET /api/v1/me":                  anyUser(),
 
 	"GET /api/v1/users":                                  serverAdmin(),
 	"POST /api/v1/users":                                 serverAdmin(),
+	"PUT /api/v1/users/{name}/password":                  anyUser(), // one's own with the current password; anyone's for a server admin
+	"DELETE /api/v1/users/{name}":                        serverAdmin(),
 	"GET /api/v1/teams":                                  anyUser(),
 	"POST /api/v1/teams":                                 serverAdmin(),
 	"GET /api/v1/teams/{team}/members":                   team(access.Viewer, teamParam),

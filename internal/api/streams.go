@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/paved/paved/internal/access"
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
 )
@@ -71,6 +74,22 @@ func (s *sse) comment(text string) error {
 
 func (s *sse) flush() { s.f.Flush() }
 
+// hold is the context of a stream: it ends with the request, and when the caller's token or
+// session stops being valid (revoked, logged out, expired, user removed), which
+// access.Service.Hold rechecks on a ticker; the guard checked them only at the start.
+func (s *Server) hold(r *http.Request) (context.Context, context.CancelFunc) {
+	return s.cfg.Access.Hold(r.Context(), principal(r))
+}
+
+// endHeld tells the client why its stream ends, when its credentials ended it: an
+// "unauthorized" event, after which a reconnect gets 401.
+func endHeld(out *sse, ctx context.Context, last int64) {
+	if cause := context.Cause(ctx); errors.Is(cause, access.ErrUnauthenticated) {
+		_ = out.send(last, "unauthorized", map[string]string{"error": strings.TrimPrefix(cause.Error(), access.ErrUnauthenticated.Error()+": ")})
+		out.flush()
+	}
+}
+
 // runEvents lists a run's events as JSON, or streams them live as SSE until the run finishes.
 func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
@@ -104,6 +123,8 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	ctx, stop := s.hold(r)
+	defer stop()
 	last := after
 	send := func(e run.Event) (done bool) {
 		if e.Seq <= last {
@@ -124,7 +145,8 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
+			endHeld(out, ctx, last)
 			return
 		case <-tick.C:
 			_ = out.comment("ping")
@@ -210,6 +232,8 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, stage st
 		s.writeError(w, r, err)
 		return
 	}
+	ctx, stop := s.hold(r)
+	defer stop()
 	last := after
 	sendLines := func(lines []run.LogLine) {
 		for _, l := range lines {
@@ -231,7 +255,8 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, stage st
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
+			endHeld(out, ctx, last)
 			return
 		case <-tick.C:
 			_ = out.comment("ping")

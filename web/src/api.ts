@@ -592,6 +592,13 @@ export const login = (user: string, password: string) =>
     body: JSON.stringify({ user, password }),
   });
 
+/** loginOptions says how one may sign in: SSO is offered when the server has an OIDC issuer. */
+export const loginOptions = (signal?: AbortSignal) =>
+  request<{ password: boolean; oidc: boolean }>("/api/v1/login/options", { signal });
+
+/** oidcLoginURL starts an SSO login: a full-page navigation to the identity provider and back. */
+export const oidcLoginURL = "/api/v1/login/oidc";
+
 export const logout = () => request<unknown>("/api/v1/logout", { method: "POST" });
 
 /** writeHeaders are the headers of a write made with fetch directly (not request). */

@@ -14,22 +14,26 @@ import (
 
 var _ access.Store = (*Store)(nil)
 
-// UserCreate adds a user; a taken name is an error wrapping access.ErrExists.
+// UserCreate adds a user; a taken name is an error wrapping access.ErrExists. The name of
+// a removed user is free: the row is made afresh.
 func (s *Store) UserCreate(ctx context.Context, u access.User) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (name, password_hash, admin, created_at) VALUES ($1, $2, $3, $4)`,
-		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt))
-	if sqlState(err) == uniqueViolation {
-		return fmt.Errorf("postgres: user %s: %w", u.Name, access.ErrExists)
-	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO users (name, password_hash, admin, created_at, issuer) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, admin = excluded.admin,
+			created_at = excluded.created_at, issuer = excluded.issuer, removed_at = NULL
+		WHERE users.removed_at IS NOT NULL`,
+		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt), u.Issuer)
 	if err != nil {
 		return fmt.Errorf("postgres: create user %s: %w", u.Name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: user %s: %w", u.Name, access.ErrExists)
 	}
 	return nil
 }
 
 // UserGet returns a user, or an error wrapping access.ErrNotFound.
 func (s *Store) UserGet(ctx context.Context, name string) (access.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT name, password_hash, admin, created_at FROM users WHERE name = $1`, name))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT name, password_hash, admin, created_at, issuer FROM users WHERE name = $1 AND removed_at IS NULL`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.User{}, fmt.Errorf("postgres: user %s: %w", name, access.ErrNotFound)
 	}
@@ -41,18 +45,71 @@ func (s *Store) UserGet(ctx context.Context, name string) (access.User, error) {
 
 // UserList lists every user by name.
 func (s *Store) UserList(ctx context.Context) ([]access.User, error) {
-	return queryAll(ctx, s.pool, "list users", scanUser, `SELECT name, password_hash, admin, created_at FROM users ORDER BY name`)
+	return queryAll(ctx, s.pool, "list users", scanUser, `SELECT name, password_hash, admin, created_at, issuer FROM users WHERE removed_at IS NULL ORDER BY name`)
 }
 
 // UserSetPassword replaces a user's password hash.
 func (s *Store) UserSetPassword(ctx context.Context, name, hash string) error {
-	return s.execOne(ctx, "user "+name, `UPDATE users SET password_hash = $1 WHERE name = $2`, hash, name)
+	return s.execOne(ctx, "user "+name, `UPDATE users SET password_hash = $1 WHERE name = $2 AND removed_at IS NULL`, hash, name)
+}
+
+// UserRemove revokes a user's tokens, drops their memberships and approvals and marks them
+// removed, in one transaction. The live admins' rows are locked first, so two removals of
+// the last two admins cannot both pass the check.
+func (s *Store) UserRemove(ctx context.Context, name string, at time.Time) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT name FROM users WHERE (admin OR name = $1) AND removed_at IS NULL ORDER BY name FOR UPDATE`, name)
+		if err != nil {
+			return err
+		}
+		live, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		var admin bool
+		err = tx.QueryRow(ctx, `SELECT admin FROM users WHERE name = $1 AND removed_at IS NULL`, name).Scan(&admin)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", name, access.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if admin && len(live) < 2 {
+			return fmt.Errorf("user %s: %w", name, access.ErrLastAdmin)
+		}
+		ts := nanos(at)
+		if _, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = $1 WHERE "user" = $2 AND revoked_at IS NULL`, ts, name); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM approvers WHERE "user" = $1`, name); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM members WHERE "user" = $1`, name); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE users SET removed_at = $1 WHERE name = $2`, ts, name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: remove user %s: %w", name, err)
+	}
+	return nil
+}
+
+// SessionsRevoke revokes a user's live sessions but one.
+func (s *Store) SessionsRevoke(ctx context.Context, user, except string, at time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE tokens SET revoked_at = $1 WHERE "user" = $2 AND session AND revoked_at IS NULL AND id <> $3`,
+		nanos(at), user, except)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: revoke sessions of %s: %w", user, err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func scanUser(row interface{ Scan(...any) error }) (access.User, error) {
 	var u access.User
 	var created *int64
-	if err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &created); err != nil {
+	if err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &created, &u.Issuer); err != nil {
 		return u, err
 	}
 	u.CreatedAt = fromNanos(created)

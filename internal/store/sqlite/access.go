@@ -12,22 +12,28 @@ import (
 
 var _ access.Store = (*Store)(nil)
 
-// UserCreate adds a user; a taken name is an error wrapping access.ErrExists.
+// UserCreate adds a user; a taken name is an error wrapping access.ErrExists. The name of
+// a removed user is free: the row is made afresh.
 func (s *Store) UserCreate(ctx context.Context, u access.User) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO users (name, password_hash, admin, created_at) VALUES (?, ?, ?, ?)`,
-		u.Name, u.PasswordHash, u.Admin, formatTime(u.CreatedAt))
-	if isPrimaryKeyViolation(err) {
-		return fmt.Errorf("sqlite: user %s: %w", u.Name, access.ErrExists)
-	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO users (name, password_hash, admin, created_at, issuer) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, admin = excluded.admin,
+			created_at = excluded.created_at, issuer = excluded.issuer, removed_at = NULL
+		WHERE users.removed_at IS NOT NULL`,
+		u.Name, u.PasswordHash, u.Admin, formatTime(u.CreatedAt), u.Issuer)
 	if err != nil {
 		return fmt.Errorf("sqlite: create user %s: %w", u.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: create user %s: %w", u.Name, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: user %s: %w", u.Name, access.ErrExists)
 	}
 	return nil
 }
 
 // UserGet returns a user, or an error wrapping access.ErrNotFound.
 func (s *Store) UserGet(ctx context.Context, name string) (access.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT name, password_hash, admin, created_at FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT name, password_hash, admin, created_at, issuer FROM users WHERE name = ? AND removed_at IS NULL`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return access.User{}, fmt.Errorf("sqlite: user %s: %w", name, access.ErrNotFound)
 	}
@@ -39,18 +45,78 @@ func (s *Store) UserGet(ctx context.Context, name string) (access.User, error) {
 
 // UserList lists every user by name.
 func (s *Store) UserList(ctx context.Context) ([]access.User, error) {
-	return queryAll(ctx, s.r, "list users", scanUser, `SELECT name, password_hash, admin, created_at FROM users ORDER BY name`)
+	return queryAll(ctx, s.r, "list users", scanUser, `SELECT name, password_hash, admin, created_at, issuer FROM users WHERE removed_at IS NULL ORDER BY name`)
 }
 
 // UserSetPassword replaces a user's password hash.
 func (s *Store) UserSetPassword(ctx context.Context, name, hash string) error {
-	return s.execOne(ctx, "user "+name, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
+	return s.execOne(ctx, "user "+name, `UPDATE users SET password_hash = ? WHERE name = ? AND removed_at IS NULL`, hash, name)
+}
+
+// UserRemove revokes a user's tokens, drops their memberships and approvals and marks them
+// removed, in one transaction (the write lock is taken at BEGIN, so two removals of the
+// last two admins cannot both pass the check).
+func (s *Store) UserRemove(ctx context.Context, name string, at time.Time) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: remove user %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	var admin bool
+	err = tx.QueryRowContext(ctx, `SELECT admin FROM users WHERE name = ? AND removed_at IS NULL`, name).Scan(&admin)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: user %s: %w", name, access.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: remove user %s: %w", name, err)
+	}
+	if admin {
+		var others int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE admin AND removed_at IS NULL AND name <> ?`, name).Scan(&others); err != nil {
+			return fmt.Errorf("sqlite: remove user %s: %w", name, err)
+		}
+		if others == 0 {
+			return fmt.Errorf("sqlite: user %s: %w", name, access.ErrLastAdmin)
+		}
+	}
+	ts := formatTime(at)
+	for _, w := range []struct {
+		q    string
+		args []any
+	}{
+		{`UPDATE tokens SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL`, []any{ts, name}},
+		{`DELETE FROM approvers WHERE user = ?`, []any{name}},
+		{`DELETE FROM members WHERE user = ?`, []any{name}},
+		{`UPDATE users SET removed_at = ? WHERE name = ?`, []any{ts, name}},
+	} {
+		if _, err := tx.ExecContext(ctx, w.q, w.args...); err != nil {
+			return fmt.Errorf("sqlite: remove user %s: %w", name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: remove user %s: %w", name, err)
+	}
+	return nil
+}
+
+// SessionsRevoke revokes a user's live sessions but one.
+func (s *Store) SessionsRevoke(ctx context.Context, user, except string, at time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE user = ? AND session AND revoked_at IS NULL AND id <> ?`,
+		formatTime(at), user, except)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: revoke sessions of %s: %w", user, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: revoke sessions of %s: %w", user, err)
+	}
+	return int(n), nil
 }
 
 func scanUser(row interface{ Scan(...any) error }) (access.User, error) {
 	var u access.User
 	var created string
-	if err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &created); err != nil {
+	if err := row.Scan(&u.Name, &u.PasswordHash, &u.Admin, &created, &u.Issuer); err != nil {
 		return u, err
 	}
 	var err error

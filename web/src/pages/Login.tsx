@@ -1,7 +1,7 @@
 // Login is shown whenever the API says 401: no session, or it ended. The password goes to
 // POST /api/v1/login, which sets an HttpOnly cookie; the page keeps no secret.
-import { useState } from "react";
-import { ApiError, login } from "../api";
+import { useEffect, useState } from "react";
+import { ApiError, login, loginOptions, oidcLoginURL } from "../api";
 import { useTitle } from "../lib/hooks";
 
 export function Login({ onLogin }: { onLogin: () => void }) {
@@ -10,6 +10,15 @@ export function Login({ onLogin }: { onLogin: () => void }) {
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
+  const [sso, setSSO] = useState(false);
+  useEffect(() => {
+    const ctl = new AbortController();
+    loginOptions(ctl.signal).then(
+      (o) => setSSO(o.oidc),
+      () => setSSO(false), // an older server, or none: password only
+    );
+    return () => ctl.abort();
+  }, []);
   return (
     <main id="main" className="login" tabIndex={-1}>
       <h1>Log in to paved</h1>
@@ -51,6 +60,13 @@ export function Login({ onLogin }: { onLogin: () => void }) {
           </p>
         )}
       </form>
+      {sso && (
+        <p className="actions">
+          <a href={oidcLoginURL}>
+            Sign in with SSO
+          </a>
+        </p>
+      )}
       <p className="muted">
         No account? A server admin makes one with <code>paved user add</code>; <code>paved demo</code> prints the admin&apos;s
         password.
