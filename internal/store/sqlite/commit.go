@@ -3,8 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/paved/paved/internal/run"
 )
 
 // maxBatch bounds the writes one group commit takes. An urgent write (see groupWrite) waits
@@ -26,7 +29,10 @@ type writeReq struct {
 	ctx    context.Context
 	do     writeFunc
 	urgent bool
-	err    error // the result, set by the leader before it sends false on wake
+	// lines, when do is nil: a LogAppend, written with the batch's other log lines in one
+	// statement (see insertLogs).
+	lines []run.LogLine
+	err   error // the result, set by the leader before it sends false on wake
 	// wake gets true when the request is to lead the next batch, false when the batch that
 	// held it is over and err is its result. Buffered: the sender never waits.
 	wake chan bool
@@ -34,7 +40,7 @@ type writeReq struct {
 
 // batchStmts are the hot statements, bound to one batch's transaction.
 type batchStmts struct {
-	lastSeq, insertRun, updateRun, insertEvent, insertLog *sql.Stmt
+	lastSeq, insertRun, updateRun, insertEvent *sql.Stmt
 }
 
 // groupWrite runs do in a transaction shared with the writes of other goroutines (group
@@ -56,9 +62,13 @@ type batchStmts struct {
 // A queued write is not abandoned when its ctx ends (the batch holding it may be
 // committing): the leader checks ctx just before it runs the write, and a batch is short.
 func (s *Store) groupWrite(ctx context.Context, urgent bool, do writeFunc) error {
-	r := &writeReq{ctx: ctx, do: do, urgent: urgent, wake: make(chan bool, 1)}
+	return s.groupWriteReq(&writeReq{ctx: ctx, do: do, urgent: urgent, wake: make(chan bool, 1)})
+}
+
+// groupWriteReq is groupWrite of a request made by the caller (a LogAppend's has no do).
+func (s *Store) groupWriteReq(r *writeReq) error {
 	s.writeMu.Lock()
-	if urgent {
+	if r.urgent {
 		s.urgentQueue = append(s.urgentQueue, r)
 	} else {
 		s.writeQueue = append(s.writeQueue, r)
@@ -121,11 +131,16 @@ func (s *Store) takeBatchLocked(r *writeReq) []*writeReq {
 // none of each write is stored. An error of the transaction itself (begin, commit) fails
 // the whole batch.
 func (s *Store) commitBatch(batch []*writeReq) {
+	linesApart := false
 	for len(batch) > 0 {
-		bad, err := s.tryBatch(batch)
+		bad, err := s.tryBatch(batch, linesApart)
 		switch {
 		case err == nil:
 			return
+		case errors.Is(err, errLinesApart):
+			// Some LogAppend names a run that does not exist: find which, one at a time.
+			linesApart = true
+			continue
 		case bad < 0:
 			for _, r := range batch {
 				r.err = err
@@ -137,14 +152,22 @@ func (s *Store) commitBatch(batch []*writeReq) {
 	}
 }
 
+// errLinesApart: the batch's log lines, written in one statement, name a run that does not
+// exist; the batch is written again with each LogAppend on its own, to fail only that one.
+var errLinesApart = errors.New("sqlite: a log line's run does not exist")
+
 // tryBatch runs one transaction over the batch and, when it commits, sets each request's
 // err (nil, its refusal, or the end of its context). When a write fails it returns that
 // request's index and error, the transaction rolled back; when the transaction as a whole
-// fails, -1 and the error.
-func (s *Store) tryBatch(batch []*writeReq) (int, error) {
+// fails, -1 and the error. The log lines of the batch are written last, all in one
+// statement (insertLogs), or with linesApart each LogAppend's in its own.
+func (s *Store) tryBatch(batch []*writeReq, linesApart bool) (int, error) {
 	// Not any caller's context: a batch taken is finished whatever becomes of the caller
 	// that leads it. Each request's own context is checked before it is written.
 	ctx := context.Background()
+	if err := s.prepareLogStmts(ctx, batch, linesApart); err != nil {
+		return -1, fmt.Errorf("sqlite: write: %w", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return -1, fmt.Errorf("sqlite: write: %w", err)
@@ -155,11 +178,22 @@ func (s *Store) tryBatch(batch []*writeReq) (int, error) {
 		insertRun:   tx.StmtContext(ctx, s.insertRun),
 		updateRun:   tx.StmtContext(ctx, s.updateRun),
 		insertEvent: tx.StmtContext(ctx, s.insertEvent),
-		insertLog:   tx.StmtContext(ctx, s.insertLog),
 	}
+	var lines []run.LogLine
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("sqlite: write: %w", err)
+			continue
+		}
+		r.err = nil
+		if r.do == nil {
+			if !linesApart {
+				lines = append(lines, r.lines...)
+				continue
+			}
+			if err := s.insertLogs(ctx, tx, r.lines); err != nil {
+				return i, logError(r.lines, err)
+			}
 			continue
 		}
 		refused, err := r.do(ctx, st)
@@ -167,6 +201,12 @@ func (s *Store) tryBatch(batch []*writeReq) (int, error) {
 			return i, err
 		}
 		r.err = refused
+	}
+	if err := s.insertLogs(ctx, tx, lines); err != nil {
+		if isForeignKeyViolation(err) {
+			return -1, errLinesApart
+		}
+		return -1, fmt.Errorf("sqlite: append logs: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("sqlite: write: commit: %w", err)

@@ -42,7 +42,8 @@ type Store struct {
 	insertRun   *sql.Stmt
 	updateRun   *sql.Stmt
 	insertEvent *sql.Stmt
-	insertLog   *sql.Stmt
+	// logStmts[n-1] inserts n log lines (insertLogs); prepared when first needed.
+	logStmts [maxLogRows]*sql.Stmt
 
 	// The group commit of events and log lines (commit.go): writes waiting for the next
 	// batch (urgent ones apart), and whether a caller is leading one (writing a batch, or
@@ -158,7 +159,6 @@ func (s *Store) init(ctx context.Context) error {
 		{&s.insertRun, insertRunSQL},
 		{&s.updateRun, updateRunSQL},
 		{&s.insertEvent, `INSERT INTO events (run_id, seq, type, time, data) VALUES (?, ?, ?, ?, ?)`},
-		{&s.insertLog, `INSERT OR IGNORE INTO logs (run_id, stage, seq, time, text) VALUES (?, ?, ?, ?, ?)`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -185,7 +185,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.lastSeq, s.insertRun, s.updateRun, s.insertEvent, s.insertLog} {
+	for _, st := range append([]*sql.Stmt{s.lastSeq, s.insertRun, s.updateRun, s.insertEvent}, s.logStmts[:]...) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
