@@ -52,6 +52,7 @@ func main() {
 	servers := flag.Int("servers", 1, "schedulers sharing the store with run leases (capacity each); 1 without -leases: no leases")
 	leases := flag.Bool("leases", false, "give the scheduler run leases even when -servers is 1")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured part to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile to this file at the end")
 	traceFile := flag.String("trace", "", "write an execution trace (go tool trace) of the measured part to this file")
 	flag.Parse()
 	ctx := context.Background()
@@ -142,8 +143,11 @@ func main() {
 		defer f.Close()
 	}
 	var ms runtime.MemStats
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+	}
 	runtime.ReadMemStats(&ms)
-	gc0, pause0 := ms.NumGC, ms.PauseTotalNs
+	gc0, pause0, alloc0 := ms.NumGC, ms.PauseTotalNs, ms.TotalAlloc
 	cpu0 := cpuTime()
 	start := time.Now()
 	// Slots taken and stages waiting for one, sampled: whether capacity was free.
@@ -212,6 +216,12 @@ func main() {
 	if *traceFile != "" {
 		trace.Stop()
 	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		check(err)
+		check(pprof.Lookup("allocs").WriteTo(f, 0))
+		check(f.Close())
+	}
 	runtime.ReadMemStats(&ms)
 
 	var lat []time.Duration
@@ -244,7 +254,8 @@ func main() {
 	fmt.Printf("| … Create called → RunCreated durable | %s |\n", phase(at(created), at(durable)))
 	fmt.Printf("| … RunCreated durable → StageStarted stamped (dispatch, job) | %s |\n", phase(at(durable), at(stamped)))
 	fmt.Printf("| … StageStarted stamped → durable | %s |\n", phase(at(stamped), startedAt))
-	fmt.Printf("| GC cycles, total pause | %d, %s |\n", ms.NumGC-gc0, time.Duration(ms.PauseTotalNs-pause0).Round(10*time.Microsecond))
+	fmt.Printf("| GC cycles, total pause, allocated | %d, %s, %d MB |\n", ms.NumGC-gc0,
+		time.Duration(ms.PauseTotalNs-pause0).Round(10*time.Microsecond), (ms.TotalAlloc-alloc0)>>20)
 	fmt.Printf("| CPU time (user+sys; unlike wall time, not stretched by other load) | %s |\n", cpu.Round(10*time.Millisecond))
 	fmt.Printf("| peak RSS | %s |\n", peakRSS())
 	fmt.Printf("| peak runs in flight | %d |\n", peak.Load())
