@@ -40,7 +40,7 @@ type writeReq struct {
 
 // batchStmts are the hot statements, bound to one batch's transaction.
 type batchStmts struct {
-	lastSeq, insertRun, updateRun, insertEvent *sql.Stmt
+	lastSeq, insertRun, updateRun, updateLiveRun, insertEvent *sql.Stmt
 }
 
 // groupWrite runs do in a transaction shared with the writes of other goroutines (group
@@ -174,10 +174,11 @@ func (s *Store) tryBatch(batch []*writeReq, linesApart bool) (int, error) {
 	}
 	defer tx.Rollback()
 	st := &batchStmts{
-		lastSeq:     tx.StmtContext(ctx, s.lastSeq),
-		insertRun:   tx.StmtContext(ctx, s.insertRun),
-		updateRun:   tx.StmtContext(ctx, s.updateRun),
-		insertEvent: tx.StmtContext(ctx, s.insertEvent),
+		lastSeq:       tx.StmtContext(ctx, s.lastSeq),
+		insertRun:     tx.StmtContext(ctx, s.insertRun),
+		updateRun:     tx.StmtContext(ctx, s.updateRun),
+		updateLiveRun: tx.StmtContext(ctx, s.updateLiveRun),
+		insertEvent:   tx.StmtContext(ctx, s.insertEvent),
 	}
 	var lines []run.LogLine
 	for i, r := range batch {

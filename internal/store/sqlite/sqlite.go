@@ -38,10 +38,11 @@ type Store struct {
 
 	// Statements run on every append, prepared once: parsing SQL would otherwise be a good
 	// part of the cost of a short transaction.
-	lastSeq     *sql.Stmt
-	insertRun   *sql.Stmt
-	updateRun   *sql.Stmt
-	insertEvent *sql.Stmt
+	lastSeq       *sql.Stmt
+	insertRun     *sql.Stmt
+	updateRun     *sql.Stmt
+	updateLiveRun *sql.Stmt
+	insertEvent   *sql.Stmt
 	// logStmts[n-1] inserts n log lines (insertLogs); prepared when first needed.
 	logStmts [maxLogRows]*sql.Stmt
 
@@ -158,6 +159,7 @@ func (s *Store) init(ctx context.Context) error {
 		{&s.lastSeq, `SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?`},
 		{&s.insertRun, insertRunSQL},
 		{&s.updateRun, updateRunSQL},
+		{&s.updateLiveRun, updateLiveRunSQL},
 		{&s.insertEvent, `INSERT INTO events (run_id, seq, type, time, data) VALUES (?, ?, ?, ?, ?)`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.sql)
@@ -185,7 +187,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range append([]*sql.Stmt{s.lastSeq, s.insertRun, s.updateRun, s.insertEvent}, s.logStmts[:]...) {
+	for _, st := range append([]*sql.Stmt{s.lastSeq, s.insertRun, s.updateRun, s.updateLiveRun, s.insertEvent}, s.logStmts[:]...) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
