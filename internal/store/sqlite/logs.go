@@ -47,12 +47,18 @@ const maxLogRows = 64
 func (s *Store) insertLogs(ctx context.Context, tx *sql.Tx, lines []run.LogLine) error {
 	for len(lines) > 0 {
 		n := min(len(lines), maxLogRows)
-		stmt := s.logStmts[n-1] // prepared by prepareLogStmts
 		args := make([]any, 0, 5*n)
 		for _, l := range lines[:n] {
 			args = append(args, l.RunID, l.Stage, l.Seq, formatTime(l.Time), l.Text)
 		}
-		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+		var err error
+		if stmt := s.logStmts[n-1]; stmt != nil { // prepared by prepareLogStmts
+			_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+		} else {
+			// Fewer lines than prepareLogStmts counted: a LogAppend's context ended.
+			_, err = tx.ExecContext(ctx, insertLogsSQL(n), args...)
+		}
+		if err != nil {
 			return err
 		}
 		lines = lines[n:]
@@ -84,15 +90,19 @@ func (s *Store) prepareLogChunks(ctx context.Context, n int) error {
 		if rows == 0 || s.logStmts[rows-1] != nil {
 			continue
 		}
-		q := `INSERT OR IGNORE INTO logs (run_id, stage, seq, time, text) VALUES (?, ?, ?, ?, ?)` +
-			strings.Repeat(`, (?, ?, ?, ?, ?)`, rows-1)
-		st, err := s.w.PrepareContext(ctx, q)
+		st, err := s.w.PrepareContext(ctx, insertLogsSQL(rows))
 		if err != nil {
 			return fmt.Errorf("prepare insert of %d log lines: %w", rows, err)
 		}
 		s.logStmts[rows-1] = st
 	}
 	return nil
+}
+
+// insertLogsSQL inserts n log lines.
+func insertLogsSQL(n int) string {
+	return `INSERT OR IGNORE INTO logs (run_id, stage, seq, time, text) VALUES (?, ?, ?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?, ?, ?)`, n-1)
 }
 
 // logError is the error of a LogAppend whose lines could not be written: ErrNotFound when
