@@ -10,7 +10,7 @@ import (
 	"github.com/paved/paved/internal/run"
 )
 
-// maxBatch bounds the writes one group commit takes. An urgent write (see groupWrite) waits
+// maxBatch bounds the writes one group commit takes. A write that starts work (see groupWrite) waits
 // for the batch being written and then its own, so the bound is a trade between latency and
 // the cost of a commit shared by fewer writes. Measured with bench/queue (1,000 triggers at
 // once, bench/RESULTS.md): 256 gave a p99 trigger → first stage started of 110-220 ms, 64
@@ -24,11 +24,19 @@ const maxBatch = 64
 // fails with err, and the others are written again without it.
 type writeFunc func(ctx context.Context, st *batchStmts) (refused, err error)
 
+// A write's rank: which writes a batch takes first when more wait than it takes.
+const (
+	rankCreate   = iota // a run's RunCreated: a trigger waits for it
+	rankStart           // a StageStarted: a stage holding an executor slot waits for it
+	rankProgress        // the rest (steps, results, log lines)
+	ranks
+)
+
 // writeReq is one write waiting for a group commit.
 type writeReq struct {
-	ctx    context.Context
-	do     writeFunc
-	urgent bool
+	ctx  context.Context
+	do   writeFunc
+	rank int
 	// lines, when do is nil: a LogAppend, written with the batch's other log lines in one
 	// statement (see insertLogs).
 	lines []run.LogLine
@@ -54,25 +62,22 @@ type batchStmts struct {
 // lead to the first caller that queued meanwhile, so that no caller writes others' batches
 // for long.
 //
-// An urgent write (one that starts work: see EventAppend) goes before every write that is
-// not: when more writes wait than a batch takes, the urgent ones are in the next batch and
-// the others wait a batch longer. Under a burst this keeps a new run's first stage from
-// waiting behind the step records and log lines of every run already going.
+// Writes are taken by rank, then in arrival order: when more writes wait than a batch
+// takes, those that start work go first and the others wait a batch longer. Under a burst
+// this keeps a new run's first stage from waiting behind the step records and log lines
+// of every run already going, and a trigger from waiting behind the stage starts of the
+// runs created before it (a thousand at once, when a thousand slots are free).
 //
 // A queued write is not abandoned when its ctx ends (the batch holding it may be
 // committing): the leader checks ctx just before it runs the write, and a batch is short.
-func (s *Store) groupWrite(ctx context.Context, urgent bool, do writeFunc) error {
-	return s.groupWriteReq(&writeReq{ctx: ctx, do: do, urgent: urgent, wake: make(chan bool, 1)})
+func (s *Store) groupWrite(ctx context.Context, rank int, do writeFunc) error {
+	return s.groupWriteReq(&writeReq{ctx: ctx, do: do, rank: rank, wake: make(chan bool, 1)})
 }
 
 // groupWriteReq is groupWrite of a request made by the caller (a LogAppend's has no do).
 func (s *Store) groupWriteReq(r *writeReq) error {
 	s.writeMu.Lock()
-	if r.urgent {
-		s.urgentQueue = append(s.urgentQueue, r)
-	} else {
-		s.writeQueue = append(s.writeQueue, r)
-	}
+	s.writeQueues[r.rank] = append(s.writeQueues[r.rank], r)
 	lead := !s.writeLeading
 	s.writeLeading = true
 	s.writeMu.Unlock()
@@ -94,30 +99,27 @@ func (s *Store) groupWriteReq(r *writeReq) error {
 	// The lead last: the goroutine readied last is the one Go's scheduler runs next, and
 	// every write waits for the next batch to start.
 	s.writeMu.Lock()
-	switch {
-	case len(s.urgentQueue) > 0:
-		s.urgentQueue[0].wake <- true
-	case len(s.writeQueue) > 0:
-		s.writeQueue[0].wake <- true
-	default:
-		s.writeLeading = false
+	s.writeLeading = false
+	for _, q := range s.writeQueues {
+		if len(q) > 0 {
+			q[0].wake <- true
+			s.writeLeading = true
+			break
+		}
 	}
 	s.writeMu.Unlock()
 	return r.err
 }
 
-// takeBatchLocked takes the leader's own write, then urgent writes, then the others, up to
-// maxBatch, each kind in arrival order. The leader's write heads its queue: the lead only
-// ever goes to a queue's head, and a caller that finds no leader finds both queues empty.
-// The caller holds s.writeMu.
+// takeBatchLocked takes the leader's own write, then the others by rank, up to maxBatch,
+// each rank in arrival order. The leader's write heads its queue: the lead only ever goes
+// to a queue's head, and a caller that finds no leader finds every queue empty. The caller
+// holds s.writeMu.
 func (s *Store) takeBatchLocked(r *writeReq) []*writeReq {
-	if r.urgent {
-		s.urgentQueue = s.urgentQueue[1:]
-	} else {
-		s.writeQueue = s.writeQueue[1:]
-	}
+	s.writeQueues[r.rank] = s.writeQueues[r.rank][1:]
 	batch := []*writeReq{r}
-	for _, q := range []*[]*writeReq{&s.urgentQueue, &s.writeQueue} {
+	for i := range s.writeQueues {
+		q := &s.writeQueues[i]
 		n := min(len(*q), maxBatch-len(batch))
 		batch = append(batch, (*q)[:n]...)
 		*q = slices.Clone((*q)[n:]) // lets the taken part's array go

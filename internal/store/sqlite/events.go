@@ -43,8 +43,9 @@ const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, create
 //
 // Concurrent appends share a transaction (see groupWrite): each is still checked and
 // applied on its own, so that a conflict of one fails that one alone. An append that
-// creates a run or starts a stage is urgent: it goes ahead of those that record progress
-// (steps, results) and of log lines, since it is what a trigger and a queued stage wait on.
+// creates a run goes first, then those that start a stage, then the others (steps,
+// results) and log lines: a trigger waits on the first, a stage holding a slot on the
+// second.
 func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) error {
 	if err := checkAppend(p); err != nil {
 		return err
@@ -60,11 +61,16 @@ func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) erro
 		}
 		data[i] = string(b)
 	}
-	urgent := false
+	rank := rankProgress
 	for _, e := range p.Events {
-		urgent = urgent || e.Type == run.RunCreated || e.Type == run.StageStarted
+		switch e.Type {
+		case run.RunCreated:
+			rank = rankCreate
+		case run.StageStarted:
+			rank = min(rank, rankStart)
+		}
 	}
-	return s.groupWrite(ctx, urgent, func(ctx context.Context, st *batchStmts) (refused, err error) {
+	return s.groupWrite(ctx, rank, func(ctx context.Context, st *batchStmts) (refused, err error) {
 		return st.appendEvents(ctx, p, data)
 	})
 }

@@ -29,7 +29,7 @@ func (s *Store) LogAppend(ctx context.Context, lines []run.LogLine) error {
 	}
 	// In the group commit with the events: a stage's log lines would otherwise take the one
 	// write connection between two batches of events.
-	return s.groupWriteReq(&writeReq{ctx: ctx, lines: lines, wake: make(chan bool, 1)})
+	return s.groupWriteReq(&writeReq{ctx: ctx, lines: lines, rank: rankProgress, wake: make(chan bool, 1)})
 }
 
 // maxLogRows bounds the rows of one INSERT of log lines: 5 parameters a row, far below

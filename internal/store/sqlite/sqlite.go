@@ -47,11 +47,10 @@ type Store struct {
 	logStmts [maxLogRows]*sql.Stmt
 
 	// The group commit of events and log lines (commit.go): writes waiting for the next
-	// batch (urgent ones apart), and whether a caller is leading one (writing a batch, or
-	// woken to write the next).
+	// batch, by rank, and whether a caller is leading one (writing a batch, or woken to
+	// write the next).
 	writeMu      sync.Mutex
-	urgentQueue  []*writeReq
-	writeQueue   []*writeReq
+	writeQueues  [ranks][]*writeReq
 	writeLeading bool
 
 	closeOnce sync.Once
