@@ -10,12 +10,13 @@ import (
 	"github.com/paved/paved/internal/run"
 )
 
-// maxBatch bounds the writes one group commit takes. A write that starts work (see groupWrite) waits
-// for the batch being written and then its own, so the bound is a trade between latency and
-// the cost of a commit shared by fewer writes. Measured with bench/queue (1,000 triggers at
-// once, bench/RESULTS.md): 256 gave a p99 trigger → first stage started of 110-220 ms, 64
-// about a third of that, for some 15% more CPU (more, smaller commits); 32 added CPU again
-// for little gain.
+// maxBatch bounds the writes one group commit takes. A write that starts work (see
+// groupWrite) waits for the batch being written and then its own, so the bound is a trade
+// between latency and the cost of a commit shared by fewer writes. Measured with bench/queue
+// (1,000 triggers at once, bench/RESULTS.md): 256 gave a p99 trigger → first stage started of
+// 110-220 ms, 64 about a third of that, for some 15% more CPU (more, smaller commits); 32
+// added CPU again for little gain. Measured again once log lines cost a statement a batch
+// (2026-12-02): 32 and 128 no better than 64.
 const maxBatch = 64
 
 // writeFunc is one write of a batch, run inside the batch's transaction. refused is the
@@ -140,7 +141,6 @@ func (s *Store) commitBatch(batch []*writeReq) {
 		case err == nil:
 			return
 		case errors.Is(err, errLinesApart):
-			// Some LogAppend names a run that does not exist: find which, one at a time.
 			linesApart = true
 			continue
 		case bad < 0:
@@ -154,9 +154,10 @@ func (s *Store) commitBatch(batch []*writeReq) {
 	}
 }
 
-// errLinesApart: the batch's log lines, written in one statement, name a run that does not
-// exist; the batch is written again with each LogAppend on its own, to fail only that one.
-var errLinesApart = errors.New("sqlite: a log line's run does not exist")
+// errLinesApart: the batch's log lines, written together, failed (a line of a run that does
+// not exist); the batch is written again with each LogAppend's lines on their own, to fail
+// only the one at fault.
+var errLinesApart = errors.New("sqlite: the batch's log lines failed together")
 
 // tryBatch runs one transaction over the batch and, when it commits, sets each request's
 // err (nil, its refusal, or the end of its context). When a write fails it returns that
@@ -206,10 +207,9 @@ func (s *Store) tryBatch(batch []*writeReq, linesApart bool) (int, error) {
 		r.err = refused
 	}
 	if err := s.insertLogs(ctx, tx, lines); err != nil {
-		if isForeignKeyViolation(err) {
-			return -1, errLinesApart
-		}
-		return -1, fmt.Errorf("sqlite: append logs: %w", err)
+		// Most likely a line of a run that does not exist; whichever it is, it is one
+		// LogAppend's to get, not every write's of the batch.
+		return -1, fmt.Errorf("%w: %w", errLinesApart, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("sqlite: write: commit: %w", err)
