@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,8 @@ func main() {
 	servers := flag.Int("servers", 1, "schedulers sharing the store with run leases (capacity each); 1 without -leases: no leases")
 	leases := flag.Bool("leases", false, "give the scheduler run leases even when -servers is 1")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured part to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile to this file at the end")
+	traceFile := flag.String("trace", "", "write an execution trace (go tool trace) of the measured part to this file")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "paved-bench-queue-")
@@ -61,9 +64,14 @@ func main() {
 	defer st.Close()
 
 	var (
-		mu          sync.Mutex
-		created     = map[string]time.Time{} // run → Create called
-		firstStart  = map[string]time.Duration{}
+		mu         sync.Mutex
+		created    = map[string]time.Time{} // run → Create called
+		firstStart = map[string]time.Duration{}
+		// The phases of a trigger's wait for its first stage, to find where the tail is.
+		// durable: RunCreated (with the first StageQueued) committed; stamped: StageStarted
+		// folded in, just before its append (the stage was dispatched and its job built).
+		durable     = map[string]time.Time{}
+		stamped     = map[string]time.Time{}
 		transitions atomic.Int64
 		finished    atomic.Int64
 		inFlight    atomic.Int64
@@ -82,10 +90,15 @@ func main() {
 			if _, ok := firstStart[e.RunID]; !ok {
 				if t0, ok := created[e.RunID]; ok {
 					firstStart[e.RunID] = now.Sub(t0)
+					stamped[e.RunID] = e.Time
 				}
 			}
 			mu.Unlock()
 		case run.RunCreated:
+			now := time.Now()
+			mu.Lock()
+			durable[e.RunID] = now
+			mu.Unlock()
 			n := inFlight.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
@@ -123,8 +136,42 @@ func main() {
 		check(pprof.StartCPUProfile(f))
 		defer f.Close()
 	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		check(err)
+		check(trace.Start(f))
+		defer f.Close()
+	}
+	var ms runtime.MemStats
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+	}
+	runtime.ReadMemStats(&ms)
+	gc0, pause0, alloc0 := ms.NumGC, ms.PauseTotalNs, ms.TotalAlloc
 	cpu0 := cpuTime()
 	start := time.Now()
+	// Slots taken and stages waiting for one, sampled: whether capacity was free.
+	var peakRunning, peakQueued atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-allDone:
+				return
+			case <-t.C:
+			}
+			var r, q int
+			for _, sc := range scheds {
+				st := sc.Stats()
+				r, q = r+st.Running, q+st.QueuedTotal()
+			}
+			peakRunning.Store(max(peakRunning.Load(), int64(r)))
+			peakQueued.Store(max(peakQueued.Load(), int64(q)))
+		}
+	}()
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	var tick <-chan time.Time
@@ -160,11 +207,22 @@ func main() {
 	}
 	wg.Wait()
 	<-allDone
+	<-sampled
 	took := time.Since(start)
 	cpu := cpuTime() - cpu0
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
+	if *traceFile != "" {
+		trace.Stop()
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		check(err)
+		check(pprof.Lookup("allocs").WriteTo(f, 0))
+		check(f.Close())
+	}
+	runtime.ReadMemStats(&ms)
 
 	var lat []time.Duration
 	for _, d := range firstStart {
@@ -182,9 +240,26 @@ func main() {
 	fmt.Printf("| stages/s | %.0f |\n", float64(*runs*8)/took.Seconds())
 	fmt.Printf("| trigger → first stage started p50 / p99 / max | %s / %s / %s |\n",
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	phase := func(from, to func(id string) time.Time) string {
+		var d []time.Duration
+		for id := range firstStart {
+			d = append(d, to(id).Sub(from(id)))
+		}
+		slices.Sort(d)
+		q := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+		return fmt.Sprintf("%s / %s / %s", q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), d[len(d)-1].Round(10*time.Microsecond))
+	}
+	at := func(m map[string]time.Time) func(string) time.Time { return func(id string) time.Time { return m[id] } }
+	startedAt := func(id string) time.Time { return created[id].Add(firstStart[id]) }
+	fmt.Printf("| … Create called → RunCreated durable | %s |\n", phase(at(created), at(durable)))
+	fmt.Printf("| … RunCreated durable → StageStarted stamped (dispatch, job) | %s |\n", phase(at(durable), at(stamped)))
+	fmt.Printf("| … StageStarted stamped → durable | %s |\n", phase(at(stamped), startedAt))
+	fmt.Printf("| GC cycles, total pause, allocated | %d, %s, %d MB |\n", ms.NumGC-gc0,
+		time.Duration(ms.PauseTotalNs-pause0).Round(10*time.Microsecond), (ms.TotalAlloc-alloc0)>>20)
 	fmt.Printf("| CPU time (user+sys; unlike wall time, not stretched by other load) | %s |\n", cpu.Round(10*time.Millisecond))
 	fmt.Printf("| peak RSS | %s |\n", peakRSS())
 	fmt.Printf("| peak runs in flight | %d |\n", peak.Load())
+	fmt.Printf("| peak slots taken, stages waiting for one (sampled every 2 ms) | %d of %d, %d |\n", peakRunning.Load(), *capacity*len(scheds), peakQueued.Load())
 }
 
 // dag is the 8-stage no-op DAG of the server benchmark: a fan-out, a fan-in, a tail.

@@ -30,8 +30,8 @@ func newRun(id string) store.EventAppendParams {
 // TestGroupCommitIsolatesWrites queues many writes behind a held write connection, so that
 // they share one transaction, and checks that each gets its own result: a conflict, a log
 // line of an unknown run, an ended context and a statement that fails halfway (a database
-// trigger refuses one run's event after its summary was written) fail alone, write
-// nothing, and leave every other write of the batch stored.
+// trigger refuses one run's event after its summary was written, or one LogAppend's second
+// line) fail alone, write nothing, and leave every other write of the batch stored.
 func TestGroupCommitIsolatesWrites(t *testing.T) {
 	t.Parallel()
 	s := open(t, filepath.Join(t.TempDir(), "paved.db"))
@@ -42,6 +42,12 @@ func TestGroupCommitIsolatesWrites(t *testing.T) {
 	conn := sqlite.HoldWriter(t, s)
 	if _, err := conn.ExecContext(ctx, `CREATE TEMP TRIGGER poison BEFORE INSERT ON events
 		WHEN NEW.run_id = 'poisoned' BEGIN SELECT RAISE(ABORT, 'poisoned run'); END`); err != nil {
+		t.Fatal(err)
+	}
+	// The batch's log lines are written in one statement: one that fails must fail only its
+	// own LogAppend.
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TRIGGER poison_log BEFORE INSERT ON logs
+		WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned line'); END`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -59,6 +65,10 @@ func TestGroupCommitIsolatesWrites(t *testing.T) {
 		}},
 		{"existing-logs", func() error {
 			return s.LogAppend(ctx, []run.LogLine{{RunID: "existing", Stage: "build", Seq: 1, Text: "kept"}})
+		}},
+		{"poisoned-logs", func() error {
+			return s.LogAppend(ctx, []run.LogLine{{RunID: "existing", Stage: "test", Seq: 1, Text: "lost"},
+				{RunID: "existing", Stage: "test", Seq: 2, Text: "poison"}})
 		}},
 		{"cancelled", func() error { return s.EventAppend(cancelCtx, newRun("cancelled")) }},
 	}
@@ -107,6 +117,10 @@ func TestGroupCommitIsolatesWrites(t *testing.T) {
 			if !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("logs of an unknown run = %v, want ErrNotFound", err)
 			}
+		case "poisoned-logs":
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				t.Errorf("poisoned log lines = %v, want the trigger's error", err)
+			}
 		case "cancelled":
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("append with an ended context = %v, want context.Canceled", err)
@@ -131,5 +145,8 @@ func TestGroupCommitIsolatesWrites(t *testing.T) {
 	lines, err := s.LogList(ctx, store.LogListParams{RunID: "existing", Stage: "build"})
 	if err != nil || len(lines) != 1 || lines[0].Text != "kept" {
 		t.Errorf("log of run existing = %+v, %v; want the one line kept", lines, err)
+	}
+	if lines, err := s.LogList(ctx, store.LogListParams{RunID: "existing", Stage: "test"}); err != nil || len(lines) != 0 {
+		t.Errorf("log of the poisoned LogAppend = %+v, %v; want none of its lines", lines, err)
 	}
 }

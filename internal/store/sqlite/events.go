@@ -27,6 +27,14 @@ const insertRunSQL = `INSERT INTO runs
 const updateRunSQL = `UPDATE runs SET phase = ?, done = ?, finished_at = ?, last_seq = ?
 	WHERE id = ? AND last_seq = ?`
 
+// updateLiveRunSQL is updateRunSQL for an append that leaves an unfinished run unfinished,
+// nearly every append: done is not in its SET, because SQLite rewrites the entry of the
+// partial index runs_unfinished (WHERE done = 0) of every row whose UPDATE sets done, to the
+// same value or not. When it writes no row (a conflict, or a finished run that an append
+// makes unfinished again) updateRunSQL is tried, which tells the two apart.
+const updateLiveRunSQL = `UPDATE runs SET phase = ?, finished_at = ?, last_seq = ?
+	WHERE id = ? AND last_seq = ? AND done = 0`
+
 const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, created_at, finished_at, last_seq`
 
 // EventAppend appends p.Events to run p.RunID and writes p.Summary as its projection, in
@@ -35,8 +43,9 @@ const runColumns = `id, repo, team, ref, sha, pipeline, "trigger", phase, create
 //
 // Concurrent appends share a transaction (see groupWrite): each is still checked and
 // applied on its own, so that a conflict of one fails that one alone. An append that
-// creates a run or starts a stage is urgent: it goes ahead of those that record progress
-// (steps, results) and of log lines, since it is what a trigger and a queued stage wait on.
+// creates a run goes first, then those that start a stage, then the others (steps,
+// results) and log lines: a trigger waits on the first, a stage holding a slot on the
+// second.
 func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) error {
 	if err := checkAppend(p); err != nil {
 		return err
@@ -52,11 +61,16 @@ func (s *Store) EventAppend(ctx context.Context, p store.EventAppendParams) erro
 		}
 		data[i] = string(b)
 	}
-	urgent := false
+	rank := rankProgress
 	for _, e := range p.Events {
-		urgent = urgent || e.Type == run.RunCreated || e.Type == run.StageStarted
+		switch e.Type {
+		case run.RunCreated:
+			rank = rankCreate
+		case run.StageStarted:
+			rank = min(rank, rankStart)
+		}
 	}
-	return s.groupWrite(ctx, urgent, func(ctx context.Context, st *batchStmts) (refused, err error) {
+	return s.groupWrite(ctx, rank, func(ctx context.Context, st *batchStmts) (refused, err error) {
 		return st.appendEvents(ctx, p, data)
 	})
 }
@@ -75,8 +89,16 @@ func (st *batchStmts) appendEvents(ctx context.Context, p store.EventAppendParam
 			sum.ID, sum.Repo, sum.Team, sum.Ref, sum.SHA, sum.Pipeline, sum.Trigger, string(sum.Phase),
 			sum.Phase.Done(), formatTime(sum.CreatedAt), formatTimeOrNull(sum.FinishedAt), sum.LastSeq)
 	} else {
-		res, err = st.updateRun.ExecContext(ctx,
-			string(sum.Phase), sum.Phase.Done(), formatTimeOrNull(sum.FinishedAt), sum.LastSeq, p.RunID, p.ExpectedSeq)
+		done, settled := sum.Phase.Done(), false
+		if !done {
+			res, err = st.updateLiveRun.ExecContext(ctx,
+				string(sum.Phase), formatTimeOrNull(sum.FinishedAt), sum.LastSeq, p.RunID, p.ExpectedSeq)
+			settled = err != nil || rowsAffected(res) > 0
+		}
+		if !settled { // a conflict, or a finished run made unfinished again
+			res, err = st.updateRun.ExecContext(ctx,
+				string(sum.Phase), done, formatTimeOrNull(sum.FinishedAt), sum.LastSeq, p.RunID, p.ExpectedSeq)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: append to run %s: write summary: %w", p.RunID, err)
@@ -102,6 +124,15 @@ func (st *batchStmts) appendEvents(ctx context.Context, p store.EventAppendParam
 		}
 	}
 	return nil, nil
+}
+
+// rowsAffected is res.RowsAffected, or 0 when SQLite cannot say.
+func rowsAffected(res sql.Result) int64 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // checkAppend rejects what can only be a caller's bug, before any I/O. These are plain

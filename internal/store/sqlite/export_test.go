@@ -22,5 +22,9 @@ func HoldWriter(t testing.TB, s *Store) *sql.Conn {
 func QueuedWrites(s *Store) int {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return len(s.urgentQueue) + len(s.writeQueue)
+	n := 0
+	for _, q := range s.writeQueues {
+		n += len(q)
+	}
+	return n
 }

@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/paved/paved/internal/run"
 	"github.com/paved/paved/internal/store"
@@ -27,18 +29,89 @@ func (s *Store) LogAppend(ctx context.Context, lines []run.LogLine) error {
 	}
 	// In the group commit with the events: a stage's log lines would otherwise take the one
 	// write connection between two batches of events.
-	return s.groupWrite(ctx, false, func(ctx context.Context, st *batchStmts) (refused, err error) {
-		for _, l := range lines {
-			if _, err := st.insertLog.ExecContext(ctx, l.RunID, l.Stage, l.Seq, formatTime(l.Time), l.Text); err != nil {
-				// OR IGNORE covers the key, not the reference to runs.
-				if isForeignKeyViolation(err) {
-					return nil, fmt.Errorf("sqlite: append logs of run %s: %w", l.RunID, store.ErrNotFound)
-				}
-				return nil, fmt.Errorf("sqlite: append logs of run %s stage %s: line %d: %w", l.RunID, l.Stage, l.Seq, err)
+	return s.groupWriteReq(&writeReq{ctx: ctx, lines: lines, rank: rankProgress, wake: make(chan bool, 1)})
+}
+
+// maxLogRows bounds the rows of one INSERT of log lines: 5 parameters a row, far below
+// SQLite's limit of 32,766, and at most this many statements are kept prepared.
+const maxLogRows = 64
+
+// insertLogs writes log lines in as few statements as it can, each of up to maxLogRows
+// rows. Why not one statement a line: the logs_fts trigger makes every insert into logs a
+// write to the FTS5 index, and FTS5 flushes what it holds in memory to a new segment of
+// the index at every statement savepoint, i.e. at every statement of the transaction after
+// its first write to the index. One statement a line made a segment a line, and merging
+// those segments again took a tenth of the CPU of a burst of runs (bench/RESULTS.md). A
+// statement that fails (a line whose run does not exist) writes none of its rows. Only the
+// batch's leader calls it, so s.logStmts needs no lock.
+func (s *Store) insertLogs(ctx context.Context, tx *sql.Tx, lines []run.LogLine) error {
+	for len(lines) > 0 {
+		n := min(len(lines), maxLogRows)
+		args := make([]any, 0, 5*n)
+		for _, l := range lines[:n] {
+			args = append(args, l.RunID, l.Stage, l.Seq, formatTime(l.Time), l.Text)
+		}
+		var err error
+		if stmt := s.logStmts[n-1]; stmt != nil { // prepared by prepareLogStmts
+			_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+		} else {
+			// Fewer lines than prepareLogStmts counted: a LogAppend's context ended.
+			_, err = tx.ExecContext(ctx, insertLogsSQL(n), args...)
+		}
+		if err != nil {
+			return err
+		}
+		lines = lines[n:]
+	}
+	return nil
+}
+
+// prepareLogStmts prepares the inserts insertLogs will need for the batch's log lines, before
+// its transaction: that holds the one write connection, on which statements are prepared.
+func (s *Store) prepareLogStmts(ctx context.Context, batch []*writeReq, linesApart bool) error {
+	total := 0
+	for _, r := range batch {
+		if r.do != nil {
+			continue
+		}
+		if linesApart {
+			if err := s.prepareLogChunks(ctx, len(r.lines)); err != nil {
+				return err
 			}
 		}
-		return nil, nil
-	})
+		total += len(r.lines)
+	}
+	return s.prepareLogChunks(ctx, total)
+}
+
+// prepareLogChunks prepares the inserts of n lines cut in chunks of maxLogRows.
+func (s *Store) prepareLogChunks(ctx context.Context, n int) error {
+	for _, rows := range []int{min(n, maxLogRows), n % maxLogRows} {
+		if rows == 0 || s.logStmts[rows-1] != nil {
+			continue
+		}
+		st, err := s.w.PrepareContext(ctx, insertLogsSQL(rows))
+		if err != nil {
+			return fmt.Errorf("prepare insert of %d log lines: %w", rows, err)
+		}
+		s.logStmts[rows-1] = st
+	}
+	return nil
+}
+
+// insertLogsSQL inserts n log lines.
+func insertLogsSQL(n int) string {
+	return `INSERT OR IGNORE INTO logs (run_id, stage, seq, time, text) VALUES (?, ?, ?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?, ?, ?)`, n-1)
+}
+
+// logError is the error of a LogAppend whose lines could not be written: ErrNotFound when
+// one names a run that does not exist (OR IGNORE covers the key, not the reference to runs).
+func logError(lines []run.LogLine, err error) error {
+	if isForeignKeyViolation(err) {
+		return fmt.Errorf("sqlite: append logs of run %s: %w", lines[0].RunID, store.ErrNotFound)
+	}
+	return fmt.Errorf("sqlite: append logs of run %s stage %s: %w", lines[0].RunID, lines[0].Stage, err)
 }
 
 // LogList returns a stage's log lines after p.AfterSeq, in order.

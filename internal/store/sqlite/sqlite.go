@@ -38,18 +38,19 @@ type Store struct {
 
 	// Statements run on every append, prepared once: parsing SQL would otherwise be a good
 	// part of the cost of a short transaction.
-	lastSeq     *sql.Stmt
-	insertRun   *sql.Stmt
-	updateRun   *sql.Stmt
-	insertEvent *sql.Stmt
-	insertLog   *sql.Stmt
+	lastSeq       *sql.Stmt
+	insertRun     *sql.Stmt
+	updateRun     *sql.Stmt
+	updateLiveRun *sql.Stmt
+	insertEvent   *sql.Stmt
+	// logStmts[n-1] inserts n log lines (insertLogs); prepared when first needed.
+	logStmts [maxLogRows]*sql.Stmt
 
 	// The group commit of events and log lines (commit.go): writes waiting for the next
-	// batch (urgent ones apart), and whether a caller is leading one (writing a batch, or
-	// woken to write the next).
+	// batch, by rank, and whether a caller is leading one (writing a batch, or woken to
+	// write the next).
 	writeMu      sync.Mutex
-	urgentQueue  []*writeReq
-	writeQueue   []*writeReq
+	writeQueues  [ranks][]*writeReq
 	writeLeading bool
 
 	closeOnce sync.Once
@@ -157,8 +158,8 @@ func (s *Store) init(ctx context.Context) error {
 		{&s.lastSeq, `SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?`},
 		{&s.insertRun, insertRunSQL},
 		{&s.updateRun, updateRunSQL},
+		{&s.updateLiveRun, updateLiveRunSQL},
 		{&s.insertEvent, `INSERT INTO events (run_id, seq, type, time, data) VALUES (?, ?, ?, ?, ?)`},
-		{&s.insertLog, `INSERT OR IGNORE INTO logs (run_id, stage, seq, time, text) VALUES (?, ?, ?, ?, ?)`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -185,7 +186,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.lastSeq, s.insertRun, s.updateRun, s.insertEvent, s.insertLog} {
+	for _, st := range append([]*sql.Stmt{s.lastSeq, s.insertRun, s.updateRun, s.updateLiveRun, s.insertEvent}, s.logStmts[:]...) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
