@@ -25,7 +25,9 @@ func TestSetWeights(t *testing.T) {
 		return func(b *gatewayv1.HTTPBackendRef) { b.Namespace = ptr(gatewayv1.Namespace(ns)) }
 	}
 	kind := func(k string) func(*gatewayv1.HTTPBackendRef) {
-		return func(b *gatewayv1.HTTPBackendRef) { b.Group, b.Kind = ptr(gatewayv1.Group("example.io")), ptr(gatewayv1.Kind(k)) }
+		return func(b *gatewayv1.HTTPBackendRef) {
+			b.Group, b.Kind = ptr(gatewayv1.Group("example.io")), ptr(gatewayv1.Kind(k))
+		}
 	}
 	filtered := func(b *gatewayv1.HTTPBackendRef) {
 		b.Filters = []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier,
