@@ -22,19 +22,7 @@ func TestParseOIDCMappingGolden(t *testing.T) {
 		m, err := access.ParseOIDCMapping(line)
 		fmt.Fprintf(&out, "%q -> group %q team %q role %v; %v\n", line, m.Group, m.Team, m.Role, err)
 	}
-	golden := filepath.Join("testdata", "oidc-maps.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("ParseOIDCMapping differs from %s (go test -update rewrites it):\n%s", golden, out.String())
-	}
+	checkGolden(t, "ParseOIDCMapping", "oidc-maps.golden", out.String())
 }
 
 func FuzzParseOIDCMapping(f *testing.F) {

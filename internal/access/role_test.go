@@ -24,19 +24,7 @@ func TestParseRoleGolden(t *testing.T) {
 		r, err := access.ParseRole(line)
 		fmt.Fprintf(&out, "%q -> %v %v\n", line, r, err)
 	}
-	golden := filepath.Join("testdata", "roles.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("ParseRole differs from %s (go test -update rewrites it):\n%s", golden, out.String())
-	}
+	checkGolden(t, "ParseRole", "roles.golden", out.String())
 }
 
 func FuzzParseRole(f *testing.F) {
@@ -57,4 +45,23 @@ func FuzzParseRole(f *testing.F) {
 			t.Errorf("ParseRole(%q) = %v, whose name %q parses to %v, %v", s, r, r.String(), back, err)
 		}
 	})
+}
+
+// checkGolden compares what a parser made of testdata's inputs with testdata/name, which
+// go test -update rewrites.
+func checkGolden(t *testing.T, parser, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", parser, golden, got)
+	}
 }
