@@ -169,12 +169,12 @@ func (e *Executor) Run(ctx context.Context, job execute.Job, obs execute.Observe
 		}
 	}
 	// The token is valid before the pod exists: its fetch may come at once.
-	token := newPodToken()
-	if pod != nil {
-		if token, err = e.podToken(ctx, ns, pod.Name); err != nil {
-			// Without its token the pod can neither fetch nor send: it will fail, and say so.
-			e.cfg.Logger.Warn("kube: the re-attached pod's token is lost", "pod", ns+"/"+pod.Name, "err", err)
-		}
+	var token string
+	if pod == nil {
+		token = newPodToken()
+	} else if token, err = e.podToken(ctx, ns, pod.Name); err != nil {
+		// Without its token the pod can neither fetch nor send: it will fail, and say so.
+		e.cfg.Logger.Warn("kube: the re-attached pod's token is lost", "pod", ns+"/"+pod.Name, "err", err)
 	}
 	att, unfollow := e.follow(token, job)
 	if pod == nil {
@@ -459,12 +459,6 @@ func (e *Executor) PodSpec(job execute.Job, name string) (*corev1.Pod, error) {
 		cenv := append(slices.Clone(fetchEnv),
 			corev1.EnvVar{Name: "PAVED_COLLECT_REPORTS", Value: strings.Join(collectPaths(job.Reports), "\n")},
 			corev1.EnvVar{Name: "PAVED_COLLECT_ARTIFACTS", Value: strings.Join(collectPaths(job.Artifacts), "\n")})
-		if len(job.Reports) == 0 {
-			cenv[len(cenv)-2].Value = ""
-		}
-		if len(job.Artifacts) == 0 {
-			cenv[len(cenv)-1].Value = ""
-		}
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
 			Name: "collect", Image: e.cfg.FetchImage, Command: []string{"sh", "-ec", collectScript},
 			Env: cenv, WorkingDir: Workspace, VolumeMounts: mounts[:1],

@@ -153,13 +153,8 @@ func (e *Executor) buildWorkspace(ctx context.Context, job execute.Job, dir stri
 			return err
 		}
 	}
-	if len(job.ArtifactsIn) > 0 {
-		if e.cfg.Blobs == nil {
-			return errNoBlobs
-		}
-		return workspace.Materialise(dir, job.ArtifactsIn, e.cfg.Blobs)
-	}
-	return nil
+	// Run refused a job with artifacts before following it when there is no store.
+	return workspace.Materialise(dir, job.ArtifactsIn, e.cfg.Blobs)
 }
 
 var errNoBlobs = errors.New("kube: the stage has artifacts but the executor has no artifact store (Config.Blobs)")
