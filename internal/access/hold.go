@@ -112,19 +112,7 @@ func (s *Service) recheck(id string) error {
 		return err
 	case !t.RevokedAt.IsZero() && t.Session:
 		return fmt.Errorf("%w: session %s ended (logged out, password changed or user removed)", ErrUnauthenticated, id)
-	case !t.RevokedAt.IsZero():
-		return fmt.Errorf("%w: token %s was revoked", ErrUnauthenticated, id)
-	case !t.ExpiresAt.IsZero() && !s.cfg.Now().Before(t.ExpiresAt):
-		return fmt.Errorf("%w: token %s expired at %s", ErrUnauthenticated, id, t.ExpiresAt.Format(time.RFC3339))
 	}
-	u, err := s.st.UserGet(ctx, t.User)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return fmt.Errorf("%w: token %s belongs to a user who no longer exists", ErrUnauthenticated, id)
-	case err != nil:
-		return err
-	case t.AllTeams && !u.Admin:
-		return fmt.Errorf("%w: token %s is for every team but %s is no longer a server admin", ErrUnauthenticated, id, u.Name)
-	}
-	return nil
+	_, err = s.standing(ctx, t)
+	return err
 }

@@ -336,17 +336,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(HashToken(secret))) != 1 {
 		return nil, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
 	}
-	now := s.cfg.Now()
-	switch {
-	case !t.RevokedAt.IsZero():
-		return nil, fmt.Errorf("%w: token %s was revoked", ErrUnauthenticated, t.ID)
-	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
-		return nil, fmt.Errorf("%w: token %s expired at %s", ErrUnauthenticated, t.ID, t.ExpiresAt.Format(time.RFC3339))
-	}
-	u, err := s.st.UserGet(ctx, t.User)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: token %s belongs to a user who no longer exists", ErrUnauthenticated, t.ID)
-	}
+	u, err := s.standing(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -354,9 +344,6 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	switch {
 	case u.Admin && (t.AllTeams || t.Session):
 		p.Admin = true
-	case t.AllTeams:
-		// The user was a server admin when the token was made and is no more.
-		return nil, fmt.Errorf("%w: token %s is for every team but %s is no longer a server admin", ErrUnauthenticated, t.ID, u.Name)
 	default:
 		ms, err := s.st.MemberList(ctx, MemberListParams{User: u.Name})
 		if err != nil {
@@ -387,7 +374,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 			p.approve[a.Team][a.Environment] = true
 		}
 	}
-	if now.Sub(t.LastUsedAt) >= touchEvery {
+	if now := s.cfg.Now(); now.Sub(t.LastUsedAt) >= touchEvery {
 		if err := s.st.TokenTouch(ctx, t.ID, now.UTC()); err != nil {
 			s.cfg.Logger.Warn("access: recording a token's use failed", "token", t.ID, "err", err)
 		}
@@ -414,4 +401,28 @@ func (s *Service) TokenRevoke(ctx context.Context, by *Principal, id string) (To
 		return Token{}, err
 	}
 	return s.st.TokenGet(ctx, id)
+}
+
+// standing says whether a token found in the store still stands, and returns its user:
+// ErrUnauthenticated with the reason when it was revoked, has expired, its user is gone, or
+// it is for every team and its user is no longer a server admin. Authenticate asks it at
+// the start of a request, Hold's recheck while a stream is open.
+func (s *Service) standing(ctx context.Context, t Token) (User, error) {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return User{}, fmt.Errorf("%w: token %s was revoked", ErrUnauthenticated, t.ID)
+	case !t.ExpiresAt.IsZero() && !s.cfg.Now().Before(t.ExpiresAt):
+		return User{}, fmt.Errorf("%w: token %s expired at %s", ErrUnauthenticated, t.ID, t.ExpiresAt.Format(time.RFC3339))
+	}
+	u, err := s.st.UserGet(ctx, t.User)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return User{}, fmt.Errorf("%w: token %s belongs to a user who no longer exists", ErrUnauthenticated, t.ID)
+	case err != nil:
+		return User{}, err
+	case t.AllTeams && !u.Admin:
+		// The user was a server admin when the token was made and is no more.
+		return User{}, fmt.Errorf("%w: token %s is for every team but %s is no longer a server admin", ErrUnauthenticated, t.ID, u.Name)
+	}
+	return u, nil
 }
